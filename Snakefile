@@ -1,0 +1,24 @@
+# Connectivity-guided TMS targeting in depression: from multi-echo resting-state fMRI and
+# trial data to individual DLPFC targets, their reliability and the trial's outcomes.
+from snakemake.utils import min_version, validate
+
+min_version("9.20")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/simulate.smk"
+
+
+report: "report/workflow.rst"
+
+
+rule all:
+    input:
+        "results/inputs/inventory.tsv",
+    default_target: True

@@ -1,0 +1,42 @@
+# Demo cohort: a simulated trial written as a BIDS dataset with fMRIPrep-style derivatives.
+# Only defined when demo.enabled; later stages read it exactly as they read real data.
+if DEMO:
+
+    checkpoint simulate_cohort:
+        output:
+            bids_dir=directory(BIDS_DIR),
+        params:
+            demo=config["demo"],
+            arm_labels=config["trial"]["arm_labels"],
+        threads: 4
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        log:
+            "results/logs/simulate_cohort.log",
+        benchmark:
+            "results/benchmarks/simulate_cohort.tsv"
+        script:
+            "../scripts/simulate_cohort.py"
+
+
+rule index_inputs:
+    input:
+        # The demo checkpoint's output, or the user's dataset (no rule makes it).
+        bids_dir=BIDS_DIR,
+    output:
+        inventory=report(
+            "results/inputs/inventory.tsv",
+            caption="../report/inventory.rst",
+            category="Inputs",
+        ),
+    params:
+        fmriprep_dir=FMRIPREP_DIR,
+        space=config["input"]["space"],
+        resolution=config["input"]["resolution"],
+        task=config["input"]["task"],
+        subjects=config["input"]["subjects"],
+    log:
+        "results/logs/index_inputs.log",
+    script:
+        "../scripts/index_inputs.py"

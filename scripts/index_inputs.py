@@ -1,0 +1,18 @@
+"""Adapter: find every run with pybids and write the input inventory (rule index_inputs)."""
+
+from tmstarget import bids
+from tmstarget.logs import log_to_file
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = log_to_file(smk.log[0])
+layout = bids.load_layout(smk.input.bids_dir, smk.params.fmriprep_dir)
+runs = bids.find_runs(
+    layout,
+    space=smk.params.space,
+    task=smk.params.task,
+    subjects=smk.params.subjects,
+    resolution=smk.params.resolution,
+)
+table = bids.inventory(runs, relative_to=smk.params.fmriprep_dir)
+log.info("found %d runs of %d subjects", len(table), len(runs))
+bids.write_tsv(smk.output.inventory, table)

@@ -1,0 +1,77 @@
+"""Checks of the workflow configuration that a JSON Schema cannot express.
+
+``config/schema.yaml`` types every key; :func:`check_config` adds the checks across keys
+and against the file system. Both run before any job; each message names the key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+DEMO_DATASET_NAME = "Connectivity-guided TMS demo trial (simulated)"
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message names the key and the fix."""
+
+
+def fmriprep_dir(config: dict) -> str:
+    """The fMRIPrep derivatives folder: ``input.fmriprep_dir`` or its default."""
+    configured = config["input"].get("fmriprep_dir")
+    if configured:
+        return str(configured)
+    return str(Path(config["input"]["bids_dir"]) / "derivatives" / "fmriprep")
+
+
+def check_config(config: dict) -> None:
+    """Raise :class:`ConfigError` for values that pass the schema but cannot work."""
+    labels = config["trial"]["arm_labels"]
+    if labels["connectivity"] == labels["scalp"]:
+        raise ConfigError(
+            "trial.arm_labels: connectivity and scalp both use the label "
+            f"{labels['scalp']!r}; give each arm the label used in participants.tsv"
+        )
+    demo = config["demo"]
+    for key in ("cohens_d_range", "mann_whitney_p_range"):
+        low, high = demo["clinical"][key]
+        if low > high:
+            raise ConfigError(f"demo.clinical.{key}: lower bound {low} exceeds upper {high}")
+    echo_times = np.asarray(demo["imaging"]["echo_times_s"])
+    if np.any(np.diff(echo_times) <= 0):
+        raise ConfigError(
+            f"demo.imaging.echo_times_s must increase strictly, got {echo_times.tolist()}"
+        )
+
+    bids_dir = Path(config["input"]["bids_dir"])
+    description = bids_dir / "dataset_description.json"
+    if demo["enabled"]:
+        # Never simulate over somebody's real data.
+        if description.is_file() and _dataset_name(description) != DEMO_DATASET_NAME:
+            raise ConfigError(
+                f"input.bids_dir ({bids_dir}) holds a dataset that is not the demo cohort, "
+                "and demo.enabled is true, which would overwrite it; set demo.enabled: false "
+                "to analyse it, or point input.bids_dir at a new folder for the demo"
+            )
+        return
+    if not description.is_file():
+        raise ConfigError(
+            f"input.bids_dir: {bids_dir} is not a BIDS dataset (no dataset_description.json "
+            "there); point it at the dataset's root folder, or set demo.enabled: true"
+        )
+    derivatives = Path(fmriprep_dir(config))
+    if not (derivatives / "dataset_description.json").is_file():
+        key = "input.fmriprep_dir" if config["input"].get("fmriprep_dir") else "input.bids_dir"
+        raise ConfigError(
+            f"{key}: no fMRIPrep derivatives at {derivatives} (no dataset_description.json); "
+            "set input.fmriprep_dir to the folder fMRIPrep wrote"
+        )
+
+
+def _dataset_name(description: Path) -> str | None:
+    try:
+        return json.loads(description.read_text()).get("Name")
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,27 @@
+"""Logging for the workflow's scripts: everything, including an uncaught exception's
+traceback and Python warnings, goes to the job's log file, which Snakemake shows when a
+job fails."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def log_to_file(path: str) -> logging.Logger:
+    """Send logging, warnings and uncaught exceptions of this process to ``path``."""
+    logging.basicConfig(
+        filename=path,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)
+    logger = logging.getLogger("tmstarget")
+
+    def excepthook(kind, value, traceback):
+        logger.error("failed: %s", value, exc_info=(kind, value, traceback))
+        sys.__excepthook__(kind, value, traceback)
+
+    sys.excepthook = excepthook
+    return logger

@@ -1,0 +1,598 @@
+"""The embedded demo cohort: a synthetic but realistic trial, deterministic from a seed.
+
+Two halves:
+
+- **Clinical** (:func:`simulate_clinical`): participants (arm, age, sex, failed treatments,
+  head measurements in cm), MADRS at every visit, blinding guesses and adverse events.
+  The tables are *calibrated*: the simulator draws candidate cohorts from one seeded
+  random stream until the published summaries hold exactly (medians of the 1-month
+  reduction, responder counts) and the approximate ones fall in range (effect size,
+  Mann-Whitney P, arms alike at end of treatment). The first draw that satisfies all of
+  them is used, so the result is a deterministic function of the seed.
+- **Imaging** (:func:`simulate_run`): multi-echo resting-state runs as fMRIPrep would
+  deliver them in MNI space, from a mono-exponential signal model
+  ``S(v, t, TE) = S0(v) * (1 + a(v, t)) * exp(-TE * (R2*(v) + dR2*(v, t))) + noise``.
+  BOLD fluctuations enter through ``dR2*`` (their effect grows with echo time), artefacts
+  (motion-like spikes, drifts) through ``a`` (the same fraction at every echo), and the
+  thermal noise has the same standard deviation at every echo. A depression circuit is
+  planted: the subgenual cingulate follows ``-c(t)``, a subject-specific DLPFC patch near
+  the brain surface follows ``+c(t)``, and a global signal ``g(t)`` is shared by all grey
+  matter.
+
+Units: echo and repetition times in seconds, distances in mm, head measurements in cm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import ndimage, signal, stats
+
+from tmstarget import atlas
+
+# Visit schedule of the trial: (label, days since baseline). Five treatment days of
+# accelerated iTBS, end of treatment the day after the last session, then 1 week and
+# 1 month after the end of treatment.
+VISITS: tuple[tuple[str, int], ...] = (
+    ("baseline", 0),
+    ("day1", 1),
+    ("day2", 2),
+    ("day3", 3),
+    ("day4", 4),
+    ("day5", 5),
+    ("eot", 6),
+    ("week1", 12),
+    ("month1", 35),
+)
+# Fraction of the end-of-treatment improvement reached by the end of each treatment day.
+_TREATMENT_DAY_FRACTIONS = (0.15, 0.35, 0.55, 0.75, 0.9)
+ADVERSE_EVENT_TYPES = ("headache", "scalp_discomfort", "fatigue", "dizziness", "neck_pain")
+DONT_KNOW = "dont_know"
+
+
+class SimulationError(ValueError):
+    """The requested demo cannot be simulated (an inconsistent setting)."""
+
+
+# --------------------------------------------------------------------------- clinical
+
+
+@dataclass(frozen=True)
+class ClinicalSpec:
+    """What the clinical tables must show. Arm roles are ``connectivity`` and ``scalp``;
+    ``arm_labels`` maps each role to the label written into ``participants.tsv``."""
+
+    n_per_arm: int = 20
+    arm_labels: dict[str, str] = field(
+        default_factory=lambda: {"connectivity": "connectivity", "scalp": "scalp"}
+    )
+    median_reduction: dict[str, float] = field(
+        default_factory=lambda: {"connectivity": 24.0, "scalp": 18.0}
+    )
+    response_rate: dict[str, float] = field(
+        default_factory=lambda: {"connectivity": 0.8, "scalp": 0.6}
+    )
+    # Published: P = .02, effect size about 0.8 (Cohen's d of the 1-month reduction).
+    cohens_d_range: tuple[float, float] = (0.75, 0.85)
+    mann_whitney_p_range: tuple[float, float] = (0.015, 0.025)
+    # The arms improve alike during treatment: end-of-treatment medians within this many
+    # points, and no detectable difference (two-sided Mann-Whitney P above the minimum).
+    eot_median_difference_max: float = 2.0
+    eot_p_min: float = 0.3
+    baseline_range: tuple[int, int] = (24, 45)  # moderate-to-severe MADRS
+    # Randomised arms look alike at baseline (Table 1): mean MADRS within this many points.
+    baseline_mean_difference_max: float = 1.5
+    max_draws: int = 50_000
+
+
+def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+    pooled = np.sqrt(
+        ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)
+    )
+    return float((a.mean() - b.mean()) / pooled)
+
+
+def _arm_month1(
+    rng: np.random.Generator,
+    n: int,
+    median: float,
+    n_responders: int,
+    baseline_range: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One candidate arm: integer baselines and 1-month reductions with the exact median
+    and exact number of responders (reduction >= 50% of baseline), or None."""
+    lo, hi = baseline_range
+    reductions = np.sort(np.round(rng.normal(median, 7.5, n)))
+    # The median of an even sample is the mean of the two middle order statistics.
+    middle = n // 2
+    if n % 2:
+        reductions[middle] = median
+    else:
+        reductions[middle - 1] = np.floor(median)
+        reductions[middle] = 2 * median - np.floor(median)
+    reductions = np.sort(reductions)
+    if np.median(reductions) != median or reductions.min() < 0:
+        return None
+    # The largest reductions are the responders: baseline <= 2 * reduction.
+    baselines = np.empty(n)
+    for rank, reduction in enumerate(reductions):
+        responder = rank >= n - n_responders
+        if responder:
+            low, high = max(lo, reduction), min(hi, 2 * reduction)
+        else:
+            low, high = max(lo, 2 * reduction + 1, reduction), hi
+        if low > high:
+            return None
+        baselines[rank] = rng.integers(int(np.ceil(low)), int(np.floor(high)) + 1)
+    return baselines, reductions
+
+
+def simulate_clinical(spec: ClinicalSpec, seed: int) -> dict[str, pd.DataFrame]:
+    """Simulate the clinical tables of the demo trial.
+
+    Returns a dict of data frames: ``participants``, ``madrs`` (long: participant_id,
+    session_id, days_since_baseline, madrs_total), ``blinding`` and ``adverse_events``.
+    Raises :class:`SimulationError` if no cohort meets ``spec`` within ``spec.max_draws``.
+    """
+    n = spec.n_per_arm
+    roles = ("connectivity", "scalp")
+    for role in roles:
+        rate = spec.response_rate[role]
+        if not 0 <= rate <= 1:
+            raise SimulationError(f"demo.clinical.response_rate.{role} must be in [0, 1]")
+    n_responders = {role: int(round(spec.response_rate[role] * n)) for role in roles}
+    rng = np.random.default_rng(seed)
+
+    rejected = dict.fromkeys(
+        ("median/responders", "baseline balance", "effect size", "Mann-Whitney P", "EOT"), 0
+    )
+    for _ in range(spec.max_draws):
+        arms = {}
+        for role in roles:
+            drawn = _arm_month1(
+                rng, n, spec.median_reduction[role], n_responders[role], spec.baseline_range
+            )
+            if drawn is None:
+                break
+            arms[role] = drawn
+        if len(arms) < 2:
+            rejected["median/responders"] += 1
+            continue
+        base_c, red_c = arms["connectivity"]
+        base_s, red_s = arms["scalp"]
+        if abs(base_c.mean() - base_s.mean()) > spec.baseline_mean_difference_max:
+            rejected["baseline balance"] += 1
+            continue
+        d = _cohens_d(red_c, red_s)
+        if not (spec.cohens_d_range[0] <= d <= spec.cohens_d_range[1]):
+            rejected["effect size"] += 1
+            continue
+        p = stats.mannwhitneyu(red_c, red_s, alternative="two-sided").pvalue
+        if not (spec.mann_whitney_p_range[0] <= p <= spec.mann_whitney_p_range[1]):
+            rejected["Mann-Whitney P"] += 1
+            continue
+        trajectories = {role: _trajectories(rng, *arms[role]) for role in roles}
+        eot = {role: trajectories[role][:, 0] - trajectories[role][:, 6] for role in roles}
+        eot_p = stats.mannwhitneyu(eot["connectivity"], eot["scalp"]).pvalue
+        eot_gap = abs(np.median(eot["connectivity"]) - np.median(eot["scalp"]))
+        if eot_gap <= spec.eot_median_difference_max and eot_p >= spec.eot_p_min:
+            break
+        rejected["EOT"] += 1
+    else:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in rejected.items())
+        raise SimulationError(
+            f"no demo cohort met the clinical targets in {spec.max_draws} draws (rejections "
+            f"by criterion: {reasons}); the config keys demo.n_per_arm, "
+            "demo.clinical.median_reduction, response_rate, cohens_d_range and "
+            "mann_whitney_p_range may be inconsistent (small arms cannot reach every P "
+            "value): widen the ranges or change demo.seed"
+        )
+    return _clinical_tables(spec, rng, trajectories)
+
+
+def _trajectories(
+    rng: np.random.Generator, baselines: np.ndarray, month1_reductions: np.ndarray
+) -> np.ndarray:
+    """MADRS at every visit (rows: participants, columns: VISITS). Both arms improve
+    alike up to the end of treatment; the arms differ in how well it is kept."""
+    n = len(baselines)
+    scores = np.empty((n, len(VISITS)))
+    scores[:, 0] = baselines
+    # End-of-treatment improvement is drawn from one distribution for both arms.
+    eot_reduction = np.clip(np.round(rng.normal(0.62, 0.12, n) * baselines), 2, baselines)
+    for day, fraction in enumerate(_TREATMENT_DAY_FRACTIONS, start=1):
+        noisy = fraction * eot_reduction + rng.normal(0, 1.5, n)
+        scores[:, day] = baselines - np.clip(np.round(noisy), 0, baselines)
+    scores[:, 6] = baselines - eot_reduction
+    week1 = 0.5 * (eot_reduction + month1_reductions) + rng.normal(0, 1.5, n)
+    scores[:, 7] = baselines - np.clip(np.round(week1), 0, baselines)
+    scores[:, 8] = baselines - month1_reductions
+    return np.clip(scores, 0, 60)
+
+
+def _clinical_tables(
+    spec: ClinicalSpec, rng: np.random.Generator, trajectories: dict[str, np.ndarray]
+) -> dict[str, pd.DataFrame]:
+    n = spec.n_per_arm
+    n_total = 2 * n
+    ids = [f"sub-{i:02d}" for i in range(1, n_total + 1)]
+    # Randomisation 1:1 as a seeded permutation of a balanced list.
+    allocation = rng.permutation(["connectivity"] * n + ["scalp"] * n)
+    order = {"connectivity": iter(range(n)), "scalp": iter(range(n))}
+    row_of = [next(order[role]) for role in allocation]
+
+    # Head size is one latent factor: larger heads are larger in every direction.
+    head_size = rng.normal(0, 1, n_total)
+    sex = rng.choice(["F", "M"], n_total, p=[0.55, 0.45])
+    male = sex == "M"
+    participants = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "arm": [spec.arm_labels[role] for role in allocation],
+            "age": np.clip(np.round(rng.normal(46, 14, n_total)), 22, 80).astype(int),
+            "sex": sex,
+            "n_failed_treatments": np.clip(rng.poisson(3.5, n_total), 2, 12).astype(int),
+            "nasion_inion_cm": np.round(
+                35.5 + 0.8 * male + 1.2 * head_size + rng.normal(0, 0.5, n_total), 1
+            ),
+            "tragus_tragus_cm": np.round(
+                35.0 + 0.8 * male + 1.1 * head_size + rng.normal(0, 0.5, n_total), 1
+            ),
+            "head_circumference_cm": np.round(
+                55.5 + 1.5 * male + 1.6 * head_size + rng.normal(0, 0.5, n_total), 1
+            ),
+        }
+    )
+
+    madrs_rows = []
+    for pid, role, row in zip(ids, allocation, row_of, strict=True):
+        for (visit, day), score in zip(VISITS, trajectories[role][row], strict=True):
+            madrs_rows.append((pid, visit, day, int(score)))
+    madrs = pd.DataFrame(
+        madrs_rows, columns=["participant_id", "session_id", "days_since_baseline", "madrs_total"]
+    )
+
+    blinding = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "participant_guess": _near_chance_guesses(rng, allocation, spec.arm_labels),
+            "rater_guess": _near_chance_guesses(rng, allocation, spec.arm_labels),
+        }
+    )
+    return {
+        "participants": participants,
+        "madrs": madrs,
+        "blinding": blinding,
+        "adverse_events": _adverse_events(rng, ids),
+    }
+
+
+def _near_chance_guesses(
+    rng: np.random.Generator, allocation: np.ndarray, arm_labels: dict[str, str]
+) -> list[str]:
+    """Guesses no better than chance: within each arm about 15% say "don't know" and the
+    rest split evenly (odd remainders go to a random side) between right and wrong."""
+    guesses = np.empty(len(allocation), dtype=object)
+    for role, other in (("connectivity", "scalp"), ("scalp", "connectivity")):
+        members = np.flatnonzero(allocation == role)
+        n_dont_know = int(round(0.15 * len(members)))
+        n_guessing = len(members) - n_dont_know
+        n_right = n_guessing // 2 + (rng.integers(0, 2) if n_guessing % 2 else 0)
+        labels = (
+            [arm_labels[role]] * n_right
+            + [arm_labels[other]] * (n_guessing - n_right)
+            + [DONT_KNOW] * n_dont_know
+        )
+        guesses[members] = rng.permutation(labels)
+    return list(guesses)
+
+
+def _adverse_events(rng: np.random.Generator, ids: list[str]) -> pd.DataFrame:
+    """Mild-to-moderate events typical of accelerated iTBS; none serious, no seizures."""
+    weights = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
+    rows = []
+    for pid in ids:
+        for _ in range(rng.poisson(0.9)):
+            event = rng.choice(ADVERSE_EVENT_TYPES, p=weights)
+            severity = rng.choice(["mild", "moderate"], p=[0.8, 0.2])
+            rows.append((pid, str(event), str(severity), "no"))
+    return pd.DataFrame(rows, columns=["participant_id", "event_type", "severity", "serious"])
+
+
+# --------------------------------------------------------------------------- imaging
+
+
+@dataclass(frozen=True)
+class ImagingSpec:
+    """Size and signal model of the simulated multi-echo runs.
+
+    Times in seconds, distances in mm. ``bold_percent`` is the amplitude (standard
+    deviation) of each BOLD source as a percentage signal change at ``reference_te_s``.
+    """
+
+    voxel_size_mm: float = 4.0
+    n_runs: int = 2
+    n_volumes: int = 120
+    repetition_time_s: float = 2.0
+    echo_times_s: tuple[float, ...] = (0.014, 0.032, 0.05)
+    target_spread_mm: float = 6.0
+    patch_fwhm_mm: float = 10.0
+    circuit_percent: float = 0.6
+    global_percent: float = 0.4
+    network_percent: float = 0.5
+    n_networks: int = 8
+    local_percent: float = 0.5
+    artefact_percent: float = 1.0
+    thermal_noise_sd: float = 12.0
+    reference_te_s: float = 0.03
+    # The first volumes are brighter until the magnetisation reaches steady state (an S0
+    # effect, the same fraction at every echo); fMRIPrep flags them in the confounds.
+    n_non_steady_state: int = 4
+
+    def validate(self) -> None:
+        tes = np.asarray(self.echo_times_s)
+        if len(tes) < 1 or np.any(tes <= 0) or np.any(np.diff(tes) <= 0):
+            raise SimulationError(
+                f"demo.imaging.echo_times_s must be positive and increasing, got {list(tes)}"
+            )
+        if self.n_volumes < 20 + self.n_non_steady_state:
+            raise SimulationError(
+                "demo.imaging.n_volumes must be at least 20 plus the non-steady-state volumes"
+            )
+
+
+# Tissue properties at 3 T: S0 in scanner units, R2* in 1/s.
+_TISSUE_S0 = {"gm": 9000.0, "wm": 8000.0, "csf": 11000.0}
+_TISSUE_R2STAR = {"gm": 1 / 0.045, "wm": 1 / 0.05, "csf": 1 / 0.1}
+
+# The demo cohort's group-mean DLPFC target (MNI mm), between the BA46 and the
+# normative sgACC-anticorrelation peak; subject patches scatter around it.
+GROUP_TARGET_MM = (-42.0, 40.0, 32.0)
+
+
+@dataclass
+class Template:
+    """The grid and masks the simulator draws on (all arrays on one RAS grid)."""
+
+    affine: np.ndarray
+    shape: tuple[int, int, int]
+    brain: np.ndarray
+    tissue: dict[str, np.ndarray]
+    sgacc: np.ndarray
+    candidates: np.ndarray  # (n, 3) voxel indices where a DLPFC patch may be centred
+
+
+def load_template(voxel_size_mm: float) -> Template:
+    """Masks of the simulation grid: the FSL MNI box at ``voxel_size_mm``."""
+    tissue_imgs = atlas.template_tissue(voxel_size_mm)
+    tissue = {name: np.asarray(img.dataobj) > 0 for name, img in tissue_imgs.items()}
+    brain = tissue.pop("brain")
+    region = np.asarray(atlas.dlpfc_search_region(voxel_size_mm).dataobj) > 0
+    candidates = np.argwhere(atlas.surface_voxels(region, brain))
+    sgacc = np.asarray(atlas.sgacc_seed(voxel_size_mm).dataobj) > 0
+    return Template(
+        affine=tissue_imgs["brain"].affine,
+        shape=brain.shape,
+        brain=brain,
+        tissue=tissue,
+        sgacc=sgacc,
+        candidates=candidates,
+    )
+
+
+def draw_targets(
+    template: Template, n_subjects: int, spread_mm: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Planted DLPFC patch centres (voxel indices, shape (n_subjects, 3)).
+
+    Each is a normal draw (``spread_mm`` standard deviation per axis) around
+    :data:`GROUP_TARGET_MM`, moved to the nearest brain-surface voxel of the DLPFC
+    search region, so that every planted target is one a coil can reach.
+    """
+    if len(template.candidates) == 0:
+        raise SimulationError("the DLPFC search region has no surface voxels on this grid")
+    candidate_mm = atlas.voxel_centres_mm(template.affine, template.candidates)
+    wanted = np.asarray(GROUP_TARGET_MM) + rng.normal(0, spread_mm, (n_subjects, 3))
+    nearest = np.argmin(
+        np.linalg.norm(wanted[:, None, :] - candidate_mm[None, :, :], axis=2), axis=1
+    )
+    return template.candidates[nearest]
+
+
+def _smooth_series(
+    rng: np.random.Generator, n: int, tr_s: float, band_hz=(0.01, 0.1)
+) -> np.ndarray:
+    """Unit-variance band-limited noise: the slow fluctuations of resting-state BOLD."""
+    nyquist = 0.5 / tr_s
+    high = min(band_hz[1], 0.95 * nyquist)
+    sos = signal.butter(3, [band_hz[0] / nyquist, high / nyquist], btype="band", output="sos")
+    padded = rng.normal(0, 1, n + 200)
+    series = signal.sosfiltfilt(sos, padded)[100:-100]
+    return (series - series.mean()) / series.std()
+
+
+def _smooth_field(
+    rng: np.random.Generator, shape: tuple[int, ...], fwhm_vox: float, n: int = 1
+) -> np.ndarray:
+    """``n`` unit-variance Gaussian random fields of the given smoothness (voxels)."""
+    sigma = fwhm_vox / np.sqrt(8 * np.log(2))
+    fields = np.empty((n, *shape), dtype=np.float32)
+    for k in range(n):
+        smoothed = ndimage.gaussian_filter(rng.normal(0, 1, shape), sigma)
+        fields[k] = smoothed / smoothed.std()
+    return fields
+
+
+@dataclass
+class SubjectModel:
+    """A subject's spatial maps, shared by all of their runs (on brain voxels)."""
+
+    voxels: np.ndarray  # flat indices of brain voxels
+    xyz_mm: np.ndarray  # (n_voxels, 3) world coordinates
+    circuit_map: np.ndarray  # +patch at the DLPFC target, -1 in the sgACC, grey matter only
+    global_map: np.ndarray
+    network_maps: np.ndarray  # (n_networks, n_voxels) large-scale networks
+    local_maps: np.ndarray  # (n_local, n_voxels) small-scale fluctuations
+    s0: np.ndarray
+    r2star: np.ndarray  # 1/s
+    grey: np.ndarray
+    white: np.ndarray
+    csf: np.ndarray
+
+
+N_LOCAL_FIELDS = 40
+
+
+def subject_model(
+    spec: ImagingSpec, template: Template, target_ijk: np.ndarray, rng: np.random.Generator
+) -> SubjectModel:
+    """Draw one subject's spatial maps; the DLPFC patch is centred at ``target_ijk``."""
+    brain = template.brain
+    vox = np.flatnonzero(brain.ravel())
+    xyz = atlas.voxel_centres_mm(template.affine, np.argwhere(brain))
+    grey = template.tissue["gm"].ravel()[vox]
+    white = template.tissue["wm"].ravel()[vox]
+    csf = template.tissue["csf"].ravel()[vox]
+    sgacc = template.sgacc.ravel()[vox]
+    target_mm = atlas.voxel_centres_mm(template.affine, target_ijk[None, :])[0]
+    sigma_mm = spec.patch_fwhm_mm / np.sqrt(8 * np.log(2))
+    patch = np.exp(-0.5 * np.sum((xyz - target_mm) ** 2, axis=1) / sigma_mm**2)
+    voxel_mm = spec.voxel_size_mm
+    networks = _smooth_field(rng, brain.shape, 20.0 / voxel_mm, spec.n_networks)
+    # Small-scale fluctuations: many fine random fields mixed by white time courses
+    # (cheaper than smoothing a 4D noise volume, and just as structured).
+    local = _smooth_field(rng, brain.shape, 6.0 / voxel_mm, N_LOCAL_FIELDS)
+    s0 = np.where(grey, _TISSUE_S0["gm"], np.where(white, _TISSUE_S0["wm"], _TISSUE_S0["csf"]))
+    s0 = s0 * (1 + 0.05 * _smooth_field(rng, brain.shape, 8.0, 1)[0].ravel()[vox])
+    r2star = np.where(
+        grey, _TISSUE_R2STAR["gm"], np.where(white, _TISSUE_R2STAR["wm"], _TISSUE_R2STAR["csf"])
+    )
+    return SubjectModel(
+        voxels=vox,
+        xyz_mm=xyz,
+        circuit_map=((patch - sgacc) * grey).astype(np.float32),
+        global_map=np.where(grey, 1.0, np.where(white, 0.3, 0.1)).astype(np.float32),
+        network_maps=networks.reshape(spec.n_networks, -1)[:, vox]
+        * grey
+        / np.sqrt(spec.n_networks),
+        local_maps=local.reshape(N_LOCAL_FIELDS, -1)[:, vox] * grey / np.sqrt(N_LOCAL_FIELDS),
+        s0=s0.astype(np.float32),
+        r2star=r2star.astype(np.float32),
+        grey=grey,
+        white=white,
+        csf=csf,
+    )
+
+
+@dataclass
+class SimulatedRun:
+    """One run: echo images' data (x, y, z, t) per echo, confounds and latent signals."""
+
+    echoes: list[np.ndarray]
+    confounds: pd.DataFrame
+    latent: pd.DataFrame  # circuit and global signals (unit variance)
+
+
+def simulate_run(
+    spec: ImagingSpec,
+    template: Template,
+    model: SubjectModel,
+    rng: np.random.Generator,
+) -> SimulatedRun:
+    """Simulate one multi-echo run of the subject described by ``model``.
+
+    Returns float32 echo arrays in scanner units (zero outside the brain), an
+    fMRIPrep-style confounds table and the latent circuit/global time courses.
+    """
+    spec.validate()
+    n_t, tr = spec.n_volumes, spec.repetition_time_s
+    vox, xyz = model.voxels, model.xyz_mm
+    n_v = len(vox)
+    scale = 1.0 / (100 * spec.reference_te_s)  # percent at reference TE -> dR2* (1/s)
+
+    # Latent BOLD sources (unit variance).
+    circuit = _smooth_series(rng, n_t, tr)
+    global_signal = _smooth_series(rng, n_t, tr)
+    networks = np.stack([_smooth_series(rng, n_t, tr) for _ in range(spec.n_networks)])
+    local = rng.normal(0, 1, (n_t, N_LOCAL_FIELDS)).astype(np.float32)
+
+    bold_percent = (
+        spec.circuit_percent * np.outer(circuit, model.circuit_map)
+        + spec.global_percent * np.outer(global_signal, model.global_map)
+        + spec.network_percent * (networks.T.astype(np.float32) @ model.network_maps)
+        + spec.local_percent * (local @ model.local_maps)
+    )
+    # dR2* (1/s): a BOLD increase is an R2* decrease.
+    delta_r2star = (-scale * bold_percent).astype(np.float32)
+    del bold_percent
+
+    # Motion: slow random walk plus a few jerks; rotations in radians.
+    motion = np.cumsum(rng.normal(0, 0.02, (n_t, 6)), axis=0)
+    jerks = rng.choice(n_t, size=max(1, n_t // 40), replace=False)
+    motion[jerks] += rng.normal(0, 0.4, (len(jerks), 6))
+    motion[:, 3:] *= np.pi / 180  # the walk above is in mm and degrees
+    displacement = np.abs(np.diff(motion, axis=0))
+    fd = np.concatenate([[np.nan], displacement[:, :3].sum(1) + 50 * displacement[:, 3:].sum(1)])
+
+    # S0 artefacts: motion projected onto spatial gradients, spikes at jerks, slow drift,
+    # and the bright non-steady-state volumes at the start.
+    centred = (xyz - xyz.mean(0)) / 60.0
+    gradient_maps = np.concatenate([centred, centred[:, [1, 2, 0]]], axis=1)  # (n_v, 6)
+    motion_z = (motion - motion.mean(0)) / (motion.std(0) + 1e-12)
+    drift = np.linspace(-1, 1, n_t)[:, None] * (0.5 + centred[:, 2])[None, :]
+    artefact = (
+        spec.artefact_percent
+        / 100
+        * (0.5 * (motion_z @ gradient_maps.T) / np.sqrt(6) + 0.5 * drift)
+    )
+    spikes = np.zeros(n_t)
+    spikes[jerks] = rng.normal(0, 3 * spec.artefact_percent / 100, len(jerks))
+    artefact += spikes[:, None] * (1 + centred[:, 0])[None, :]
+    steady = np.zeros(n_t)
+    steady[: spec.n_non_steady_state] = 0.6 * np.exp(-np.arange(spec.n_non_steady_state))
+    artefact += steady[:, None]
+    s0_t = (model.s0[None, :] * (1 + artefact)).astype(np.float32)
+    del artefact
+
+    echoes = []
+    for te in spec.echo_times_s:
+        data = s0_t * np.exp(-te * (model.r2star[None, :] + delta_r2star))
+        data += rng.normal(0, spec.thermal_noise_sd, (n_t, n_v)).astype(np.float32)
+        volume = np.zeros((*template.shape, n_t), dtype=np.float32)
+        volume.reshape(-1, n_t)[vox] = data.T
+        echoes.append(volume)
+
+    # fMRIPrep computes these means from the BOLD series; the middle echo stands in.
+    middle = echoes[len(echoes) // 2].reshape(-1, n_t)[vox]
+    confounds = pd.DataFrame(
+        motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    )
+    confounds["framewise_displacement"] = fd
+    confounds["global_signal"] = middle.mean(0)
+    confounds["white_matter"] = middle[model.white].mean(0)
+    confounds["csf"] = middle[model.csf].mean(0)
+    for k in range(spec.n_non_steady_state):
+        confounds[f"non_steady_state_outlier{k:02d}"] = (np.arange(n_t) == k).astype(float)
+    latent = pd.DataFrame({"circuit": circuit, "global_signal": global_signal})
+    return SimulatedRun(echoes=echoes, confounds=confounds, latent=latent)
+
+
+def to_image(
+    data: np.ndarray, affine: np.ndarray, tr_s: float | None = None, dtype=np.int16
+) -> nib.Nifti1Image:
+    """A NIfTI image of ``data`` in MNI space with units set (mm, s) and, for 4D data, the
+    TR in the header's fourth zoom. Signal is rounded to int16 like scanner data (the
+    rounding error, SD 0.3, is far below the thermal noise)."""
+    if np.issubdtype(dtype, np.integer):
+        data = np.round(data)
+    img = nib.Nifti1Image(data.astype(dtype), affine)
+    img.header.set_slope_inter(1.0, 0.0)
+    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_qform(affine, code=4)  # MNI152
+    img.header.set_sform(affine, code=4)
+    if tr_s is not None and data.ndim == 4:
+        img.header.set_zooms(img.header.get_zooms()[:3] + (tr_s,))
+    return img
