@@ -19,6 +19,6 @@ report: "report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         "results/inputs/inventory.tsv",
-    default_target: True

@@ -5,17 +5,19 @@ if DEMO:
     checkpoint simulate_cohort:
         output:
             bids_dir=directory(BIDS_DIR),
-        params:
-            demo=config["demo"],
-            arm_labels=config["trial"]["arm_labels"],
-        threads: 4
-        resources:
-            mem_mb=4000,
-            runtime=30,
         log:
             "results/logs/simulate_cohort.log",
         benchmark:
             "results/benchmarks/simulate_cohort.tsv"
+        conda:
+            "../envs/tmstarget.yaml"
+        threads: 4
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            demo=config["demo"],
+            arm_labels=config["trial"]["arm_labels"],
         script:
             "../scripts/simulate_cohort.py"
 
@@ -30,13 +32,15 @@ rule index_inputs:
             caption="../report/inventory.rst",
             category="Inputs",
         ),
+    log:
+        "results/logs/index_inputs.log",
+    conda:
+        "../envs/tmstarget.yaml"
     params:
         fmriprep_dir=FMRIPREP_DIR,
         space=config["input"]["space"],
         resolution=config["input"]["resolution"],
         task=config["input"]["task"],
         subjects=config["input"]["subjects"],
-    log:
-        "results/logs/index_inputs.log",
     script:
         "../scripts/index_inputs.py"

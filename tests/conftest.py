@@ -27,3 +27,30 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny") / "bids"
     demo.write_demo_dataset(root, TINY_SPEC, threads=1)
     return root
+
+
+def run_snakemake(workdir: Path, *args: str, configfiles=(), timeout: int = 900):
+    """Run the repository's workflow in ``workdir`` (outputs land there) with the shipped
+    config plus ``configfiles`` on top, and return the completed process; its ``output``
+    attribute holds stdout and stderr together."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        *(str(path) for path in configfiles),
+        *args,
+    ]
+    result = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    result.output = result.stdout + result.stderr
+    return result
