@@ -1,0 +1,574 @@
+"""Outcome figures: CONSORT flow, MADRS trajectories, waterfall, response bars, forest plot.
+
+Each function receives finished numbers from :mod:`tmstarget.outcomes` (it computes no
+statistic), draws one figure in the shared style and writes it to every path given
+(PDF + PNG at 300 dpi, format from the suffix) through :func:`tmstarget.style.save_figure`.
+Arms are the roles ``connectivity`` and ``scalp``; colours come from
+:data:`tmstarget.style.ARM_COLOURS` (Okabe-Ito, colour-blind safe).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import FancyBboxPatch, Patch
+
+from tmstarget.clinical import ARM_ROLES
+from tmstarget.outcomes import DEFAULT_ARM_NAMES, DEFAULT_VISIT_LABELS
+from tmstarget.style import ARM_COLOURS, PALETTE, apply_style, save_figure
+from tmstarget.tables import format_number
+
+Paths = Iterable[str | Path]
+
+_TREATMENT_VISITS = ("day1", "day2", "day3", "day4", "day5")
+_SHORT_VISIT_LABELS = {
+    "baseline": "Baseline",
+    "day1": "Day 1",
+    "day2": "Day 2",
+    "day3": "Day 3",
+    "day4": "Day 4",
+    "day5": "Day 5",
+    "eot": "End of\ntreatment",
+    "week1": "Week 1",
+    "month1": "Month 1",
+}
+
+
+def _names(arm_names: Mapping[str, str] | None) -> dict[str, str]:
+    return {**DEFAULT_ARM_NAMES, **dict(arm_names or {})}
+
+
+# --------------------------------------------------------------------------------------
+# CONSORT
+# --------------------------------------------------------------------------------------
+
+
+def _count(counts: pd.DataFrame, stage: str, arm: str) -> int | None:
+    match = counts[(counts["stage"] == stage) & (counts["arm"] == arm)]
+    return None if match.empty else int(match["n"].iloc[0])
+
+
+def plot_consort(
+    counts: pd.DataFrame,
+    paths: Paths,
+    arm_names: Mapping[str, str] | None = None,
+    visit_labels: Mapping[str, str] | None = None,
+    missing_policy: str | None = None,
+) -> None:
+    """CONSORT participant-flow diagram from :func:`tmstarget.outcomes.consort_counts`.
+
+    Enrolment boxes appear only when the counts hold ``assessed``/``excluded`` stages.
+    ``missing_policy`` (default: ``counts.attrs``) words the response denominator.
+    """
+    apply_style()
+    names = _names(arm_names)
+    labels = {**DEFAULT_VISIT_LABELS, **dict(visit_labels or {})}
+    policy = missing_policy or counts.attrs.get("missing_policy", "non_responder")
+    binary_note = {
+        "non_responder": "missing counted as non-response",
+        "exclude": "complete cases",
+        "last_observation": "last observation carried forward",
+    }.get(policy, policy)
+    visits = [stage.split(":", 1)[1] for stage in counts["stage"] if stage.startswith("rated:")]
+    visits = list(dict.fromkeys(visits))
+
+    width = 7.0
+    box_width = 3.1
+    centres = {ARM_ROLES[0]: 1.85, ARM_ROLES[1]: 5.15}
+    line_height = 0.17
+    gap = 0.32
+    wrap = 42
+
+    def lines_of(text: str) -> list[str]:
+        out: list[str] = []
+        for paragraph in text.split("\n"):
+            out += textwrap.wrap(paragraph, wrap) or [""]
+        return out
+
+    def height_of(text: str) -> float:
+        return len(lines_of(text)) * line_height + 0.16
+
+    # Build the rows of boxes first so the figure height follows the content.
+    rows: list[tuple[str, dict[str, str] | str]] = []  # (phase, {arm: text} or centred text)
+    assessed = _count(counts, "assessed", "all")
+    excluded = _count(counts, "excluded", "all")
+    if assessed is not None:
+        rows.append(("Enrolment", f"Assessed for eligibility (n = {assessed})"))
+    rows.append(("Enrolment", f"Randomised (n = {_count(counts, 'randomised', 'all')})"))
+    rows.append(
+        (
+            "Allocation",
+            {
+                arm: f"Allocated to {names[arm]} arm (n = {_count(counts, 'allocated', arm)})"
+                for arm in ARM_ROLES
+            },
+        )
+    )
+    for visit in visits:
+        label = labels.get(visit, visit)
+        rows.append(
+            (
+                "Follow-up",
+                {
+                    arm: f"Rated at {label.lower()} (n = {_count(counts, f'rated:{visit}', arm)})\n"
+                    f"Not rated (n = {_count(counts, f'missed:{visit}', arm)})"
+                    for arm in ARM_ROLES
+                },
+            )
+        )
+    rows.append(
+        (
+            "Analysis",
+            {
+                arm: "Analysed\n"
+                f"Change in MADRS (n = {_count(counts, 'analysed_continuous', arm)})\n"
+                "Response and remission "
+                f"(n = {_count(counts, 'analysed_binary', arm)}; {binary_note})\n"
+                f"Mixed model, all ratings (n = {_count(counts, 'analysed_mixed', arm)})"
+                for arm in ARM_ROLES
+            },
+        )
+    )
+    heights = []
+    for _, content in rows:
+        texts = [content] if isinstance(content, str) else list(content.values())
+        heights.append(max(height_of(text) for text in texts))
+    total_height = sum(heights) + gap * (len(rows) - 1) + 0.2
+
+    fig = plt.figure(figsize=(width, total_height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, total_height)
+    ax.axis("off")
+
+    def box(
+        x_centre: float, y_top: float, text: str, height: float, colour: str, box_w: float
+    ) -> None:
+        patch = FancyBboxPatch(
+            (x_centre - box_w / 2, y_top - height),
+            box_w,
+            height,
+            boxstyle="round,pad=0,rounding_size=0.05",
+            linewidth=0.8,
+            edgecolor=colour,
+            facecolor="white",
+        )
+        ax.add_patch(patch)
+        ax.text(
+            x_centre,
+            y_top - height / 2,
+            "\n".join(lines_of(text)),
+            ha="center",
+            va="center",
+            fontsize=7.5,
+            linespacing=1.25,
+        )
+
+    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": PALETTE["black"],
+                "lw": 0.7,
+                "shrinkA": 0,
+                "shrinkB": 0,
+            },
+        )
+
+    y = total_height - 0.1
+    previous_bottoms: dict[str, float] | float | None = None
+    centre_x = (centres[ARM_ROLES[0]] + centres[ARM_ROLES[1]]) / 2
+    phase_spans: dict[str, list[float]] = {}
+    for (phase, content), height in zip(rows, heights, strict=True):
+        if phase:
+            phase_spans.setdefault(phase, [y, y - height])
+            phase_spans[phase][1] = y - height
+        if isinstance(content, str):
+            box(centre_x, y, content, height, PALETTE["grey"], 3.0)
+            if isinstance(previous_bottoms, float):
+                arrow(centre_x, previous_bottoms, centre_x, y)
+            if content.startswith("Assessed") and excluded is not None:
+                side_x = 6.0
+                side_y = y - height - gap / 2
+                box(side_x, side_y + 0.2, f"Excluded (n = {excluded})", 0.4, PALETTE["grey"], 1.5)
+                arrow(centre_x, side_y, side_x - 0.75, side_y)
+            previous_bottoms = y - height
+        else:
+            for arm in ARM_ROLES:
+                box(centres[arm], y, content[arm], height, ARM_COLOURS[arm], box_width)
+            if isinstance(previous_bottoms, float):
+                split_y = previous_bottoms - gap / 2
+                ax.plot([centre_x, centre_x], [previous_bottoms, split_y], color="black", lw=0.7)
+                ax.plot(
+                    [centres[ARM_ROLES[0]], centres[ARM_ROLES[1]]],
+                    [split_y, split_y],
+                    color="black",
+                    lw=0.7,
+                )
+                for arm in ARM_ROLES:
+                    arrow(centres[arm], split_y, centres[arm], y)
+            elif isinstance(previous_bottoms, dict):
+                for arm in ARM_ROLES:
+                    arrow(centres[arm], previous_bottoms[arm], centres[arm], y)
+            previous_bottoms = {arm: y - height for arm in ARM_ROLES}
+        y -= height + gap
+    for phase, (top, bottom) in phase_spans.items():
+        # a phase owns half of the gap above and below its boxes
+        top, bottom = min(top + gap / 2, total_height), bottom - gap / 2
+        ax.plot([0.2, 0.2], [bottom + 0.04, top - 0.04], color=PALETTE["grey"], lw=0.8)
+        ax.text(
+            0.1,
+            (top + bottom) / 2,
+            phase,
+            rotation=90,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color=PALETTE["grey"],
+            fontweight="bold",
+        )
+    save_figure(fig, paths)
+
+
+# --------------------------------------------------------------------------------------
+# Trajectories
+# --------------------------------------------------------------------------------------
+
+
+def plot_trajectories(
+    summary: pd.DataFrame,
+    paths: Paths,
+    contrasts: pd.DataFrame | None = None,
+    significance: float = 0.05,
+    arm_names: Mapping[str, str] | None = None,
+    visit_labels: Mapping[str, str] | None = None,
+    treatment_visits: Sequence[str] = _TREATMENT_VISITS,
+) -> None:
+    """Mean MADRS +- SE per visit and arm, from :func:`tmstarget.outcomes.visit_summary`.
+
+    Visits are equally spaced in the configured order (their days differ by a factor of
+    35, which would squash the treatment week). Treatment days are shaded. With
+    ``contrasts`` (the mixed-model frame: visit, p_value) visits whose arm contrast has
+    P < ``significance`` get an asterisk.
+    """
+    apply_style()
+    names = _names(arm_names)
+    labels = {**_SHORT_VISIT_LABELS, **dict(visit_labels or {})}
+    visits = list(dict.fromkeys(summary["visit"]))
+    position = {visit: index for index, visit in enumerate(visits)}
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    shaded = [position[visit] for visit in treatment_visits if visit in position]
+    if shaded:
+        ax.axvspan(min(shaded) - 0.4, max(shaded) + 0.4, color=PALETTE["grey"], alpha=0.15, lw=0)
+        ax.text(
+            (min(shaded) + max(shaded)) / 2,
+            0.02,
+            "Accelerated iTBS",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            color="0.35",
+        )
+    offsets = {ARM_ROLES[0]: -0.08, ARM_ROLES[1]: 0.08}
+    markers = {ARM_ROLES[0]: "o", ARM_ROLES[1]: "s"}
+    for arm in ARM_ROLES:
+        own = summary[summary["arm"] == arm]
+        x = np.array([position[visit] for visit in own["visit"]], dtype=float) + offsets[arm]
+        n_text = (
+            f"n = {int(own['n'].min())}-{int(own['n'].max())}"
+            if own["n"].nunique() > 1
+            else f"n = {int(own['n'].iloc[0])}"
+        )
+        ax.errorbar(
+            x,
+            own["mean"],
+            yerr=own["se"],
+            color=ARM_COLOURS[arm],
+            marker=markers[arm],
+            markersize=4,
+            linewidth=1.3,
+            capsize=2,
+            label=f"{names[arm]} ({n_text})",
+        )
+    starred = 0
+    if contrasts is not None and len(contrasts):
+        top = (summary["mean"] + summary["se"].fillna(0)).groupby(summary["visit"]).max()
+        for record in contrasts.itertuples():
+            if record.visit in position and record.p_value < significance:
+                ax.text(
+                    position[record.visit],
+                    top[record.visit] + 1.0,
+                    "*",
+                    ha="center",
+                    va="bottom",
+                    fontsize=12,
+                )
+                starred += 1
+    ax.set_xticks(range(len(visits)))
+    ax.set_xticklabels([labels.get(visit, visit) for visit in visits])
+    ax.set_xlim(-0.5, len(visits) - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("MADRS total score (points), mean ± SE")
+    ax.set_xlabel("Visit")
+    handles, legend_labels = ax.get_legend_handles_labels()
+    if starred:
+        handles.append(
+            plt.Line2D([], [], linestyle="none", marker="$*$", color="black", markersize=7)
+        )
+        p_text = f"{significance:g}".lstrip("0")
+        legend_labels.append(f"Arms differ in change from baseline\n(mixed model, P < {p_text})")
+    # above the axes, so it can never hide a data point
+    ax.legend(
+        handles,
+        legend_labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=len(handles),
+        frameon=False,
+        columnspacing=1.2,
+    )
+    save_figure(fig, paths)
+
+
+# --------------------------------------------------------------------------------------
+# Waterfall
+# --------------------------------------------------------------------------------------
+
+
+def plot_waterfall(
+    outcomes: pd.DataFrame,
+    paths: Paths,
+    response_min_reduction: float = 0.5,
+    arm_names: Mapping[str, str] | None = None,
+    primary_label: str = "month 1",
+) -> None:
+    """Percent change in MADRS per participant, one panel per arm, sorted worst to best.
+
+    ``outcomes`` is :func:`tmstarget.outcomes.participant_outcomes` (percent_change,
+    negative = improvement; NaN = not analysed, left out and counted in the panel title).
+    The dashed line is the response threshold (-100 * ``response_min_reduction`` %).
+    """
+    apply_style()
+    names = _names(arm_names)
+    threshold = -100.0 * response_min_reduction
+    finite = outcomes["percent_change"].dropna()
+    low = min(-100.0, float(finite.min()) if len(finite) else -100.0)
+    high = max(20.0, float(finite.max()) + 5 if len(finite) else 20.0)
+    fig, axes = plt.subplots(1, 2, figsize=(6.8, 3.2), sharey=True)
+    for ax, arm in zip(axes, ARM_ROLES, strict=True):
+        own = outcomes[outcomes["arm"] == arm]
+        values = np.sort(own["percent_change"].dropna().to_numpy(dtype=float))[::-1]
+        responders = values <= threshold + 1e-9
+        x = np.arange(len(values))
+        colour = ARM_COLOURS[arm]
+        ax.bar(
+            x[responders],
+            values[responders],
+            width=0.8,
+            color=colour,
+            edgecolor=colour,
+            linewidth=0.5,
+        )
+        ax.bar(
+            x[~responders],
+            values[~responders],
+            width=0.8,
+            color="white",
+            edgecolor=colour,
+            linewidth=0.8,
+            hatch="////",
+        )
+        ax.axhline(threshold, color=PALETTE["black"], linestyle="--", linewidth=0.8)
+        ax.axhline(0, color=PALETTE["black"], linewidth=0.6)
+        n_missing = len(own) - len(values)
+        ax.set_title(f"{names[arm]} (n = {len(values)})")
+        ax.set_xticks([])
+        ax.set_xlim(-0.7, max(len(values), 1) - 0.3)
+        ax.set_xlabel("Participants, sorted")
+        ax.spines["bottom"].set_visible(False)
+        note = f"Responders: {int(responders.sum())} of {len(values)} shown"
+        if n_missing:
+            note += f"\nNot shown: {n_missing} without a {primary_label} rating"
+        ax.text(0.98, 0.97, note, transform=ax.transAxes, fontsize=7.5, va="top", ha="right")
+    legend_handles = [
+        Patch(facecolor=PALETTE["grey"], edgecolor=PALETTE["grey"], label="Responder"),
+        Patch(facecolor="white", edgecolor=PALETTE["grey"], hatch="////", label="Non-responder"),
+    ]
+    axes[0].legend(handles=legend_handles, loc="lower left", frameon=False)
+    axes[0].set_ylim(low - 5, high)
+    axes[0].set_ylabel(f"Change in MADRS, baseline to {primary_label} (%)")
+    axes[1].text(
+        1.0,
+        threshold,
+        f" Response\n ({threshold:g}%)".replace("-", "\u2212"),
+        transform=axes[1].get_yaxis_transform(),
+        va="center",
+        ha="left",
+        fontsize=7.5,
+    )
+    fig.tight_layout()
+    save_figure(fig, paths)
+
+
+# --------------------------------------------------------------------------------------
+# Response and remission bars
+# --------------------------------------------------------------------------------------
+
+
+def plot_response_bars(
+    binary: pd.DataFrame,
+    paths: Paths,
+    arm_names: Mapping[str, str] | None = None,
+    confidence: float = 0.95,
+) -> None:
+    """Response and remission rates by arm with their CIs (from ``outcomes.binary_summary``)."""
+    apply_style()
+    names = _names(arm_names)
+    outcomes = list(dict.fromkeys(binary["outcome"]))
+    fig, ax = plt.subplots(figsize=(4.2, 3.3))
+    bar_width = 0.36
+    for index, arm in enumerate(ARM_ROLES):
+        own = binary[binary["arm"] == arm].set_index("outcome").loc[outcomes]
+        x = np.arange(len(outcomes)) + (index - 0.5) * bar_width
+        percent = 100 * own["proportion"].to_numpy(dtype=float)
+        low = 100 * own["low"].to_numpy(dtype=float)
+        high = 100 * own["high"].to_numpy(dtype=float)
+        ax.bar(x, percent, width=bar_width * 0.92, color=ARM_COLOURS[arm], label=names[arm])
+        ax.errorbar(
+            x,
+            percent,
+            yerr=[percent - low, high - percent],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+            lw=0.8,
+        )
+        for xi, hi, count, total in zip(x, high, own["count"], own["total"], strict=True):
+            ax.text(
+                xi, hi + 2, f"{int(count)}/{int(total)}", ha="center", va="bottom", fontsize=7.5
+            )
+    ax.set_xticks(np.arange(len(outcomes)))
+    ax.set_xticklabels([textwrap.fill(label, 22) for label in outcomes])
+    ax.set_ylim(0, 115)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel(f"Participants (%), with {100 * confidence:g}% CI")
+    ax.legend(loc="upper right", frameon=False, ncols=2, bbox_to_anchor=(1.0, 1.08))
+    save_figure(fig, paths)
+
+
+# --------------------------------------------------------------------------------------
+# Forest plot
+# --------------------------------------------------------------------------------------
+
+
+def _format_effect(estimate: float, low: float, high: float, decimals: int) -> str:
+    def one(x: float) -> str:
+        # the tables' rounding (half up, no "-0.0"), with a typographic minus
+        return format_number(x, decimals).replace("-", "\u2212")
+
+    return f"{one(estimate)} ({one(low)} to {one(high)})"
+
+
+def plot_forest(
+    effects: pd.DataFrame,
+    paths: Paths,
+    arm_names: Mapping[str, str] | None = None,
+    decimals: Mapping[str, int] | None = None,
+    confidence: float = 0.95,
+) -> None:
+    """Forest plot of between-arm effects (from ``outcomes.forest_effects``).
+
+    One panel per ``panel`` value, each with its own x scale and reference line at
+    ``null``; estimates and CIs are printed on the right. Positive = favours the
+    experimental (connectivity) arm.
+    """
+    apply_style()
+    names = _names(arm_names)
+    panels = list(dict.fromkeys(effects["panel"]))
+    sizes = [int((effects["panel"] == panel).sum()) for panel in panels]
+    row_height = 0.24
+    height = sum(sizes) * row_height + len(panels) * 0.75 + 0.3
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(6.4, height),
+        gridspec_kw={"height_ratios": [s + 1.6 for s in sizes]},
+        squeeze=False,
+    )
+    decimals = dict(decimals or {})
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        own = effects[effects["panel"] == panel].reset_index(drop=True)
+        y = np.arange(len(own))[::-1]
+        finite_low = own["low"].replace(-np.inf, np.nan)
+        finite_high = own["high"].replace(np.inf, np.nan)
+        lo = float(np.nanmin([finite_low.min(), own["estimate"].min(), own["null"].iloc[0]]))
+        hi = float(np.nanmax([finite_high.max(), own["estimate"].max(), own["null"].iloc[0]]))
+        pad = 0.08 * (hi - lo if hi > lo else 1.0)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.axvline(own["null"].iloc[0], color=PALETTE["grey"], linestyle="--", linewidth=0.8)
+        ax.hlines(
+            y,
+            np.clip(own["low"], lo - pad, hi + pad),
+            np.clip(own["high"], lo - pad, hi + pad),
+            color=PALETTE["black"],
+            linewidth=1.1,
+        )
+        ax.plot(own["estimate"], y, "D", color=ARM_COLOURS[ARM_ROLES[0]], markersize=4.5)
+        ax.set_yticks(y)
+        ax.set_yticklabels(own["label"])
+        ax.set_ylim(-0.7, len(own) - 0.3)
+        ax.set_xlabel(panel)
+        ax.spines["left"].set_visible(False)
+        ax.tick_params(axis="y", length=0)
+        places = decimals.get(panel, 2 if "tandardised" in panel else 1)
+        for yi, record in zip(y, own.itertuples(), strict=True):
+            ax.text(
+                1.02,
+                yi,
+                _format_effect(record.estimate, record.low, record.high, places),
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                ha="left",
+                fontsize=7.5,
+            )
+        ax.text(
+            1.02,
+            1.0,
+            f"Estimate ({100 * confidence:g}% CI)",
+            transform=ax.transAxes,
+            va="bottom",
+            ha="left",
+            fontsize=7.5,
+            fontweight="bold",
+        )
+        ax.text(
+            0.0,
+            1.0,
+            f"← favours {names[ARM_ROLES[1]]}",
+            transform=ax.transAxes,
+            va="bottom",
+            ha="left",
+            fontsize=7,
+            color="0.35",
+        )
+        ax.text(
+            0.98,
+            1.0,
+            f"favours {names[ARM_ROLES[0]]} →",
+            transform=ax.transAxes,
+            va="bottom",
+            ha="right",
+            fontsize=7,
+            color="0.35",
+        )
+    fig.tight_layout(h_pad=1.2)
+    save_figure(fig, paths)

@@ -1,0 +1,530 @@
+"""Manuscript tables: one data frame in, ``<stem>.tsv``, ``<stem>.md`` and ``<stem>.tex`` out.
+
+Two kinds of frame are accepted by :func:`write_table`.
+
+**Cell frames** (what the outcome tables produce). One row per table cell, long format,
+numbers unformatted, with the columns of :data:`CELL_COLUMNS`:
+
+- ``section``: heading the row belongs to ("" for none); sections keep first-seen order.
+- ``row``: the row label as printed; rows keep first-seen order within their section.
+- ``column``: a machine key for the column (``connectivity``, ``scalp``, ``effect``, ``p``).
+- ``column_label``: the column header as printed (e.g. "Connectivity (n = 20)").
+- ``kind``: how the numbers are printed (see :data:`CELL_KINDS`).
+- ``value``, ``low``, ``high``, ``sd``, ``count``, ``total``: the numbers (NaN where unused).
+- ``decimals``: decimals printed for ``value``/``low``/``high``/``sd`` (percentages in
+  ``n_pct``/``n_total_pct`` cells use ``decimals`` for the percentage).
+- ``text``: free text for ``kind == "text"``.
+
+The TSV is this long frame (machine-readable, one number per field, ``n/a`` for missing);
+the Markdown and LaTeX files pivot it into the printed table (sections as bold spanning rows)
+and format every cell the way a journal prints it (JAMA-like):
+
+- median (IQR) "24.0 (18.0-29.5)"; mean (SD) "45.1 (8.2)"; counts "16/20 (80%)";
+- estimates with CIs "6.0 (1.0-11.0)", or "-2.0 to 4.0" when a bound is negative;
+- P values "P = .02", "P = .004", "P < .001", "P > .99" (3 decimals between .045 and .05
+  so that a significant P is never printed as ".05");
+- numbers needed to treat through infinity "5.0 (NNTB 2.2 to ∞ to NNTH 12.6)" (Altman 1998).
+
+**Plain frames** (anything else) are written as they are to the TSV, and in the human files
+floats are printed with ``decimals`` decimals and columns named ``p``/``p_value``/``*_p``
+as P values.
+
+Caption and notes come from the arguments or, failing those, from ``frame.attrs["caption"]``
+and ``frame.attrs["notes"]``. Output is deterministic: the same frame gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CELL_COLUMNS = (
+    "section",
+    "row",
+    "column",
+    "column_label",
+    "kind",
+    "value",
+    "low",
+    "high",
+    "sd",
+    "count",
+    "total",
+    "decimals",
+    "text",
+)
+
+CELL_KINDS = {
+    "number": "value",
+    "count": "count",
+    "mean_sd": "value (sd)",
+    "median_iqr": "value (low-high)",
+    "estimate_ci": "value (low-high) or value (low to high)",
+    "n_pct": "count (pct%)",
+    "n_total_pct": "count/total (pct%)",
+    "p": "P = .xx",
+    "nnt": "signed number needed to treat; low/high are the inverted CI limits (Altman)",
+    "cost": "value (low to high); high may be inf",
+    "text": "text",
+}
+
+_NUMERIC = ("value", "low", "high", "sd", "count", "total")
+_P_COLUMN_NAMES = ("p", "p_value", "pvalue")
+
+
+def cell(
+    section: str,
+    row: str,
+    column: str,
+    kind: str,
+    *,
+    column_label: str | None = None,
+    value: float = math.nan,
+    low: float = math.nan,
+    high: float = math.nan,
+    sd: float = math.nan,
+    count: float = math.nan,
+    total: float = math.nan,
+    decimals: int = 1,
+    text: str = "",
+) -> dict[str, Any]:
+    """One table cell as a dict of :data:`CELL_COLUMNS` (see the module docstring)."""
+    if kind not in CELL_KINDS:
+        raise ValueError(f"unknown cell kind {kind!r}; choose one of {sorted(CELL_KINDS)}")
+    return {
+        "section": section,
+        "row": row,
+        "column": column,
+        "column_label": column if column_label is None else column_label,
+        "kind": kind,
+        "value": float(value),
+        "low": float(low),
+        "high": float(high),
+        "sd": float(sd),
+        "count": float(count),
+        "total": float(total),
+        "decimals": int(decimals),
+        "text": text,
+    }
+
+
+def cells_frame(
+    cells: Iterable[Mapping[str, Any]],
+    caption: str = "",
+    notes: Sequence[str] = (),
+    row_header: str = "",
+) -> pd.DataFrame:
+    """Build a cell frame from :func:`cell` dicts; caption, notes and the header of the
+    row-label column go to ``attrs``."""
+    frame = pd.DataFrame(list(cells), columns=list(CELL_COLUMNS))
+    for name in _NUMERIC:
+        frame[name] = frame[name].astype("float64")
+    frame["decimals"] = frame["decimals"].astype("int64")
+    frame.attrs["caption"] = caption
+    frame.attrs["notes"] = list(notes)
+    frame.attrs["row_header"] = row_header
+    return frame
+
+
+def is_cell_frame(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` follows the cell schema."""
+    return set(CELL_COLUMNS).issubset(frame.columns)
+
+
+# --------------------------------------------------------------------------------------
+# Number formatting
+# --------------------------------------------------------------------------------------
+
+
+def _minus(tex: bool) -> str:
+    return "$-$" if tex else "-"
+
+
+def _infinity(tex: bool) -> str:
+    return r"$\infty$" if tex else "∞"
+
+
+def format_number(x: float, decimals: int = 1, tex: bool = False) -> str:
+    """``x`` with ``decimals`` decimals, thousands separators from 1,000, "NA" for NaN.
+
+    A value that rounds to zero never carries a minus sign.
+    """
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NA"
+    x = float(x)
+    if math.isinf(x):
+        return (_minus(tex) if x < 0 else "") + _infinity(tex)
+    rounded = _round_half_up(abs(x), decimals)
+    text = f"{rounded:,.{decimals}f}"
+    if x < 0 and rounded != 0:
+        return _minus(tex) + text
+    return text
+
+
+def _round_half_up(x: float, decimals: int) -> Decimal:
+    """Round as people do (2.25 -> 2.3, 42.5 -> 43), from the shortest repr of ``x``.
+
+    Python's own formatting rounds the binary value half to even, so 42.5 would print 42.
+    """
+    return Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def format_interval(low: float, high: float, decimals: int = 1, tex: bool = False) -> str:
+    """ "1.0-11.0" when both limits are non-negative, otherwise "-2.0 to 4.0"."""
+    low_text = format_number(low, decimals, tex)
+    high_text = format_number(high, decimals, tex)
+    minus = _minus(tex)
+    if low_text.startswith(minus) or high_text.startswith(minus) or "NA" in (low_text, high_text):
+        return f"{low_text} to {high_text}"
+    if math.isinf(high) or math.isinf(low):
+        return f"{low_text} to {high_text}"
+    return f"{low_text}{'--' if tex else '-'}{high_text}"
+
+
+def format_p(p: float, prefix: bool = True, tex: bool = False) -> str:
+    """JAMA-style P value: "P = .02", "P = .004", "P < .001", "P > .99".
+
+    Two decimals from .01 up, three below .01; between .045 and .05 three decimals so a
+    P below .05 is never printed as ".05". ``prefix=False`` drops the "P ".
+    """
+    if p is None or math.isnan(p):
+        return "NA"
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"P value must lie in [0, 1], got {p}")
+    if p < 0.001:
+        body = "< .001"
+    elif p > 0.99:
+        body = "> .99"
+    elif p < 0.01:
+        body = "= " + f"{p:.3f}".lstrip("0")
+    elif 0.045 <= p < 0.05:
+        # truncate, so that .0499 reads .049 and never .050
+        body = "= " + f"{math.floor(p * 1000) / 1000:.3f}".lstrip("0")
+    else:
+        body = "= " + f"{p:.2f}".lstrip("0")
+    if tex:
+        body = body.replace("<", "$<$").replace(">", "$>$")
+    text = ("P " + body) if prefix else body.replace("= ", "")
+    return text
+
+
+def format_percent(count: float, total: float, decimals: int = 0) -> str:
+    """ "80" for 16/20 (no % sign); "NA" when total is 0."""
+    if total is None or math.isnan(total) or total == 0:
+        return "NA"
+    return format_number(100.0 * count / total, decimals)
+
+
+def format_nnt(value: float, low: float, high: float, decimals: int = 1, tex: bool = False) -> str:
+    """Number needed to treat with the Altman (1998) interval.
+
+    ``value``, ``low`` and ``high`` are signed: positive = benefit (NNTB), negative = harm
+    (NNTH), ``inf`` = no difference. ``low``/``high`` are 1/(RD upper) and 1/(RD lower).
+    When they differ in sign the interval passes through infinity and is printed as
+    "NNTB low to ∞ to NNTH |high|".
+    """
+    inf = _infinity(tex)
+
+    def one(x: float) -> str:
+        if math.isinf(x):
+            return inf
+        return format_number(abs(x), decimals, tex)
+
+    if math.isnan(value):
+        return "NA"
+    point = one(value) if value > 0 else f"NNTH {one(value)}"
+    if math.isnan(low) or math.isnan(high):
+        return point
+    if low > 0 and high > 0:
+        interval = f"{one(low)} to {one(high)}"
+    elif low < 0 and high < 0:
+        interval = f"NNTH {one(high)} to {one(low)}"
+    else:
+        benefit, harm = (low, high) if low > 0 else (high, low)
+        interval = f"NNTB {one(benefit)} to {inf} to NNTH {one(harm)}"
+    return f"{point} ({interval})"
+
+
+def format_cell(values: Mapping[str, Any], tex: bool = False) -> str:
+    """Print one cell of a cell frame (a row of it as a mapping)."""
+    kind = values["kind"]
+    decimals = int(values["decimals"])
+    value, low, high = float(values["value"]), float(values["low"]), float(values["high"])
+    if kind == "text":
+        text = str(values["text"])
+        return escape_latex(text) if tex else text
+    if kind == "number":
+        return format_number(value, decimals, tex)
+    if kind == "count":
+        return format_number(float(values["count"]), 0, tex)
+    if kind == "mean_sd":
+        return (
+            f"{format_number(value, decimals, tex)} ({format_number(values['sd'], decimals, tex)})"
+        )
+    if kind in ("median_iqr", "estimate_ci"):
+        if math.isnan(value):
+            return "NA"
+        return (
+            f"{format_number(value, decimals, tex)} ({format_interval(low, high, decimals, tex)})"
+        )
+    if kind in ("n_pct", "n_total_pct"):
+        count, total = float(values["count"]), float(values["total"])
+        if math.isnan(count):
+            return "NA"
+        pct = format_percent(count, total, decimals)
+        percent = r"\%" if tex else "%"
+        shown = f"{count:.0f}" if kind == "n_pct" else f"{count:.0f}/{total:.0f}"
+        return shown if pct == "NA" else f"{shown} ({pct}{percent})"
+    if kind == "p":
+        return format_p(value, tex=tex)
+    if kind == "nnt":
+        return format_nnt(value, low, high, decimals, tex)
+    if kind == "cost":
+        if math.isnan(value):
+            return "NA"
+        if math.isnan(low) and math.isnan(high):
+            return format_number(value, decimals, tex)
+        return (
+            f"{format_number(value, decimals, tex)} "
+            f"({format_number(low, decimals, tex)} to {format_number(high, decimals, tex)})"
+        )
+    raise ValueError(f"unknown cell kind {kind!r}")
+
+
+_LATEX_REPLACEMENTS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "∞": r"$\infty$",
+    "−": "$-$",
+    "–": "--",
+    "—": "---",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "ρ": r"$\rho$",
+    "→": r"$\rightarrow$",
+    "<": "$<$",
+    ">": "$>$",
+    "|": r"\textbar{}",
+}
+
+
+def escape_latex(text: str) -> str:
+    """Escape LaTeX special characters and map the few Unicode symbols we print."""
+    return "".join(_LATEX_REPLACEMENTS.get(char, char) for char in str(text))
+
+
+# --------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------
+
+
+def _ordered_unique(values: Iterable[Any]) -> list[Any]:
+    seen: dict[Any, None] = {}
+    for value in values:
+        seen.setdefault(value, None)
+    return list(seen)
+
+
+def _cell_layout(
+    cells: pd.DataFrame, tex: bool
+) -> tuple[list[str], list[tuple[str, str | None, list[str]]]]:
+    """Headers and printed rows of a cell frame.
+
+    Returns ``(headers, rows)``; each row is ``(kind, label, texts)`` with kind "section"
+    (label is the section title, no texts) or "row".
+    """
+    columns = _ordered_unique(cells["column"])
+    labels = {
+        column: str(cells.loc[cells["column"] == column, "column_label"].iloc[0])
+        for column in columns
+    }
+    headers = [labels[column] for column in columns]
+    rows: list[tuple[str, str | None, list[str]]] = []
+    for section in _ordered_unique(cells["section"]):
+        in_section = cells[cells["section"] == section]
+        if section:
+            rows.append(("section", str(section), []))
+        for row in _ordered_unique(in_section["row"]):
+            in_row = in_section[in_section["row"] == row]
+            texts = []
+            for column in columns:
+                match = in_row[in_row["column"] == column]
+                texts.append("" if match.empty else format_cell(match.iloc[0].to_dict(), tex))
+            rows.append(("row", str(row), texts))
+    return headers, rows
+
+
+def _is_p_column(name: str) -> bool:
+    lowered = str(name).lower()
+    return lowered in _P_COLUMN_NAMES or lowered.endswith("_p")
+
+
+def _plain_layout(
+    frame: pd.DataFrame, decimals: int, tex: bool
+) -> tuple[list[str], list[tuple[str, str | None, list[str]]]]:
+    headers = [str(column) for column in frame.columns[1:]]
+    rows: list[tuple[str, str | None, list[str]]] = []
+    for _, record in frame.iterrows():
+        texts = []
+        for column in frame.columns[1:]:
+            value = record[column]
+            if _is_p_column(column) and isinstance(value, (float, np.floating)):
+                texts.append(format_p(float(value), prefix=False, tex=tex))
+            elif isinstance(value, (float, np.floating)):
+                texts.append(format_number(float(value), decimals, tex))
+            elif isinstance(value, (int, np.integer)):
+                texts.append(format_number(float(value), 0, tex))
+            else:
+                texts.append(escape_latex(str(value)) if tex else str(value))
+        rows.append(("row", str(record[frame.columns[0]]), texts))
+    return headers, rows
+
+
+def _layout(frame: pd.DataFrame, decimals: int, tex: bool):
+    if is_cell_frame(frame):
+        return _cell_layout(frame, tex)
+    return _plain_layout(frame, decimals, tex)
+
+
+def _first_header(frame: pd.DataFrame) -> str:
+    if is_cell_frame(frame):
+        return str(frame.attrs.get("row_header", ""))
+    return str(frame.columns[0])
+
+
+def _markdown_escape(text: str) -> str:
+    return str(text).replace("|", r"\|")
+
+
+def to_markdown(
+    frame: pd.DataFrame, caption: str = "", notes: Sequence[str] = (), decimals: int = 2
+) -> str:
+    """The human Markdown table (pipe table, caption above, notes below)."""
+    headers, rows = _layout(frame, decimals, tex=False)
+    lines = []
+    if caption:
+        lines += [f"**{_markdown_escape(caption)}**", ""]
+    all_headers = [_first_header(frame), *headers]
+    lines.append("| " + " | ".join(_markdown_escape(h) for h in all_headers) + " |")
+    lines.append("| " + " | ".join([":---"] + ["---:"] * len(headers)) + " |")
+    for kind, label, texts in rows:
+        if kind == "section":
+            lines.append(
+                "| " + " | ".join([f"**{_markdown_escape(label)}**"] + [""] * len(headers)) + " |"
+            )
+        else:
+            lines.append("| " + " | ".join(_markdown_escape(t) for t in [label, *texts]) + " |")
+    if notes:
+        lines.append("")
+        lines += [_markdown_escape(note) for note in _join_notes(notes)]
+    return "\n".join(lines) + "\n"
+
+
+def _join_notes(notes: Sequence[str]) -> list[str]:
+    out = []
+    for note in notes:
+        out += [note, ""]
+    return out[:-1]
+
+
+def to_latex(
+    frame: pd.DataFrame,
+    caption: str = "",
+    notes: Sequence[str] = (),
+    label: str = "",
+    decimals: int = 2,
+) -> str:
+    """The human LaTeX table (booktabs; needs ``\\usepackage{booktabs}``)."""
+    headers, rows = _layout(frame, decimals, tex=True)
+    n_columns = 1 + len(headers)
+    lines = [
+        "% Generated by tmstarget.tables; needs \\usepackage{booktabs}.",
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\small",
+    ]
+    if caption:
+        lines.append(r"\caption{" + escape_latex(caption) + "}")
+    if label:
+        lines.append(r"\label{" + label + "}")
+    lines.append(r"\begin{tabular}{l" + "r" * len(headers) + "}")
+    lines.append(r"\toprule")
+    header_cells = [escape_latex(_first_header(frame))] + [escape_latex(h) for h in headers]
+    lines.append(" & ".join(header_cells) + r" \\")
+    lines.append(r"\midrule")
+    has_sections = any(kind == "section" for kind, _, _ in rows)
+    first = True
+    for kind, row_label, texts in rows:
+        if kind == "section":
+            if not first:
+                lines.append(r"\addlinespace")
+            lines.append(
+                r"\multicolumn{"
+                + str(n_columns)
+                + "}{l}{\\textbf{"
+                + escape_latex(row_label)
+                + "}} \\\\"
+            )
+        else:
+            indent = r"\quad " if has_sections else ""
+            lines.append(" & ".join([indent + escape_latex(row_label), *texts]) + r" \\")
+        first = False
+    lines.append(r"\bottomrule")
+    lines.append(r"\end{tabular}")
+    if notes:
+        lines.append(r"\par\smallskip")
+        lines.append(r"\begin{minipage}{\linewidth}\footnotesize")
+        lines.append("\n\n".join(escape_latex(note) for note in notes))
+        lines.append(r"\end{minipage}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def to_tsv(frame: pd.DataFrame) -> str:
+    """The machine TSV: columns as they are, ``n/a`` for missing, 10 significant digits."""
+    return frame.to_csv(
+        sep="\t", index=False, na_rep="n/a", float_format="%.10g", lineterminator="\n"
+    )
+
+
+def write_table(
+    frame: pd.DataFrame,
+    stem: str | Path,
+    caption: str | None = None,
+    notes: Sequence[str] | None = None,
+    decimals: int = 2,
+) -> list[Path]:
+    """Write ``<stem>.tsv``, ``<stem>.md`` and ``<stem>.tex``; return the three paths.
+
+    ``caption``/``notes`` default to ``frame.attrs``. ``decimals`` applies to plain frames
+    only (cell frames carry their own). The LaTeX label is ``tab:<stem name>``.
+    """
+    stem = Path(stem)
+    caption = frame.attrs.get("caption", "") if caption is None else caption
+    notes = list(frame.attrs.get("notes", [])) if notes is None else list(notes)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_name(stem.name + suffix) for suffix in (".tsv", ".md", ".tex")]
+    texts = [
+        to_tsv(frame),
+        to_markdown(frame, caption, notes, decimals),
+        to_latex(frame, caption, notes, label=f"tab:{stem.name}", decimals=decimals),
+    ]
+    for path, text in zip(paths, texts, strict=True):
+        path.write_text(text, encoding="utf-8")
+    return paths

@@ -1,0 +1,47 @@
+"""What a newcomer meets first: the README's two commands, CI running exactly the test
+command, and the conda environment pinned like pyproject.toml."""
+
+import re
+import tomllib
+
+import yaml
+from conftest import REPO
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_conda_env_has_the_same_pins_as_pyproject():
+    env = yaml.safe_load((REPO / "envs" / "tmstarget.yaml").read_text())
+    pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    assert sorted(pip_section) == sorted(_pyproject()["project"]["dependencies"])
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert python == "python=3.11"
+
+
+def test_every_dependency_is_pinned():
+    for requirement in _pyproject()["project"]["dependencies"]:
+        assert re.search(r"==\d", requirement), requirement
+
+
+def test_readme_commands_and_ci():
+    readme = (REPO / "README.md").read_text()
+    assert "pip install -e . && snakemake --cores 8" in readme
+    test_command = 'pip install -e ".[test]" && pytest'
+    assert test_command in readme
+    ci_lines = [
+        line
+        for line in (REPO / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith("#") and not line.startswith(("set ", "cd "))
+    ]
+    assert ci_lines == [test_command]
+
+
+def test_every_rule_has_a_log_and_the_conda_env():
+    for rules_file in (REPO / "rules").glob("*.smk"):
+        text = rules_file.read_text()
+        for rule in re.split(r"\n\s*(?:rule|checkpoint) ", text)[1:]:
+            name = rule.split(":")[0]
+            assert "log:" in rule, f"{rules_file.name}: rule {name} has no log"
+            assert "conda:" in rule, f"{rules_file.name}: rule {name} has no conda env"
