@@ -13,6 +13,7 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/outcomes.smk"
 
 
 report: "report/workflow.rst"
@@ -22,3 +23,5 @@ rule all:
     default_target: True
     input:
         "results/inputs/inventory.tsv",
+        rules.analyse_outcomes.output,
+        rules.plot_outcomes.output,

@@ -82,3 +82,24 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_rerun_gives_the_same_bytes(tiny_run, tmp_path):
     again = _run_tiny(tmp_path)
     assert _digest(again) == _digest(tiny_run)
+
+
+def test_outcome_tables_and_figures(tiny_run):
+    tables = tiny_run / "outcomes" / "tables"
+    for name in ("table1_baseline", "table2_outcomes", "table3_blinding_safety"):
+        for ext in ("tsv", "md", "tex"):
+            assert (tables / f"{name}.{ext}").stat().st_size > 200, (name, ext)
+    table2 = pd.read_csv(tables / "table2_outcomes.tsv", sep="\t", na_values="n/a")
+    responders = table2[table2["row"] == "Responders, No./total (%)"].set_index("column")
+    participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t")
+    madrs = pd.read_csv(tiny_run / "demo" / "bids" / "phenotype" / "madrs.tsv", sep="\t")
+    wide = madrs.pivot(index="participant_id", columns="session_id", values="madrs_total")
+    responder = (wide["baseline"] - wide["month1"]) >= 0.5 * wide["baseline"]
+    arm = participants.set_index("participant_id")["arm"]
+    for role in ("connectivity", "scalp"):
+        assert responders.loc[role, "count"] == responder[arm == role].sum()
+        assert responders.loc[role, "total"] == 5
+    figures = tiny_run / "outcomes" / "figures"
+    for name in ("consort", "madrs_trajectories", "waterfall", "response_remission", "forest"):
+        assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (figures / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"

@@ -39,6 +39,13 @@ def check_config(config: dict) -> None:
         low, high = demo["clinical"][key]
         if low > high:
             raise ConfigError(f"demo.clinical.{key}: lower bound {low} exceeds upper {high}")
+    if "outcomes" in config:
+        from tmstarget.outcomes import OutcomeParams
+
+        try:
+            OutcomeParams.from_config(config["outcomes"])
+        except ValueError as error:  # the message names the outcomes.<key>
+            raise ConfigError(str(error)) from error
     echo_times = np.asarray(demo["imaging"]["echo_times_s"])
     if np.any(np.diff(echo_times) <= 0):
         raise ConfigError(

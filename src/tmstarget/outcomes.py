@@ -1737,3 +1737,37 @@ def table4_mechanism(
         notes=notes,
         row_header="Group",
     )
+
+
+# --------------------------------------------------------------------------------------
+# The whole stage
+
+
+def analyse_trial(
+    participants: pd.DataFrame,
+    madrs: pd.DataFrame,
+    blinding: pd.DataFrame | None,
+    adverse_events: pd.DataFrame | None,
+    params: OutcomeParams | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table and every figure's source data of the outcome analysis, computed once.
+
+    Keys: ``table1_baseline``, ``table2_outcomes``, ``table3_blinding_safety`` (cell
+    frames for :func:`tmstarget.tables.write_table`) and the figures' source data
+    ``consort``, ``visits``, ``mixed_model``, ``participants``, ``rates``, ``effects``.
+    """
+    params = params or OutcomeParams()
+    results = analyse_primary(participants, madrs, params)
+    return {
+        "table1_baseline": table1_baseline(participants, madrs, params),
+        "table2_outcomes": table2_from_results(results),
+        "table3_blinding_safety": table3_blinding_safety(
+            participants, blinding, adverse_events, params
+        ),
+        "consort": consort_counts(participants, madrs, params),
+        "visits": visit_summary(participants, madrs, params),
+        "mixed_model": results.mixed_model,
+        "participants": results.outcomes,
+        "rates": binary_summary(results),
+        "effects": forest_effects(results),
+    }

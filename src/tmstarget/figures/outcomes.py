@@ -314,7 +314,8 @@ def plot_trajectories(
                 )
                 starred += 1
     ax.set_xticks(range(len(visits)))
-    ax.set_xticklabels([labels.get(visit, visit) for visit in visits])
+    # Long visit names ("End of treatment") wrap so that neighbouring labels never touch.
+    ax.set_xticklabels([textwrap.fill(labels.get(visit, visit), 9) for visit in visits])
     ax.set_xlim(-0.5, len(visits) - 0.5)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("MADRS total score (points), mean ± SE")
@@ -395,7 +396,7 @@ def plot_waterfall(
         ax.set_xlim(-0.7, max(len(values), 1) - 0.3)
         ax.set_xlabel("Participants, sorted")
         ax.spines["bottom"].set_visible(False)
-        note = f"Responders: {int(responders.sum())} of {len(values)} shown"
+        note = f"Responders: {int(responders.sum())}/{len(values)}"
         if n_missing:
             note += f"\nNot shown: {n_missing} without a {primary_label} rating"
         ax.text(0.98, 0.97, note, transform=ax.transAxes, fontsize=7.5, va="top", ha="right")

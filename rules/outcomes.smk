@@ -1,0 +1,83 @@
+# Trial outcome analysis: every number of the manuscript's outcome tables, computed from
+# participants.tsv and phenotype/, and the figures drawn from the saved source data.
+
+OUTCOME_TABLES = ["table1_baseline", "table2_outcomes", "table3_blinding_safety"]
+OUTCOME_SOURCE_DATA = [
+    "consort",
+    "visits",
+    "mixed_model",
+    "participants",
+    "rates",
+    "effects",
+]
+OUTCOME_FIGURES = [
+    "consort",
+    "madrs_trajectories",
+    "waterfall",
+    "response_remission",
+    "forest",
+]
+
+
+rule analyse_outcomes:
+    input:
+        bids_dir=BIDS_DIR,
+    output:
+        tables=[
+            report(
+                f"results/outcomes/tables/{table}.tsv",
+                caption=f"../report/outcomes/{table}.rst",
+                category="Trial outcomes",
+                subcategory="Tables",
+                labels={"table": table},
+            )
+            for table in OUTCOME_TABLES
+        ],
+        journal_tables=expand(
+            "results/outcomes/tables/{table}.{ext}",
+            table=OUTCOME_TABLES,
+            ext=["md", "tex"],
+        ),
+        source_data=expand(
+            "results/outcomes/source_data/{name}.tsv", name=OUTCOME_SOURCE_DATA
+        ),
+    log:
+        "results/logs/analyse_outcomes.log",
+    conda:
+        "../envs/tmstarget.yaml"
+    params:
+        arm_labels=config["trial"]["arm_labels"],
+        outcomes=config["outcomes"],
+        tables_dir="results/outcomes/tables",
+        source_data_dir="results/outcomes/source_data",
+    script:
+        "../scripts/analyse_outcomes.py"
+
+
+rule plot_outcomes:
+    input:
+        source_data=rules.analyse_outcomes.output.source_data,
+    output:
+        figures=[
+            report(
+                f"results/outcomes/figures/{figure}.png",
+                caption=f"../report/outcomes/{figure}.rst",
+                category="Trial outcomes",
+                subcategory="Figures",
+                labels={"figure": figure},
+            )
+            for figure in OUTCOME_FIGURES
+        ],
+        vector_figures=expand(
+            "results/outcomes/figures/{figure}.pdf", figure=OUTCOME_FIGURES
+        ),
+    log:
+        "results/logs/plot_outcomes.log",
+    conda:
+        "../envs/tmstarget.yaml"
+    params:
+        outcomes=config["outcomes"],
+        source_data_dir="results/outcomes/source_data",
+        figures_dir="results/outcomes/figures",
+    script:
+        "../scripts/plot_outcomes.py"

@@ -1,0 +1,25 @@
+"""Adapter: the trial outcome analysis (rule analyse_outcomes): tables 1-3 and the
+figures' source data, from participants.tsv and phenotype/."""
+
+from pathlib import Path
+
+from tmstarget import bids, tables
+from tmstarget.clinical import load_clinical
+from tmstarget.logs import log_to_file
+from tmstarget.outcomes import OutcomeParams, analyse_trial
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = log_to_file(smk.log[0])
+params = OutcomeParams.from_config(smk.params.outcomes)
+clinical = load_clinical(
+    smk.input.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
+)
+log.info("read %d participants", len(clinical.participants))
+results = analyse_trial(
+    clinical.participants, clinical.madrs, clinical.blinding, clinical.adverse_events, params
+)
+for name, frame in results.items():
+    if name.startswith("table"):
+        tables.write_table(frame, Path(smk.params.tables_dir) / name)
+    else:
+        bids.write_tsv(Path(smk.params.source_data_dir) / f"{name}.tsv", frame)

@@ -1,0 +1,45 @@
+"""Adapter: the outcome figures (rule plot_outcomes), drawn from the saved source data."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from tmstarget.figures import outcomes as figures
+from tmstarget.logs import log_to_file
+from tmstarget.outcomes import OutcomeParams
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log_to_file(smk.log[0])
+params = OutcomeParams.from_config(smk.params.outcomes)
+source = Path(smk.params.source_data_dir)
+out = Path(smk.params.figures_dir)
+
+
+def read(name: str) -> pd.DataFrame:
+    return pd.read_csv(source / f"{name}.tsv", sep="\t", na_values="n/a", keep_default_na=False)
+
+
+def paths(name: str) -> list[Path]:
+    return [out / f"{name}.png", out / f"{name}.pdf"]
+
+
+names = dict(params.arm_names)
+figures.plot_consort(
+    read("consort"), paths("consort"), names, dict(params.visit_labels), params.missing_policy
+)
+figures.plot_trajectories(
+    read("visits"),
+    paths("madrs_trajectories"),
+    contrasts=read("mixed_model"),
+    arm_names=names,
+    visit_labels=dict(params.visit_labels),
+)
+figures.plot_waterfall(
+    read("participants"),
+    paths("waterfall"),
+    params.response_min_reduction,
+    names,
+    params.visit_label(params.primary_visit).lower(),
+)
+figures.plot_response_bars(read("rates"), paths("response_remission"), names, params.confidence)
+figures.plot_forest(read("effects"), paths("forest"), names, confidence=params.confidence)
