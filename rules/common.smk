@@ -16,6 +16,15 @@ wildcard_constraints:
     subject="[A-Za-z0-9]+",
 
 
+def demo_memory_mb(workers):
+    """Memory (MB) for simulating ``workers`` demo subjects at once."""
+    from tmstarget.demo import spec_from_config
+    from tmstarget.simulate import demo_memory_mb as estimate
+
+    spec = spec_from_config(config["demo"], config["trial"]["arm_labels"])
+    return estimate(spec.imaging, workers)
+
+
 def demo_ready():
     """Wait for the simulate_cohort checkpoint (demo only) before reading the dataset.
 

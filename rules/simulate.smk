@@ -13,7 +13,9 @@ if DEMO:
             "../envs/tmstarget.yaml"
         threads: 4
         resources:
-            mem_mb=4000,
+            # Enough for every thread to simulate one subject at once (7 GB per
+            # thread at full scale); the script uses fewer processes if given less.
+            mem_mb=lambda wildcards, threads: demo_memory_mb(threads),
             runtime=30,
         params:
             demo=config["demo"],

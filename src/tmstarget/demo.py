@@ -172,8 +172,13 @@ def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
     )
 
 
-def write_demo_dataset(root: str | Path, spec: DemoSpec, threads: int = 1) -> None:
-    """Simulate the cohort and write it under ``root`` (see the module docstring)."""
+def write_demo_dataset(
+    root: str | Path, spec: DemoSpec, threads: int = 1, mem_mb: float | None = None
+) -> None:
+    """Simulate the cohort and write it under ``root`` (see the module docstring).
+
+    Subjects are simulated in up to ``threads`` processes, fewer if ``mem_mb`` (the job's
+    memory) cannot hold that many subjects at once."""
     root = Path(root)
     spec.imaging.validate()
     tables = simulate.simulate_clinical(spec.clinical, spec.seed)
@@ -211,8 +216,13 @@ def write_demo_dataset(root: str | Path, spec: DemoSpec, threads: int = 1) -> No
         (root, spec, template, subject, number, targets[number - 1])
         for number, subject in enumerate(subjects, start=1)
     ]
-    if threads > 1:
-        with ProcessPoolExecutor(max_workers=threads) as pool:
+    per_subject_mb = simulate.run_memory_mb(
+        spec.imaging, int(template.brain.sum()), int(np.prod(template.shape))
+    )
+    workers = threads if mem_mb is None else max(1, min(threads, int(mem_mb // per_subject_mb)))
+    log.info("simulating %d subjects in %d processes", len(subjects), workers)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
             for subject in pool.map(_write_subject, jobs):
                 log.info("wrote sub-%s", subject)
     else:
@@ -244,7 +254,7 @@ def _write_subject(job) -> str:
     latent_dir = root / "derivatives" / "simulation" / f"sub-{subject}" / "func"
     func.mkdir(parents=True, exist_ok=True)
     for run_number in range(1, imaging.n_runs + 1):
-        run = simulate.simulate_run(imaging, template, model, rng)
+        run = simulate.simulate_run(imaging, template, model, rng, dtype=np.int16)
         entities = {"sub": subject, "task": TASK, "run": run_number}
         for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
             name = bids_name("bold", ".nii.gz", echo=echo, space=SPACE, desc="preproc", **entities)

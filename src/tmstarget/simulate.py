@@ -501,10 +501,12 @@ def simulate_run(
     template: Template,
     model: SubjectModel,
     rng: np.random.Generator,
+    dtype: type = np.float32,
 ) -> SimulatedRun:
     """Simulate one multi-echo run of the subject described by ``model``.
 
-    Returns float32 echo arrays in scanner units (zero outside the brain), an
+    Returns echo arrays of ``dtype`` in scanner units (zero outside the brain; an integer
+    dtype rounds, like scanner data, and halves the memory of a full-scale run), an
     fMRIPrep-style confounds table and the latent circuit/global time courses.
     """
     spec.validate()
@@ -558,15 +560,20 @@ def simulate_run(
     del artefact
 
     echoes = []
-    for te in spec.echo_times_s:
+    middle_echo = len(spec.echo_times_s) // 2
+    for number, te in enumerate(spec.echo_times_s):
         data = s0_t * np.exp(-te * (model.r2star[None, :] + delta_r2star))
         data += rng.normal(0, spec.thermal_noise_sd, (n_t, n_v)).astype(np.float32)
-        volume = np.zeros((*template.shape, n_t), dtype=np.float32)
+        if number == middle_echo:
+            # fMRIPrep computes these means from the BOLD series; the middle echo stands in.
+            middle = data.T.copy()
+        if np.issubdtype(dtype, np.integer):
+            data = np.round(data)
+        volume = np.zeros((*template.shape, n_t), dtype=dtype)
         volume.reshape(-1, n_t)[vox] = data.T
         echoes.append(volume)
+        del data
 
-    # fMRIPrep computes these means from the BOLD series; the middle echo stands in.
-    middle = echoes[len(echoes) // 2].reshape(-1, n_t)[vox]
     confounds = pd.DataFrame(
         motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
     )
@@ -580,15 +587,31 @@ def simulate_run(
     return SimulatedRun(echoes=echoes, confounds=confounds, latent=latent)
 
 
+def run_memory_mb(spec: ImagingSpec, n_brain_voxels: int, grid_voxels: int) -> float:
+    """Peak memory (MB) of simulating and writing one run with int16 echoes: about six
+    float32 brain-by-time arrays plus the echo volumes (measured by the simulator
+    benchmark: 5.4 GB at full scale)."""
+    per_volume = 6 * 4 * n_brain_voxels + 2 * grid_voxels * len(spec.echo_times_s)
+    return spec.n_volumes * per_volume / 1e6 + 400
+
+
+def demo_memory_mb(spec: ImagingSpec, workers: int) -> int:
+    """Memory (MB) to ask for when simulating ``workers`` subjects at once (the brain is
+    about 26% of the FSL MNI box)."""
+    shape, _ = atlas.mni_grid(spec.voxel_size_mm)
+    grid_voxels = int(np.prod(shape))
+    return int(workers * run_memory_mb(spec, int(0.26 * grid_voxels), grid_voxels)) + 500
+
+
 def to_image(
     data: np.ndarray, affine: np.ndarray, tr_s: float | None = None, dtype=np.int16
 ) -> nib.Nifti1Image:
     """A NIfTI image of ``data`` in MNI space with units set (mm, s) and, for 4D data, the
     TR in the header's fourth zoom. Signal is rounded to int16 like scanner data (the
     rounding error, SD 0.3, is far below the thermal noise)."""
-    if np.issubdtype(dtype, np.integer):
-        data = np.round(data)
-    img = nib.Nifti1Image(data.astype(dtype), affine)
+    if data.dtype != dtype:
+        data = (np.round(data) if np.issubdtype(dtype, np.integer) else data).astype(dtype)
+    img = nib.Nifti1Image(data, affine)
     img.header.set_slope_inter(1.0, 0.0)
     img.header.set_xyzt_units("mm", "sec")
     img.header.set_qform(affine, code=4)  # MNI152
