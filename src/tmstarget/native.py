@@ -1,0 +1,403 @@
+"""Native T1w coordinates of template-space targets, and the neuronavigation export.
+
+Targets are found in template (MNI) space; a navigation system needs them in the
+subject's own T1w image. fMRIPrep saves the ANTs registration between the two as ITK
+composite transforms (an affine plus a displacement field, HDF5). They are read and applied
+with ``nitransforms`` (NiPy); nothing here parses ITK files by hand.
+
+Which file moves a *point* from template space to T1w space
+-----------------------------------------------------------
+ITK and ANTs transforms are *resampling* transforms: they map points of the fixed
+(reference, output) space to the moving (input) space, because resampling asks, for each
+output voxel, where to read the input image. fMRIPrep resamples a T1w image into the
+template with ``antsApplyTransforms -i T1w -r template -t from-T1w_to-<template>_xfm.h5``
+(the ``Composite.h5`` of ``antsRegistration`` with the template fixed, the T1w moving).
+So, read as a point mapping, ``from-T1w_to-<template>`` takes a **template point to the T1w
+point** it samples. This is why ANTs' ``antsApplyTransformsToPoints`` needs the inverse of
+what one would use for images: to move a point template -> T1w, use the transform that
+moves an image T1w -> template. Hence:
+
+- template (MNI) point -> T1w point: ``from-T1w_to-<template>_mode-image_xfm.h5``
+  (what :func:`find_template_to_t1w` returns, despite the file's name);
+- the other file, ``from-<template>_to-T1w``, maps T1w points to template points.
+
+``nitransforms`` keeps this convention (``TransformChain.map`` maps reference-space points
+to moving-space points; its image resampling maps each reference voxel through the same
+``map``), and the tests check it both ways: against hand-computed answers and by resampling
+a T1w image into template space with the same file and mapping the template location of a
+blob back to where it sits in T1w. The displacement field cannot be inverted analytically,
+so when only ``from-<template>_to-T1w`` exists there is no native coordinate (None).
+
+LPS and RAS
+-----------
+ITK works in LPS (x grows to the left, y to the back): its affine parameters, the field's
+grid (origin, direction) and its displacement vectors are LPS. ``nitransforms``' ITK reader
+converts all of that to RAS on loading (conjugates the affine with diag(-1, -1, 1),
+flips the grid and the x, y components of the displacements), so :func:`mni_to_native`
+takes and returns **RAS** mm like every coordinate in this package. Composite order: ITK
+applies the transforms of a composite last-stored first (the displacement field, in
+template space, then the affine); ``nitransforms`` loads the chain in that order.
+Points outside a displacement field's grid raise ValueError (the library would silently
+leave them undisplaced, or wrap negative indices).
+
+The neuronavigation export
+--------------------------
+:func:`neuronavigation_table` keeps, per participant, the site of their arm (the
+connectivity target for the connectivity arm, Beam F3 for the scalp arm) with its template
+and native coordinates and the scalp entry point; :func:`write_neuronavigation_csv` writes it
+as plain CSV whose column names carry space and unit (``mni_x_mm``, ``native_t1w_x_mm``).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_TEMPLATE = "MNI152NLin6Asym"
+DEFAULT_CONNECTIVITY_METHOD = "circuit_searchlight"
+DEFAULT_SCALP_METHOD = "beam_f3"
+COORDINATE_CONVENTION = "RAS"
+
+# Index tolerance (voxels) for a point on the edge of a displacement field's grid: the
+# library computes indices in float32.
+_GRID_EDGE_TOL = 1e-3
+# Decimals in the CSV: 1 micrometre, far below any navigation system's accuracy.
+_CSV_DECIMALS = 3
+
+TARGET_COLUMNS = (
+    "participant_id",
+    "arm",
+    "method",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "scalp_x_mm",
+    "scalp_y_mm",
+    "scalp_z_mm",
+    "native_x_mm",
+    "native_y_mm",
+    "native_z_mm",
+)
+# Optional input: the scalp entry point mapped to T1w as well.
+OPTIONAL_TARGET_COLUMNS = ("scalp_native_x_mm", "scalp_native_y_mm", "scalp_native_z_mm")
+
+NAVIGATION_COLUMNS = (
+    "participant_id",
+    "arm",
+    "target_label",
+    "coordinate_convention",
+    "template_space",
+    "mni_x_mm",
+    "mni_y_mm",
+    "mni_z_mm",
+    "native_t1w_x_mm",
+    "native_t1w_y_mm",
+    "native_t1w_z_mm",
+    "scalp_mni_x_mm",
+    "scalp_mni_y_mm",
+    "scalp_mni_z_mm",
+    "scalp_native_t1w_x_mm",
+    "scalp_native_t1w_y_mm",
+    "scalp_native_t1w_z_mm",
+)
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def _label(value: str, prefix: str) -> str:
+    """A BIDS label without its prefix (``"sub-01"`` and ``"01"`` both give ``"01"``)."""
+    value = str(value)
+    if value.startswith(prefix + "-"):
+        value = value[len(prefix) + 1 :]
+    if not re.fullmatch(r"[A-Za-z0-9]+", value):
+        raise ValueError(f"BIDS {prefix} label {value!r} must be alphanumeric")
+    return value
+
+
+def _xfm_patterns(subject: str, template: str) -> list[re.Pattern]:
+    """File-name patterns, best first, of the transform that maps template points to T1w.
+
+    Current fMRIPrep: ``..._from-T1w_to-<tpl>_mode-image_xfm.h5``; the name without
+    ``mode-image`` is accepted too; early fMRIPrep (1.x) wrote the same transform as
+    ``..._T1w_target-<tpl>_warp.h5`` (its inverse was ``..._T1w_space-<tpl>_target-T1w_warp.h5``).
+    Entities of the T1w source (``ses``, ``acq``, ``rec``, ``run``) may sit in between.
+    """
+    head = rf"sub-{re.escape(subject)}(?P<entities>(?:_[A-Za-z]+-[A-Za-z0-9+]+)*)"
+    tpl = re.escape(template)
+    return [
+        re.compile(rf"{head}_from-T1w_to-{tpl}_mode-image_xfm\.h5"),
+        re.compile(rf"{head}_from-T1w_to-{tpl}_xfm\.h5"),
+        re.compile(rf"{head}_T1w_target-{tpl}_warp\.h5"),
+    ]
+
+
+def find_template_to_t1w(
+    fmriprep_dir: str | Path,
+    subject: str,
+    template: str = DEFAULT_TEMPLATE,
+    session: str | None = None,
+) -> Path | None:
+    """The fMRIPrep transform that moves **points** from ``template`` space to T1w space.
+
+    That is the ``from-T1w_to-<template>_mode-image_xfm.h5`` file (the one fMRIPrep uses to
+    resample T1w images into the template; see the module docstring for why), or its
+    legacy names. Looked for in ``sub-<id>/anat`` and ``sub-<id>/ses-<id>/anat``; with a
+    ``session``, a session-specific file wins over a subject-wide one (fMRIPrep writes the
+    anatomy once per subject when a subject has several sessions).
+
+    Parameters
+    ----------
+    fmriprep_dir : root of the fMRIPrep derivatives.
+    subject, session : BIDS labels, with or without the ``sub-``/``ses-`` prefix.
+    template : the template's BIDS name (the ``to-`` entity), e.g. ``MNI152NLin6Asym``.
+
+    Returns
+    -------
+    The path, or None when the subject has no such transform.
+
+    Raises
+    ------
+    ValueError when several files qualify equally (the message lists them).
+    """
+    fmriprep_dir = Path(fmriprep_dir)
+    subject = _label(subject, "sub")
+    session = None if session is None else _label(session, "ses")
+    subject_dir = fmriprep_dir / f"sub-{subject}"
+    if session is None:
+        folders = [subject_dir / "anat", *sorted(subject_dir.glob("ses-*/anat"))]
+    else:
+        folders = [subject_dir / f"ses-{session}" / "anat", subject_dir / "anat"]
+
+    patterns = _xfm_patterns(subject, template)
+    candidates: list[tuple[tuple[int, int], Path]] = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            for rank, pattern in enumerate(patterns):
+                match = pattern.fullmatch(path.name)
+                if match is None:
+                    continue
+                file_session = re.search(r"_ses-([A-Za-z0-9]+)", match["entities"])
+                if session is not None and file_session and file_session[1] != session:
+                    break
+                # Prefer the file that names the session asked for, and the subject-wide
+                # file when none is asked for.
+                session_rank = int((session is None) == bool(file_session))
+                candidates.append(((rank, session_rank), path))
+                break
+    if not candidates:
+        return None
+    best = min(key for key, _ in candidates)
+    chosen = [path for key, path in candidates if key == best]
+    if len(chosen) > 1:
+        raise ValueError(
+            f"several template-to-T1w transforms for sub-{subject}"
+            f"{'' if session is None else f' ses-{session}'} in {fmriprep_dir}: "
+            f"{[str(p) for p in chosen]}; pass the session or keep one per subject"
+        )
+    return chosen[0]
+
+
+# ------------------------------------------------------------------------ applying them
+
+
+def _load_transforms(transform_path: Path) -> list:
+    """The transforms of an ITK file, in the order they apply to a point (RAS)."""
+    from nitransforms import linear, manip
+
+    try:
+        if transform_path.name.endswith(".h5"):
+            transforms = list(manip.load(transform_path, fmt="itk").transforms)
+        else:  # a single ITK affine (.txt, .tfm, .mat)
+            transforms = [linear.load(transform_path, fmt="itk")]
+    # h5py and nitransforms' I/O errors are OSErrors, its TransformError a TypeError;
+    # unknown ITK transform types raise NotImplementedError.
+    except (OSError, KeyError, IndexError, ValueError, TypeError, NotImplementedError) as error:
+        raise ValueError(
+            f"cannot read ITK transform {transform_path}: {type(error).__name__}: {error}"
+        ) from error
+    if not transforms:
+        raise ValueError(f"cannot read ITK transform {transform_path}: it holds no transform")
+    if isinstance(transforms[0], linear.LinearTransformsMapping):
+        raise ValueError(
+            f"cannot read ITK transform {transform_path}: it holds a series of affines, "
+            "not one template-to-T1w transform"
+        )
+    return transforms
+
+
+def mni_to_native(
+    points_mm: np.ndarray | Sequence[float], transform_path: str | Path
+) -> np.ndarray:
+    """Map template (MNI) points to the subject's T1w space.
+
+    Parameters
+    ----------
+    points_mm : template-space coordinates, RAS mm, shape (3,) or (n, 3).
+    transform_path : the file :func:`find_template_to_t1w` returns: fMRIPrep's
+        ``from-T1w_to-<template>_mode-image_xfm.h5`` (ITK composite, LPS on disk), or an
+        ITK affine (``.txt``/``.tfm``/``.mat``) with the same meaning.
+
+    Returns
+    -------
+    T1w coordinates, RAS mm, shape (n, 3) (float64).
+
+    Raises
+    ------
+    FileNotFoundError if the file does not exist; ValueError naming the file if it cannot
+    be read as an ITK transform, or if a point falls outside its displacement field.
+    """
+    from nitransforms.nonlinear import DenseFieldTransform
+
+    transform_path = Path(transform_path)
+    points = np.asarray(points_mm, dtype=float)
+    if points.ndim == 1:
+        points = points[np.newaxis]
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"points_mm must have shape (3,) or (n, 3), got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise ValueError("points_mm must be finite")
+    if not transform_path.is_file():
+        raise FileNotFoundError(f"no ITK transform at {transform_path}")
+
+    mapped = points.copy()
+    with warnings.catch_warnings():
+        # The transforms carry no resampling grid; mapping points does not need one.
+        warnings.filterwarnings("ignore", message="Reference space not set")
+        transforms = _load_transforms(transform_path)
+        for transform in transforms:
+            if isinstance(transform, DenseFieldTransform):
+                _check_inside_field(transform, mapped, transform_path)
+            mapped = np.asarray(transform.map(mapped), dtype=float)
+    if mapped.shape != points.shape or not np.all(np.isfinite(mapped)):
+        raise ValueError(f"ITK transform {transform_path} gave no finite mapping of the points")
+    return mapped
+
+
+def _check_inside_field(transform, points: np.ndarray, transform_path: Path) -> None:
+    """ValueError unless every point lies on the displacement field's grid."""
+    grid = transform.reference
+    ijk = np.asarray(grid.index(points), dtype=float).reshape(len(points), 3)
+    upper = np.asarray(grid.shape[:3], dtype=float) - 1
+    outside = np.any((ijk < -_GRID_EDGE_TOL) | (ijk > upper + _GRID_EDGE_TOL), axis=1)
+    if np.any(outside):
+        raise ValueError(
+            f"points {points[outside].round(2).tolist()} (RAS mm) lie outside the "
+            f"displacement field of {transform_path}; are they in its template space?"
+        )
+
+
+# ------------------------------------------------------------------ neuronavigation export
+
+
+def neuronavigation_table(
+    targets: pd.DataFrame,
+    connectivity_method: str = DEFAULT_CONNECTIVITY_METHOD,
+    scalp_method: str = DEFAULT_SCALP_METHOD,
+    connectivity_arm: str = "connectivity",
+    scalp_arm: str = "scalp",
+    template: str = DEFAULT_TEMPLATE,
+) -> pd.DataFrame:
+    """One row per participant: the site their arm stimulates, ready for neuronavigation.
+
+    Parameters
+    ----------
+    targets : one row per participant and method with columns ``participant_id``, ``arm``,
+        ``method``, ``x_mm``/``y_mm``/``z_mm`` (target, template RAS mm),
+        ``scalp_x_mm``/... (coil entry point on the scalp, template RAS mm) and
+        ``native_x_mm``/... (target in T1w RAS mm, NaN without a transform); optionally
+        ``scalp_native_x_mm``/... (entry point in T1w RAS mm).
+    connectivity_method : the method whose target the connectivity arm receives.
+    scalp_method : the method whose site the scalp arm receives (Beam F3).
+    connectivity_arm, scalp_arm : the labels of the arms in the ``arm`` column.
+    template : name of the template space of ``x_mm``... (written in every row).
+
+    Returns
+    -------
+    A frame with the columns of :data:`NAVIGATION_COLUMNS`, sorted by participant:
+    ``target_label`` is the method that chose the site; coordinates are RAS mm (the
+    ``coordinate_convention`` column says so), native ones NaN when unknown.
+
+    Raises
+    ------
+    ValueError when a column is missing, a participant has several arms or an unknown
+    arm, or lacks (or repeats) the row of their arm's method; the message names them.
+    """
+    missing = [column for column in TARGET_COLUMNS if column not in targets.columns]
+    if missing:
+        raise ValueError(f"targets table lacks columns {missing}")
+    if connectivity_arm == scalp_arm:
+        raise ValueError(f"the two arms need different labels, both are {scalp_arm!r}")
+    arm_methods = {connectivity_arm: connectivity_method, scalp_arm: scalp_method}
+
+    rows = []
+    for participant, group in targets.groupby("participant_id", sort=True):
+        arms = sorted(set(group["arm"].astype(str)))
+        if len(arms) != 1:
+            raise ValueError(f"participant {participant} has several arms: {arms}")
+        arm = arms[0]
+        if arm not in arm_methods:
+            raise ValueError(
+                f"participant {participant} has arm {arm!r}; expected one of {sorted(arm_methods)}"
+            )
+        method = arm_methods[arm]
+        chosen = group[group["method"].astype(str) == method]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"participant {participant} (arm {arm!r}) needs exactly one {method!r} "
+                f"target, found {len(chosen)} (methods present: "
+                f"{sorted(set(group['method'].astype(str)))})"
+            )
+        site = chosen.iloc[0]
+
+        def value(column: str, site=site) -> float:
+            return float(site[column]) if column in site.index else np.nan
+
+        rows.append(
+            {
+                "participant_id": str(participant),
+                "arm": arm,
+                "target_label": method,
+                "coordinate_convention": COORDINATE_CONVENTION,
+                "template_space": template,
+                **{f"mni_{axis}_mm": value(f"{axis}_mm") for axis in "xyz"},
+                **{f"native_t1w_{axis}_mm": value(f"native_{axis}_mm") for axis in "xyz"},
+                **{f"scalp_mni_{axis}_mm": value(f"scalp_{axis}_mm") for axis in "xyz"},
+                **{
+                    f"scalp_native_t1w_{axis}_mm": value(f"scalp_native_{axis}_mm")
+                    for axis in "xyz"
+                },
+            }
+        )
+    return pd.DataFrame(rows, columns=list(NAVIGATION_COLUMNS))
+
+
+def write_neuronavigation_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the neuronavigation table as plain CSV (same bytes for the same table).
+
+    Comma-separated, a header row, ``\\n`` line ends, UTF-8, coordinates with
+    3 decimals (mm), empty cells for unknown values, no index column.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = table.copy()
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            # + 0.0 turns -0.0 into 0.0, so a rounded tiny negative prints as 0.000
+            frame[column] = frame[column].round(_CSV_DECIMALS) + 0.0
+    frame.to_csv(
+        path,
+        index=False,
+        float_format=f"%.{_CSV_DECIMALS}f",
+        na_rep="",
+        lineterminator="\n",
+        encoding="utf-8",
+    )
+    return path
