@@ -1,0 +1,201 @@
+"""Reliability figures: within vs between target distances, and distance vs scan length.
+
+Each function receives finished numbers from :mod:`tmstarget.reliability` (it computes no
+statistic), draws one figure in the shared style and writes it to every path given (PDF +
+PNG at 300 dpi, format from the suffix) through :func:`tmstarget.style.save_figure`.
+Distances are in mm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from tmstarget.reliability import CONVENTIONS
+from tmstarget.style import PALETTE, apply_style, save_figure
+
+Paths = Iterable[str | Path]
+
+DISTANCE_COLOURS = {
+    "within": PALETTE["blue"],
+    "pairwise_cross_half": PALETTE["vermillion"],
+    "centroid": PALETTE["orange"],
+}
+DISTANCE_LABELS = {
+    "within": "Within",
+    "pairwise_cross_half": "Between, pairwise",
+    "centroid": "Between, to centroid",
+}
+REFERENCE_COLOURS = {
+    "full": PALETTE["blue"],
+    "other_half": PALETTE["vermillion"],
+    "retest": PALETTE["green"],
+}
+REFERENCE_LEGEND = {
+    "full": "vs full-data target (overlapping data)",
+    "other_half": "vs second-half target (independent data)",
+    "retest": "vs next k min (retest)",
+}
+
+
+def plot_within_between(
+    per_subject: pd.DataFrame,
+    distances: pd.DataFrame,
+    paths: Paths,
+    convention: str = "centroid",
+    summary: pd.DataFrame | None = None,
+    reference_mm: Mapping[str, float] | None = None,
+) -> None:
+    """Within- vs between-subject target distances, two panels.
+
+    A: one line per subject from its split-half distance to its mean between-subject
+    distance under ``convention`` (:func:`tmstarget.reliability.per_subject_distances`);
+    with ``summary`` (:func:`tmstarget.reliability.summarise`) the median of each distance
+    set and its CI are drawn beside the columns.
+    B: cumulative distributions of every within and between distance
+    (:func:`tmstarget.reliability.distance_table`, both conventions), with vertical lines
+    at ``reference_mm`` (label -> mm, e.g. the published values).
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+    apply_style()
+    fig, (paired, cumulative) = plt.subplots(
+        1, 2, figsize=(7.2, 3.3), gridspec_kw={"width_ratios": [0.8, 1.2]}
+    )
+
+    within = per_subject["within_mm"].to_numpy(dtype=float)
+    between = per_subject[f"{convention}_mm"].to_numpy(dtype=float)
+    x = np.array([0.0, 1.0])
+    # Grid targets give many equal distances: spread subjects a little sideways (fixed
+    # positions by row order, no randomness) so that stacked points stay visible.
+    spread = np.linspace(-0.07, 0.07, len(within)) if len(within) > 1 else np.zeros(1)
+    for offset, pair in zip(spread, zip(within, between, strict=True), strict=True):
+        paired.plot(x + offset, pair, color=PALETTE["grey"], alpha=0.45, linewidth=0.7, zorder=1)
+    paired.scatter(spread, within, s=11, color=DISTANCE_COLOURS["within"], zorder=2)
+    paired.scatter(1.0 + spread, between, s=11, color=DISTANCE_COLOURS[convention], zorder=2)
+    if summary is not None:
+        medians = summary.set_index("quantity")
+        for position, quantity in ((0, "within"), (1, convention)):
+            record = medians.loc[quantity]
+            offset = -0.2 if position == 0 else 0.2
+            paired.errorbar(
+                position + offset,
+                record["median"],
+                yerr=[
+                    [record["median"] - record["median_low"]],
+                    [record["median_high"] - record["median"]],
+                ],
+                fmt="D",
+                color=PALETTE["black"],
+                markersize=4,
+                capsize=2.5,
+                linewidth=1.0,
+                zorder=3,
+            )
+        level = f"{100 * float(summary.attrs.get('confidence', 0.95)):g}%"
+        paired.plot([], [], "D", color=PALETTE["black"], markersize=4, label=f"Median ({level} CI)")
+        paired.legend(loc="upper left", frameon=False)
+    between_name = (
+        "mean distance\nto centroid" if convention == "centroid" else "mean pairwise\ncross-half"
+    )
+    paired.set_xticks(x, ["Within subject\n(split half)", f"Between subjects\n({between_name})"])
+    paired.set_xlim(-0.45, 1.45)
+    paired.set_ylim(bottom=0)
+    paired.set_ylabel("Target distance (mm)")
+    paired.set_title("A  Per subject", loc="left")
+
+    for name in ("within", *CONVENTIONS):
+        values = distances.loc[distances["convention"] == name, "distance_mm"].to_numpy(float)
+        if values.size:
+            cumulative.ecdf(
+                values,
+                color=DISTANCE_COLOURS[name],
+                linewidth=1.4,
+                label=f"{DISTANCE_LABELS[name]} (n = {values.size:,})",
+            )
+    cumulative.axhline(0.5, color=PALETTE["grey"], linewidth=0.6, linestyle=":", zorder=0)
+    styles = ["--", "-."]
+    for position, (label, value) in enumerate((reference_mm or {}).items()):
+        cumulative.axvline(
+            value,
+            color=PALETTE["black"],
+            linewidth=0.8,
+            linestyle=styles[position % len(styles)],
+            label=f"{label} ({value:.2f} mm)",
+        )
+    cumulative.set_xlim(left=0)
+    cumulative.set_ylim(0, 1.02)
+    cumulative.set_xlabel("Target distance (mm)")
+    cumulative.set_ylabel("Cumulative fraction of distances")
+    cumulative.set_title("B  All distances", loc="left")
+    cumulative.legend(loc="lower right", frameon=False)
+    fig.tight_layout()
+    save_figure(fig, paths)
+
+
+def plot_scan_length(
+    curve: pd.DataFrame,
+    paths: Paths,
+    one_voxel_mm: float,
+    between_mm: float,
+    between_label: str = "Between-subject median",
+) -> None:
+    """Median target distance vs scan length with its CI band, one line per reference
+    (:func:`tmstarget.reliability.scan_length_curve`), and horizontal lines at one voxel
+    and at the between-subject median distance."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for reference in ("full", "other_half", "retest"):
+        rows = curve[curve["reference"] == reference].sort_values("minutes")
+        if rows.empty:
+            continue
+        colour = REFERENCE_COLOURS[reference]
+        minutes = rows["minutes"].to_numpy(dtype=float)
+        ax.fill_between(
+            minutes,
+            rows["low"].to_numpy(dtype=float),
+            rows["high"].to_numpy(dtype=float),
+            color=colour,
+            alpha=0.18,
+            linewidth=0,
+        )
+        ax.plot(
+            minutes,
+            rows["median_mm"].to_numpy(dtype=float),
+            "o-",
+            color=colour,
+            markersize=3.5,
+            linewidth=1.4,
+            label=REFERENCE_LEGEND[reference],
+        )
+    x_max = float(curve["minutes"].max()) if len(curve) else 1.0
+    lines = (
+        (between_mm, f"{between_label} ({between_mm:.1f} mm)", "--"),
+        (one_voxel_mm, f"One voxel ({one_voxel_mm:g} mm)", ":"),
+    )
+    for value, label, style in lines:
+        ax.axhline(value, color=PALETTE["black"], linewidth=0.9, linestyle=style, zorder=0)
+        ax.annotate(
+            label,
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 3),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7.5,
+        )
+    top = max(float(np.nanmax(curve["high"])) if len(curve) else 0.0, between_mm) * 1.1
+    ax.set_ylim(0, top)
+    ax.set_xlim(0, x_max * 1.03)
+    ax.set_xlabel("Scan length k (min, from the start of the session)")
+    ax.set_ylabel("Median target distance (mm)")
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.93), frameon=False)
+    level = f"{100 * float(curve.attrs.get('confidence', 0.95)):g}%"
+    ax.set_title(f"Target distance by scan length (band: {level} CI over subjects)", loc="left")
+    fig.tight_layout()
+    save_figure(fig, paths)
