@@ -13,6 +13,9 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/preprocess.smk"
+include: "rules/targets.smk"
+include: "rules/reliability.smk"
 include: "rules/outcomes.smk"
 
 
@@ -23,5 +26,9 @@ rule all:
     default_target: True
     input:
         "results/inputs/inventory.tsv",
+        rules.summarise_qc.output,
+        rules.collect_targets.output,
+        rules.analyse_reliability.output,
+        rules.score_recovery.output if DEMO else [],
         rules.analyse_outcomes.output,
         rules.plot_outcomes.output,

@@ -43,6 +43,7 @@ def _runs_by_subject():
         task=config["input"]["task"],
         subjects=config["input"]["subjects"],
         resolution=config["input"]["resolution"],
+        desc=config["preprocess"]["denoised_input_desc"] or "preproc",
     )
 
 
@@ -55,3 +56,8 @@ def runs_by_subject():
 def subjects():
     """Subject labels (without "sub-") that have at least one run."""
     return sorted(runs_by_subject())
+
+
+def subject_runs(wildcards):
+    """The runs of ``wildcards.subject``, in BIDS order."""
+    return runs_by_subject()[wildcards.subject]

@@ -108,6 +108,18 @@ class Run:
     confounds_file: str
     entities: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """The run's entities after ``sub-`` as used in output names, e.g.
+        ``ses-1_task-rest_run-2`` (session, task, acquisition and run, in BIDS order)."""
+        short = {"session": "ses", "task": "task", "acquisition": "acq", "run": "run"}
+        parts = [f"{short[k]}-{self.entities[k]}" for k in short if k in self.entities]
+        return "_".join(parts)
+
+    @property
+    def is_multi_echo(self) -> bool:
+        return len(self.echo_files) > 1
+
 
 def load_layout(bids_dir: str | Path, fmriprep_dir: str | Path):
     """A pybids layout of the raw dataset with the fMRIPrep derivatives attached.
@@ -133,14 +145,16 @@ def find_runs(
     task: str = "rest",
     subjects: list[str] | None = None,
     resolution: str | None = None,
+    desc: str = "preproc",
 ) -> dict[str, list[Run]]:
     """All runs of ``task`` in template ``space``, by subject (labels without ``sub-``).
 
     Each run has its echo files sorted by echo time (from the sidecars' ``EchoTime``),
-    the brain mask and the confounds table. Problems found while matching files raise
-    :class:`BIDSInputError` naming the file and how to fix it.
+    the brain mask and the confounds table. A run with a single file (single-echo data,
+    or data already denoised, chosen by ``desc``) needs no ``EchoTime``. Problems found
+    while matching files raise :class:`BIDSInputError` naming the file and how to fix it.
     """
-    filters = {"task": task, "desc": "preproc", "suffix": "bold", "extension": [".nii", ".nii.gz"]}
+    filters = {"task": task, "desc": desc, "suffix": "bold", "extension": [".nii", ".nii.gz"]}
     if resolution is not None:
         filters["res"] = resolution
     found = layout.get(scope="derivatives", space=space, **filters)
@@ -149,9 +163,10 @@ def find_runs(
     if not found:
         spaces = sorted(set(layout.get_spaces(scope="derivatives", task=task, suffix="bold") or []))
         raise BIDSInputError(
-            f"no preprocessed '{task}' BOLD files in space '{space}' under the fMRIPrep "
+            f"no '{task}' BOLD files with desc-{desc} in space '{space}' under the fMRIPrep "
             f"derivatives (spaces present: {spaces or 'none'}); set config key input.space "
-            "to one of them or rerun fMRIPrep with --output-spaces " + space
+            "to one of them (or rerun fMRIPrep with --output-spaces " + space + "), or "
+            "check preprocess.denoised_input_desc"
         )
 
     grouped: dict[tuple, list] = {}
@@ -175,6 +190,8 @@ def _describe_run(layout, files, subject, session, run, acquisition, space, task
     repetition_times = set()
     for bold in files:
         metadata = bold.get_metadata()
+        if "EchoTime" not in metadata and len(files) == 1:
+            metadata["EchoTime"] = float("nan")  # single-echo or denoised: not needed
         if "EchoTime" not in metadata:
             raise BIDSInputError(
                 f"{bold.path}: sidecar has no EchoTime; add EchoTime (seconds) to its JSON "
@@ -189,7 +206,7 @@ def _describe_run(layout, files, subject, session, run, acquisition, space, task
             f"sub-{subject} {session or ''} run {run}: echoes disagree on RepetitionTime "
             f"{sorted(repetition_times)}"
         )
-    if len(set(echo_times)) != len(echo_times):
+    if len(files) > 1 and len(set(echo_times)) != len(echo_times):
         raise BIDSInputError(
             f"sub-{subject} run {run}: two echo files share EchoTime {echo_times}; "
             "each echo needs its own EchoTime in its sidecar"

@@ -46,6 +46,15 @@ def check_config(config: dict) -> None:
             OutcomeParams.from_config(config["outcomes"])
         except ValueError as error:  # the message names the outcomes.<key>
             raise ConfigError(str(error)) from error
+    if "targets" in config:
+        _check_targets(config["targets"])
+    if "reliability" in config:
+        from tmstarget.reliability import ReliabilityParams
+
+        try:
+            ReliabilityParams.from_config(config["reliability"])
+        except ValueError as error:  # the message names the reliability.<key>
+            raise ConfigError(str(error)) from error
     echo_times = np.asarray(demo["imaging"]["echo_times_s"])
     if np.any(np.diff(echo_times) <= 0):
         raise ConfigError(
@@ -75,6 +84,29 @@ def check_config(config: dict) -> None:
             f"{key}: no fMRIPrep derivatives at {derivatives} (no dataset_description.json); "
             "set input.fmriprep_dir to the folder fMRIPrep wrote"
         )
+
+
+def _check_targets(targets: dict) -> None:
+    if targets["connectivity_method"] not in targets["methods"]:
+        raise ConfigError(
+            f"targets.connectivity_method: {targets['connectivity_method']!r} is not among "
+            f"targets.methods {targets['methods']}; add it there"
+        )
+    radii, weights = targets["cone_radii_mm"], targets["cone_weights"]
+    if len(radii) != len(weights):
+        raise ConfigError(
+            f"targets.cone_weights: {len(weights)} weights for {len(radii)} cone_radii_mm; "
+            "give one weight per radius"
+        )
+    if any(b <= a for a, b in zip(radii, radii[1:], strict=False)):
+        raise ConfigError(f"targets.cone_radii_mm must increase, got {radii}")
+    for key in ("circuit_map", "search_mask", "sgacc_seed"):
+        path = targets.get(key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(
+                f"targets.{key}: {path} does not exist; give the path of a NIfTI file, or "
+                "null for the default built from the published coordinates"
+            )
 
 
 def _dataset_name(description: Path) -> str | None:

@@ -1088,3 +1088,135 @@ def flag_qc(table: pd.DataFrame, thresholds: Mapping[str, float] | None = None) 
     out["qc_flags"] = [",".join(f) for f in flags]
     out["qc_pass"] = [not f for f in flags]
     return out
+
+
+# --------------------------------------------------------------------------------------
+# One subject, end to end (what the Snakemake rule calls)
+
+
+@dataclass
+class RunInput:
+    """One run entering the cleaning step: the series to clean (tedana's output, or data
+    already denoised elsewhere), its reference before denoising, and what came with it."""
+
+    label: str
+    bold: str | Path
+    reference: str | Path | None
+    mask: str | Path
+    confounds: str | Path
+    repetition_time_s: float
+    mode: str  # "me-ica", "optcom", "single-echo" or "external"
+    components: dict | None = None
+    # True for tedana's output; None infers it from the lengths (external input: dropped
+    # if the image has n_dummy volumes fewer than the confounds).
+    dummies_dropped: bool | None = True
+
+
+@dataclass
+class SubjectResult:
+    """A subject's cleaned, concatenated series, its brain mask and its QC."""
+
+    img: nib.Nifti1Image
+    mask: nib.Nifti1Image
+    qc: SubjectQC
+
+
+def clean_subject(
+    subject: str,
+    runs: Sequence[RunInput],
+    *,
+    n_dummy: int = 4,
+    min_volumes: int = 50,
+    low_pass_hz: float | None = 0.08,
+    high_pass_hz: float | None = None,
+    censor_fd_mm: float | None = None,
+    fwhm_mm: float = 6.0,
+    tissue_signals: Sequence[str] = TISSUE_COLUMNS,
+    motion_derivatives: bool = True,
+    concat_normalise: Literal["zscore", "demean"] = "zscore",
+    fd_flag_mm: float = 0.5,
+    thresholds: Mapping[str, float] | None = None,
+) -> SubjectResult:
+    """Steps 3-5 for every run of one subject: clean, smooth, then join the runs.
+
+    The subject's brain mask is the intersection of its runs' masks (every voxel of the
+    joined series has data in every run). Runs must share TR and grid.
+    """
+    if not runs:
+        raise PreprocessingError(f"sub-{subject}: no runs to clean")
+    trs = {round(float(run.repetition_time_s), 6) for run in runs}
+    if len(trs) > 1:
+        raise PreprocessingError(
+            f"sub-{subject}: runs have different repetition times {sorted(trs)}; "
+            "runs can only be joined at one TR"
+        )
+    masks = [_load(run.mask) for run in runs]
+    for run, mask in zip(runs[1:], masks[1:], strict=True):
+        if mask.shape[:3] != masks[0].shape[:3] or not np.allclose(mask.affine, masks[0].affine):
+            raise PreprocessingError(
+                f"sub-{subject} {run.label}: brain mask {run.mask} is on another grid than "
+                f"{runs[0].label}'s; all runs must be in the same template space"
+            )
+    joint = np.logical_and.reduce([_mask_array(mask) for mask in masks])
+    mask_img = nib.Nifti1Image(joint.astype(np.uint8), masks[0].affine)
+    cleaned = []
+    for run in runs:
+        confounds = pd.read_csv(run.confounds, sep="\t", na_values=["n/a"])
+        bold = _load(run.bold)
+        dropped = run.dummies_dropped
+        if dropped is None:
+            dropped = n_dummy > 0 and bold.shape[3] == len(confounds) - n_dummy
+        LGR.info("sub-%s %s: cleaning %d volumes (%s)", subject, run.label, bold.shape[3], run.mode)
+        cleaned.append(
+            postprocess_run(
+                bold,
+                mask_img,
+                confounds,
+                run.repetition_time_s,
+                reference_img=run.reference,
+                mode=run.mode,
+                components=run.components,
+                n_dummy=n_dummy,
+                image_dummies_dropped=dropped,
+                low_pass_hz=low_pass_hz,
+                high_pass_hz=high_pass_hz,
+                censor_fd_mm=censor_fd_mm,
+                fwhm_mm=fwhm_mm,
+                tissue_signals=tissue_signals,
+                motion_derivatives=motion_derivatives,
+                min_volumes=min_volumes,
+                fd_flag_mm=fd_flag_mm,
+            )
+        )
+    joined = concatenate_runs([run.img for run in cleaned], mask_img, how=concat_normalise)
+    qc = combine_run_qc(
+        subject,
+        [run.qc for run in cleaned],
+        [run.label for run in runs],
+        fd_flag_mm=fd_flag_mm,
+        thresholds=thresholds,
+    )
+    return SubjectResult(img=joined, mask=mask_img, qc=qc)
+
+
+def group_qc_table(
+    metrics_files: Sequence[str | Path], thresholds: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """One row per subject from the per-subject QC JSON files, flagged against
+    ``thresholds`` (see :func:`flag_qc`); tedana components summed over runs."""
+    rows = []
+    for path in metrics_files:
+        content = json.loads(Path(path).read_text())
+        runs = content["runs"]
+        rows.append(
+            {
+                "participant_id": content["participant_id"],
+                "n_runs": len(runs),
+                "n_volumes": sum(run["volumes"] for run in runs),
+                "modes": ",".join(sorted({run["mode"] for run in runs})),
+                **content["metrics"],
+                "n_accepted": sum(run["components"]["n_accepted"] for run in runs),
+                "n_rejected": sum(run["components"]["n_rejected"] for run in runs),
+            }
+        )
+    return flag_qc(pd.DataFrame(rows), thresholds)

@@ -17,6 +17,9 @@ def log_to_file(path: str) -> logging.Logger:
         force=True,
     )
     logging.captureWarnings(True)
+    # Libraries that narrate at INFO (matplotlib's PDF font subsetting) would bury ours.
+    for noisy in ("fontTools", "matplotlib", "PIL", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logger = logging.getLogger("tmstarget")
 
     def excepthook(kind, value, traceback):

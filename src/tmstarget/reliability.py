@@ -448,43 +448,36 @@ def make_target_fn(
     brain mask's grid (see :mod:`tmstarget.targeting`). The function returns the
     method's result object (its ``.target.mm`` is the coordinate, world mm).
     """
-    from tmstarget import targeting
+    from tmstarget.stimulation import SubjectMaps, TargetingSettings, find_target
 
     if method == "searchlight":
         method = "circuit_searchlight"
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if method == "circuit_searchlight":
-        if circuit_map is None:
-            raise ValueError("method 'circuit_searchlight' needs a circuit_map")
-        cone = {}
-        if cone_radii_mm is not None:
-            cone["cone_radii_mm"] = tuple(cone_radii_mm)
-        if cone_weights is not None:
-            cone["cone_weights"] = tuple(cone_weights)
-
-        def searchlight(timeseries: np.ndarray) -> targeting.SearchlightResult:
-            return targeting.circuit_searchlight(
-                timeseries, brain_mask_img, circuit_map, search_mask, **cone
-            )
-
-        return searchlight
-    if seed_mask is None:
+    if method == "circuit_searchlight" and circuit_map is None:
+        raise ValueError("method 'circuit_searchlight' needs a circuit_map")
+    if method != "circuit_searchlight" and seed_mask is None:
         raise ValueError(f"method {method!r} needs a seed_mask (the sgACC seed)")
-    variant = method.removeprefix("sgacc_")
+    settings = TargetingSettings(
+        methods=(method,),
+        connectivity_method=method,
+        cluster_percentile=cluster_percentile,
+        cluster_centre=centre_of_mass,
+        **({"cone_radii_mm": tuple(cone_radii_mm)} if cone_radii_mm is not None else {}),
+        **({"cone_weights": tuple(cone_weights)} if cone_weights is not None else {}),
+    )
+    maps = SubjectMaps(
+        timeseries=np.empty((0, 0), dtype=np.float32),  # each call passes its own part
+        brain_mask=brain_mask_img,
+        circuit_map=circuit_map,
+        search_mask=search_mask,
+        seed_mask=seed_mask,
+    )
 
-    def seed_map(timeseries: np.ndarray) -> targeting.SeedMapResult:
-        return targeting.sgacc_target(
-            timeseries,
-            brain_mask_img,
-            seed_mask,
-            search_mask,
-            method=variant,
-            cluster_percentile=cluster_percentile,
-            centre_of_mass=centre_of_mass,
-        )
+    def target_fn(timeseries: np.ndarray):
+        return find_target(maps, method, settings, timeseries)
 
-    return seed_map
+    return target_fn
 
 
 # --------------------------------------------------------------------------------------

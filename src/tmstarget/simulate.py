@@ -405,11 +405,13 @@ def draw_targets(
 def _smooth_series(
     rng: np.random.Generator, n: int, tr_s: float, band_hz=(0.01, 0.1)
 ) -> np.ndarray:
-    """Unit-variance band-limited noise: the slow fluctuations of resting-state BOLD."""
+    """Unit-variance slow fluctuations of resting-state BOLD: sparse neural events
+    (about one volume in ten) filtered into the BOLD band. Sparse events make the sources
+    non-Gaussian, as real ones are, which is what lets ICA tell them apart."""
     nyquist = 0.5 / tr_s
     high = min(band_hz[1], 0.95 * nyquist)
     sos = signal.butter(3, [band_hz[0] / nyquist, high / nyquist], btype="band", output="sos")
-    padded = rng.normal(0, 1, n + 200)
+    padded = rng.normal(0, 1, n + 200) * (rng.random(n + 200) < 0.1)
     series = signal.sosfiltfilt(sos, padded)[100:-100]
     return (series - series.mean()) / series.std()
 
@@ -424,6 +426,14 @@ def _smooth_field(
         smoothed = ndimage.gaussian_filter(rng.normal(0, 1, shape), sigma)
         fields[k] = smoothed / smoothed.std()
     return fields
+
+
+def _sparse(fields: np.ndarray, threshold_sd: float = 1.0) -> np.ndarray:
+    """Keep the peaks of unit-variance fields above ``threshold_sd`` (blobs), rescaled to
+    unit variance."""
+    peaks = np.clip(fields - threshold_sd, 0, None)
+    scale = peaks.reshape(len(peaks), -1).std(axis=1)
+    return peaks / np.where(scale > 0, scale, 1)[:, None, None, None]
 
 
 @dataclass
@@ -443,7 +453,7 @@ class SubjectModel:
     csf: np.ndarray
 
 
-N_LOCAL_FIELDS = 40
+N_LOCAL_FIELDS = 12
 
 
 def subject_model(
@@ -461,10 +471,12 @@ def subject_model(
     sigma_mm = spec.patch_fwhm_mm / np.sqrt(8 * np.log(2))
     patch = np.exp(-0.5 * np.sum((xyz - target_mm) ** 2, axis=1) / sigma_mm**2)
     voxel_mm = spec.voxel_size_mm
-    networks = _smooth_field(rng, brain.shape, 20.0 / voxel_mm, spec.n_networks)
-    # Small-scale fluctuations: many fine random fields mixed by white time courses
+    # Networks are sparse in space, a few blobs each (the peaks of a smooth random field),
+    # as real networks are: spatially non-Gaussian sources, which spatial ICA separates.
+    networks = _sparse(_smooth_field(rng, brain.shape, 20.0 / voxel_mm, spec.n_networks))
+    # Small-scale fluctuations: fine sparse fields, each with its own slow time course
     # (cheaper than smoothing a 4D noise volume, and just as structured).
-    local = _smooth_field(rng, brain.shape, 6.0 / voxel_mm, N_LOCAL_FIELDS)
+    local = _sparse(_smooth_field(rng, brain.shape, 6.0 / voxel_mm, N_LOCAL_FIELDS))
     s0 = np.where(grey, _TISSUE_S0["gm"], np.where(white, _TISSUE_S0["wm"], _TISSUE_S0["csf"]))
     s0 = s0 * (1 + 0.05 * _smooth_field(rng, brain.shape, 8.0, 1)[0].ravel()[vox])
     r2star = np.where(
@@ -519,7 +531,8 @@ def simulate_run(
     circuit = _smooth_series(rng, n_t, tr)
     global_signal = _smooth_series(rng, n_t, tr)
     networks = np.stack([_smooth_series(rng, n_t, tr) for _ in range(spec.n_networks)])
-    local = rng.normal(0, 1, (n_t, N_LOCAL_FIELDS)).astype(np.float32)
+    local = np.stack([_smooth_series(rng, n_t, tr, (0.01, 0.2)) for _ in range(N_LOCAL_FIELDS)])
+    local = local.T.astype(np.float32)
 
     bold_percent = (
         spec.circuit_percent * np.outer(circuit, model.circuit_map)

@@ -486,6 +486,33 @@ def circuit_searchlight(
     return SearchlightResult(target, candidate_ijk, candidate_mm, scores)
 
 
+def circuit_connectivity_at(
+    timeseries: np.ndarray,
+    brain_mask: nib.spatialimages.SpatialImage,
+    circuit_map: nib.spatialimages.SpatialImage | np.ndarray,
+    sites_ijk: np.ndarray,
+    cone_radii_mm: Sequence[float] = DEFAULT_CONE_RADII_MM,
+    cone_weights: Sequence[float] = DEFAULT_CONE_WEIGHTS,
+) -> np.ndarray:
+    """The searchlight's score (Pearson r of the coil-cone signal with the circuit
+    signal) at arbitrary voxels ``sites_ijk`` (n, 3) of the data grid, e.g. the Beam F3
+    site a scalp-arm participant was stimulated at. Sites outside the brain give NaN."""
+    brain = _brain_array(brain_mask)
+    _check_timeseries(timeseries, brain)
+    circuit = _on_grid(circuit_map, brain_mask, "circuit map")
+    sites = np.atleast_2d(np.asarray(sites_ijk, dtype=int))
+    inside = np.all((sites >= 0) & (sites < np.array(brain.shape)), axis=1)
+    inside[inside] = brain[tuple(sites[inside].T)]
+    scores = np.full(len(sites), np.nan)
+    if inside.any():
+        weights = cone_weight_matrix(
+            brain, np.asarray(brain_mask.affine), sites[inside], cone_radii_mm, cone_weights
+        )
+        signal = circuit_signal(timeseries, circuit[brain])
+        scores[inside] = pearson_with(cone_signals(timeseries, weights), signal)
+    return scores
+
+
 # --------------------------------------------------------------------------- 4b
 
 

@@ -1,0 +1,131 @@
+# Individual targets: every configured connectivity method, Beam F3 from the head
+# measurements, coil positions on the scalp, native coordinates; then the group tables,
+# the neuronavigation export and (demo) the recovery of the planted targets.
+TARGETS = config["targets"]
+TARGET_DIR = "results/targets"
+SUBJECT_TARGETS = TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-targets.tsv"
+
+
+rule find_targets:
+    input:
+        bold=CLEAN_BOLD,
+        mask=CLEAN_MASK,
+        bids_dir=BIDS_DIR,
+    output:
+        targets=SUBJECT_TARGETS,
+        maps=expand(
+            TARGET_DIR
+            + "/sub-{{subject}}/sub-{{subject}}_space-"
+            + SPACE
+            + "_desc-{method}_stat.nii.gz",
+            method=TARGETS["methods"],
+        ),
+        figure=report(
+            TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-target.png",
+            caption="../report/targets/subject.rst",
+            category="Targets",
+            subcategory="Subjects",
+            labels={"subject": "sub-{subject}"},
+        ),
+        figure_pdf=TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-target.pdf",
+    log:
+        "results/logs/find_targets/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/find_targets/sub-{subject}.tsv"
+    conda:
+        "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    params:
+        targets=TARGETS,
+        fmriprep_dir=FMRIPREP_DIR,
+        space=SPACE,
+        arm_labels=config["trial"]["arm_labels"],
+        planted=(
+            (BIDS_DIR + "/derivatives/simulation/planted_targets.tsv")
+            if DEMO
+            else None
+        ),
+    script:
+        "../scripts/find_targets.py"
+
+
+rule collect_targets:
+    input:
+        targets=lambda wildcards: expand(SUBJECT_TARGETS, subject=subjects()),
+        bids_dir=BIDS_DIR,
+    output:
+        table=report(
+            TARGET_DIR + "/targets.tsv",
+            caption="../report/targets/table.rst",
+            category="Targets",
+            subcategory="Group",
+        ),
+        distances=report(
+            TARGET_DIR + "/arm_distances.tsv",
+            caption="../report/targets/distances_table.rst",
+            category="Targets",
+            subcategory="Group",
+        ),
+        navigation=TARGET_DIR + "/neuronavigation.csv",
+        group_figure=report(
+            TARGET_DIR + "/figures/group_targets.png",
+            caption="../report/targets/group.rst",
+            category="Targets",
+            subcategory="Group",
+        ),
+        distance_figure=report(
+            TARGET_DIR + "/figures/arm_distances.png",
+            caption="../report/targets/distances.rst",
+            category="Targets",
+            subcategory="Group",
+        ),
+        vector_figures=expand(
+            TARGET_DIR + "/figures/{name}.pdf", name=["group_targets", "arm_distances"]
+        ),
+        description=TARGET_DIR + "/dataset_description.json",
+    log:
+        "results/logs/collect_targets.log",
+    conda:
+        "../envs/tmstarget.yaml"
+    params:
+        targets=TARGETS,
+        arm_labels=config["trial"]["arm_labels"],
+    script:
+        "../scripts/collect_targets.py"
+
+
+rule score_recovery:
+    input:
+        table=rules.collect_targets.output.table,
+        mask=lambda wildcards: expand(CLEAN_MASK, subject=subjects()[0]),
+        bids_dir=BIDS_DIR,
+    output:
+        per_subject=TARGET_DIR + "/recovery/recovery.tsv",
+        summary=report(
+            TARGET_DIR + "/recovery/recovery_summary.tsv",
+            caption="../report/targets/recovery_table.rst",
+            category="Targets",
+            subcategory="Planted-target recovery (demo)",
+        ),
+        journal=expand(
+            TARGET_DIR + "/recovery/recovery_summary.{ext}", ext=["md", "tex"]
+        ),
+        figure=report(
+            TARGET_DIR + "/recovery/recovery.png",
+            caption="../report/targets/recovery.rst",
+            category="Targets",
+            subcategory="Planted-target recovery (demo)",
+        ),
+        vector_figure=TARGET_DIR + "/recovery/recovery.pdf",
+    log:
+        "results/logs/score_recovery.log",
+    conda:
+        "../envs/tmstarget.yaml"
+    params:
+        methods=TARGETS["methods"],
+        planted=BIDS_DIR + "/derivatives/simulation/planted_targets.tsv",
+    script:
+        "../scripts/score_recovery.py"

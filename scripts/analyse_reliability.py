@@ -1,0 +1,42 @@
+"""Adapter: the group reliability and scan-length analysis (rule analyse_reliability)."""
+
+from pathlib import Path
+
+import nibabel as nib
+import pandas as pd
+
+from tmstarget.bids import write_tsv
+from tmstarget.figures.reliability import plot_scan_length, plot_within_between
+from tmstarget.logs import log_to_file
+from tmstarget.reliability import ReliabilityParams, analyse_reliability
+from tmstarget.stimulation import voxel_size_mm
+from tmstarget.tables import write_table
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = log_to_file(smk.log[0])
+params = ReliabilityParams.from_config(smk.params.reliability)
+tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in smk.input.targets]
+results = analyse_reliability(tables, params, voxel_size_mm(nib.load(smk.input.mask[0])))
+log.info("%s", results.convention_note)
+for name, path in zip(("reliability", "scan_length"), smk.output.tables, strict=True):
+    write_table(results.tables[name], Path(path).with_suffix(""))
+for path in smk.output.source_data:
+    write_tsv(path, getattr(results, Path(path).stem))
+figures = Path(smk.output.figures[0]).parent
+plot_within_between(
+    results.per_subject,
+    results.distances,
+    [smk.output.figures[0], figures / "within_between.pdf"],
+    convention=params.between_convention,
+    summary=results.summary,
+    reference_mm={
+        "published within": params.manuscript_within_mm,
+        "published between": params.manuscript_between_mm,
+    },
+)
+plot_scan_length(
+    results.curve,
+    [smk.output.figures[1], figures / "scan_length.pdf"],
+    results.one_voxel_mm,
+    results.between_mm,
+)

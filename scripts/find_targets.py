@@ -1,0 +1,58 @@
+"""Adapter: every target of one subject (rule find_targets)."""
+
+import pandas as pd
+
+from tmstarget import native
+from tmstarget.bids import write_tsv
+from tmstarget.clinical import load_participants
+from tmstarget.figures.targets import plot_subject_target
+from tmstarget.logs import log_to_file
+from tmstarget.stimulation import (
+    BEAM_F3,
+    TARGETS_DICTIONARY,
+    TargetingSettings,
+    load_subject,
+    subject_targets,
+)
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = log_to_file(smk.log[0])
+subject = smk.wildcards.subject
+participant_id = f"sub-{subject}"
+settings = TargetingSettings.from_config(smk.params.targets)
+maps = load_subject(smk.input.bold, smk.input.mask, settings)
+log.info("%s: %d volumes x %d brain voxels", participant_id, *maps.timeseries.shape)
+
+participants = load_participants(smk.input.bids_dir, smk.params.arm_labels)
+head_columns = ["nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm"]
+row = participants[participants["participant_id"] == participant_id]
+head_cm = None
+if row.empty or row[head_columns].isna().any(axis=None):
+    log.warning("%s: no head measurements in participants.tsv: no Beam F3 site", participant_id)
+else:
+    head_cm = tuple(float(v) for v in row[head_columns].iloc[0])
+transform = native.find_template_to_t1w(smk.params.fmriprep_dir, subject, smk.params.space)
+log.info("template-to-T1w transform: %s", transform or "none (no native coordinates)")
+
+result = subject_targets(participant_id, maps, settings, head_cm, transform)
+write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY)
+for method, path in zip(settings.methods, smk.output.maps, strict=True):
+    result.score_maps[method].to_filename(path)
+
+shown = result.table[result.table["method"].isin([settings.connectivity_method, BEAM_F3])]
+shown = shown[["method", "x_mm", "y_mm", "z_mm"]]
+if smk.params.planted:
+    planted = pd.read_csv(smk.params.planted, sep="\t")
+    planted = planted[planted["participant_id"] == participant_id]
+    shown = pd.concat([shown, planted[["x_mm", "y_mm", "z_mm"]].assign(method="planted")])
+method = settings.connectivity_method
+plot_subject_target(
+    result.score_maps[method],
+    maps.brain_mask,
+    maps.search_mask,
+    shown,
+    [smk.output.figure, smk.output.figure_pdf],
+    title=f"{participant_id}: {method.replace('_', ' ')}",
+    score_kind="searchlight" if method == "circuit_searchlight" else "seed_map",
+)
+log.info("targets:\n%s", result.table.round(3).to_string(index=False))

@@ -1,0 +1,334 @@
+"""Per-subject stimulation sites: every configured targeting method, Beam F3, the coil's
+scalp positions and native coordinates, in one table.
+
+This is the subject-level step of the targets stage: it loads the subject's cleaned
+series once, runs each connectivity method (:mod:`tmstarget.targeting`), places Beam F3
+from the head measurements on the template scalp (:mod:`tmstarget.scalp`), scores the
+circuit connectivity at every site (including Beam F3, which the outcome analysis
+needs), and maps the sites to the subject's T1w space when fMRIPrep's transform exists
+(:mod:`tmstarget.native`). All coordinates are MNI world millimetres (RAS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from tmstarget import circuits, native, scalp, targeting
+
+METHODS = ("circuit_searchlight", "sgacc_classic", "sgacc_cluster")
+BEAM_F3 = "beam_f3"
+
+TARGETS_DICTIONARY = {
+    "participant_id": {"Description": "Participant label"},
+    "method": {
+        "Description": "How the site was chosen",
+        "Levels": {
+            "circuit_searchlight": "circuit searchlight (trial method): maximum positive r "
+            "of a coil-cone signal with the circuit-weighted whole-brain signal",
+            "sgacc_classic": "most negative voxel of the sgACC seed map",
+            "sgacc_cluster": "centre of mass of the largest cluster of the most negative "
+            "sgACC seed-map values",
+            "beam_f3": "Beam F3 from head measurements, projected to cortex",
+        },
+    },
+    "x_mm": {"Description": "Cortical site, MNI x (RAS)", "Units": "mm"},
+    "y_mm": {"Description": "Cortical site, MNI y", "Units": "mm"},
+    "z_mm": {"Description": "Cortical site, MNI z", "Units": "mm"},
+    "i": {"Description": "Voxel index (first axis) of the site on the data grid"},
+    "j": {"Description": "Voxel index (second axis)"},
+    "k": {"Description": "Voxel index (third axis)"},
+    "score": {
+        "Description": "The method's own score: r with the circuit signal (searchlight), r "
+        "with the sgACC seed (seed-map methods, negative is better); n/a for Beam F3"
+    },
+    "circuit_connectivity": {
+        "Description": "Pearson r of the coil-cone signal at the site with the circuit "
+        "signal (the searchlight's score, computed at every site)"
+    },
+    "scalp_x_mm": {"Description": "Coil position on the template scalp, MNI x", "Units": "mm"},
+    "scalp_y_mm": {"Description": "Coil position on the template scalp, MNI y", "Units": "mm"},
+    "scalp_z_mm": {"Description": "Coil position on the template scalp, MNI z", "Units": "mm"},
+    "native_x_mm": {
+        "Description": "Cortical site in the subject's T1w space (n/a without fMRIPrep's "
+        "transform)",
+        "Units": "mm",
+    },
+    "native_y_mm": {"Description": "Cortical site in T1w space, y", "Units": "mm"},
+    "native_z_mm": {"Description": "Cortical site in T1w space, z", "Units": "mm"},
+}
+
+
+DISTANCES_DICTIONARY = {
+    "participant_id": {"Description": "Participant label"},
+    "arm": {"Description": "Randomised arm (role)"},
+    "cortex_distance_mm": {
+        "Description": "Connectivity target to Beam F3 projected to cortex",
+        "Units": "mm",
+    },
+    "scalp_distance_mm": {
+        "Description": "Coil position of the connectivity target to Beam F3 on the scalp",
+        "Units": "mm",
+    },
+    "connectivity_at_target": {
+        "Description": "Circuit connectivity (r) at the connectivity target"
+    },
+    "connectivity_at_beam_f3": {"Description": "Circuit connectivity (r) at the Beam F3 site"},
+    "stimulated_connectivity": {
+        "Description": "Circuit connectivity (r) at the site the participant's arm stimulated"
+    },
+}
+
+
+@dataclass(frozen=True)
+class TargetingSettings:
+    """The ``targets`` config section."""
+
+    methods: tuple[str, ...] = METHODS
+    connectivity_method: str = "circuit_searchlight"
+    circuit_map: str | None = None
+    search_mask: str | None = None
+    sgacc_seed: str | None = None
+    sgacc_bilateral: bool = False
+    cone_radii_mm: tuple[float, ...] = targeting.DEFAULT_CONE_RADII_MM
+    cone_weights: tuple[float, ...] = targeting.DEFAULT_CONE_WEIGHTS
+    cluster_percentile: float = 10.0
+    cluster_centre: str = "value"
+
+    @classmethod
+    def from_config(cls, section: dict) -> TargetingSettings:
+        values = dict(section)
+        for key in ("methods", "cone_radii_mm", "cone_weights"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass
+class SubjectMaps:
+    """A subject's inputs on the data grid, loaded once."""
+
+    timeseries: np.ndarray  # (n_timepoints, n_brain_voxels) float32
+    brain_mask: nib.Nifti1Image
+    circuit_map: nib.Nifti1Image
+    search_mask: nib.Nifti1Image
+    seed_mask: nib.Nifti1Image
+
+
+def load_timeseries(
+    bold_path: str | Path, mask_path: str | Path
+) -> tuple[np.ndarray, nib.Nifti1Image]:
+    """The brain voxels' time series (n_timepoints, n_brain_voxels, float32, columns in
+    the order of ``volume[mask]``) and the mask image."""
+    mask_img = nib.load(mask_path)
+    mask = np.asarray(mask_img.dataobj) > 0
+    bold = nib.load(bold_path)
+    if bold.shape[:3] != mask.shape or not np.allclose(bold.affine, mask_img.affine):
+        raise targeting.TargetingError(
+            f"{bold_path} and its brain mask {mask_path} are on different grids"
+        )
+    data = np.asarray(bold.dataobj, dtype=np.float32)
+    timeseries = np.ascontiguousarray(data[mask].T)
+    del data
+    return timeseries, nib.Nifti1Image(mask.astype(np.uint8), mask_img.affine)
+
+
+def load_subject(
+    bold_path: str | Path, mask_path: str | Path, settings: TargetingSettings
+) -> SubjectMaps:
+    """Load the series once and resample the circuit map, search mask and seed onto its
+    grid (world space; defaults from the published coordinates when no path is set)."""
+    timeseries, brain_mask = load_timeseries(bold_path, mask_path)
+    return SubjectMaps(
+        timeseries=timeseries,
+        brain_mask=brain_mask,
+        circuit_map=circuits.load_circuit_map(settings.circuit_map, brain_mask),
+        search_mask=circuits.load_search_mask(settings.search_mask, brain_mask),
+        seed_mask=circuits.load_seed_mask(
+            settings.sgacc_seed, brain_mask, bilateral=settings.sgacc_bilateral
+        ),
+    )
+
+
+def find_target(
+    maps: SubjectMaps,
+    method: str,
+    settings: TargetingSettings,
+    timeseries: np.ndarray | None = None,
+):
+    """Run one connectivity method; ``timeseries`` (default: the subject's whole series)
+    lets reliability analyses pass a part of it without reloading."""
+    data = maps.timeseries if timeseries is None else timeseries
+    if method == "circuit_searchlight":
+        return targeting.circuit_searchlight(
+            data,
+            maps.brain_mask,
+            maps.circuit_map,
+            maps.search_mask,
+            settings.cone_radii_mm,
+            settings.cone_weights,
+        )
+    if method in ("sgacc_classic", "sgacc_cluster"):
+        return targeting.sgacc_target(
+            data,
+            maps.brain_mask,
+            maps.seed_mask,
+            maps.search_mask,
+            method=method.removeprefix("sgacc_"),
+            cluster_percentile=settings.cluster_percentile,
+            centre_of_mass=settings.cluster_centre,
+        )
+    raise ValueError(f"targets.methods: unknown method {method!r}; known: {', '.join(METHODS)}")
+
+
+@dataclass
+class SubjectTargets:
+    """Everything the subject-level rule writes."""
+
+    table: pd.DataFrame
+    score_maps: dict[str, nib.Nifti1Image]  # method -> map on the data grid
+
+
+def subject_targets(
+    participant_id: str,
+    maps: SubjectMaps,
+    settings: TargetingSettings,
+    head_cm: tuple[float, float, float] | None,
+    transform: str | Path | None = None,
+) -> SubjectTargets:
+    """Every configured method's target, Beam F3 (from ``head_cm``: nasion-inion,
+    tragus-tragus, circumference in cm; None skips it), coil positions on the template
+    scalp, circuit connectivity at every site and native T1w coordinates if
+    ``transform`` (fMRIPrep's ``from-T1w_to-<template>`` file) is given."""
+    brain = np.asarray(maps.brain_mask.dataobj) > 0
+    rows, score_maps = [], {}
+    for method in settings.methods:
+        result = find_target(maps, method, settings)
+        record = result.target.as_record()
+        record["method"] = method
+        rows.append(record)
+        if hasattr(result, "score_volume"):
+            volume = result.score_volume(brain.shape)
+        else:
+            volume = result.r_volume(brain.shape)
+        score_maps[method] = nib.Nifti1Image(
+            np.nan_to_num(volume).astype(np.float32), maps.brain_mask.affine
+        )
+    if head_cm is not None:
+        rows.append(_beam_f3_row(head_cm, maps.brain_mask))
+    table = pd.DataFrame(rows)
+    sites_ijk = table[["i", "j", "k"]].to_numpy(dtype=int)
+    table["circuit_connectivity"] = targeting.circuit_connectivity_at(
+        maps.timeseries,
+        maps.brain_mask,
+        maps.circuit_map,
+        sites_ijk,
+        settings.cone_radii_mm,
+        settings.cone_weights,
+    )
+    sites_mm = table[["x_mm", "y_mm", "z_mm"]].to_numpy(dtype=float)
+    coil = scalp.coil_position(sites_mm)
+    table[["scalp_x_mm", "scalp_y_mm", "scalp_z_mm"]] = coil
+    if head_cm is not None:
+        # Beam F3 is placed on the scalp first; keep that point as its coil position.
+        beam = table["method"] == BEAM_F3
+        table.loc[beam, ["scalp_x_mm", "scalp_y_mm", "scalp_z_mm"]] = scalp.place_beam_f3(*head_cm)
+    native_mm = (
+        native.mni_to_native(sites_mm, transform)
+        if transform is not None
+        else np.full_like(sites_mm, np.nan)
+    )
+    table[["native_x_mm", "native_y_mm", "native_z_mm"]] = native_mm
+    table.insert(0, "participant_id", participant_id)
+    return SubjectTargets(table=table[list(TARGETS_DICTIONARY)], score_maps=score_maps)
+
+
+def _beam_f3_row(head_cm: tuple[float, float, float], brain_mask: nib.Nifti1Image) -> dict:
+    scalp_mm = scalp.place_beam_f3(*head_cm)
+    cortex_mm = scalp.project_to_cortex(scalp_mm, brain_mask)
+    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(brain_mask.affine), cortex_mm)).astype(int)
+    return {
+        "method": BEAM_F3,
+        "x_mm": float(cortex_mm[0]),
+        "y_mm": float(cortex_mm[1]),
+        "z_mm": float(cortex_mm[2]),
+        "i": int(ijk[0]),
+        "j": int(ijk[1]),
+        "k": int(ijk[2]),
+        "score": np.nan,
+    }
+
+
+# --------------------------------------------------------------------------- group
+
+
+def arm_distances(
+    targets: pd.DataFrame, participants: pd.DataFrame, connectivity_method: str
+) -> pd.DataFrame:
+    """Per subject: distance (mm) between the connectivity target and Beam F3 on the
+    cortex and on the scalp, and the circuit connectivity at each and at the site the
+    subject's arm stimulated (``stimulated_connectivity``, for the mechanism analysis)."""
+    wide = targets.set_index(["participant_id", "method"])
+    rows = []
+    arms = participants.set_index("participant_id")["arm"]
+    for pid in sorted(targets["participant_id"].unique()):
+        if (pid, connectivity_method) not in wide.index or (pid, BEAM_F3) not in wide.index:
+            continue
+        conn, beam = wide.loc[(pid, connectivity_method)], wide.loc[(pid, BEAM_F3)]
+        cortex = ["x_mm", "y_mm", "z_mm"]
+        on_scalp = ["scalp_x_mm", "scalp_y_mm", "scalp_z_mm"]
+        arm = arms.get(pid, "n/a")
+        rows.append(
+            {
+                "participant_id": pid,
+                "arm": arm,
+                "cortex_distance_mm": float(np.linalg.norm(conn[cortex] - beam[cortex])),
+                "scalp_distance_mm": float(np.linalg.norm(conn[on_scalp] - beam[on_scalp])),
+                "connectivity_at_target": float(conn["circuit_connectivity"]),
+                "connectivity_at_beam_f3": float(beam["circuit_connectivity"]),
+                "stimulated_connectivity": float(
+                    (conn if arm == "connectivity" else beam)["circuit_connectivity"]
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def recovery(
+    targets: pd.DataFrame, planted: pd.DataFrame, voxel_mm: float, methods: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Planted-target recovery (demo): per subject and method the error (mm, voxels)
+    between the recovered and the planted DLPFC target, and a summary per method (median
+    error, % within one and two voxels)."""
+    merged = targets[targets["method"].isin(methods)].merge(
+        planted[["participant_id", "x_mm", "y_mm", "z_mm"]],
+        on="participant_id",
+        suffixes=("", "_planted"),
+    )
+    found = merged[["x_mm", "y_mm", "z_mm"]].to_numpy(dtype=float)
+    truth = merged[["x_mm_planted", "y_mm_planted", "z_mm_planted"]].to_numpy(dtype=float)
+    per_subject = merged[["participant_id", "method"]].copy()
+    per_subject["error_mm"] = np.linalg.norm(found - truth, axis=1)
+    per_subject["error_voxels"] = per_subject["error_mm"] / voxel_mm
+    summary = (
+        per_subject.groupby("method", sort=False)
+        .agg(
+            n=("error_mm", "size"),
+            median_error_mm=("error_mm", "median"),
+            median_error_voxels=("error_voxels", "median"),
+            pct_within_1_voxel=("error_voxels", lambda e: 100 * np.mean(e <= 1.0 + 1e-9)),
+            pct_within_2_voxels=("error_voxels", lambda e: 100 * np.mean(e <= 2.0 + 1e-9)),
+        )
+        .reset_index()
+    )
+    return per_subject, summary
+
+
+def voxel_size_mm(img: nib.spatialimages.SpatialImage) -> float:
+    """Mean voxel edge (mm) of an image's grid."""
+    return float(np.mean(np.linalg.norm(img.affine[:3, :3], axis=0)))
