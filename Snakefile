@@ -32,3 +32,4 @@ rule all:
         rules.score_recovery.output if DEMO else [],
         rules.analyse_outcomes.output,
         rules.plot_outcomes.output,
+        rules.analyse_mechanism.output,

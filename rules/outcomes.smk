@@ -81,3 +81,42 @@ rule plot_outcomes:
         figures_dir="results/outcomes/figures",
     script:
         "../scripts/plot_outcomes.py"
+
+
+# Mechanism: does the circuit connectivity of the site actually stimulated, or the distance
+# between the connectivity target and Beam F3, go with the clinical outcome?
+
+
+rule analyse_mechanism:
+    input:
+        distances=rules.collect_targets.output.distances,
+        bids_dir=BIDS_DIR,
+    output:
+        table=report(
+            "results/outcomes/tables/table4_mechanism.tsv",
+            caption="../report/outcomes/table4_mechanism.rst",
+            category="Trial outcomes",
+            subcategory="Tables",
+            labels={"table": "table4_mechanism"},
+        ),
+        journal=expand(
+            "results/outcomes/tables/table4_mechanism.{ext}", ext=["md", "tex"]
+        ),
+        source_data="results/outcomes/source_data/mechanism.tsv",
+        figure=report(
+            "results/outcomes/figures/mechanism.png",
+            caption="../report/outcomes/mechanism.rst",
+            category="Trial outcomes",
+            subcategory="Figures",
+            labels={"figure": "mechanism"},
+        ),
+        vector_figure="results/outcomes/figures/mechanism.pdf",
+    log:
+        "results/logs/analyse_mechanism.log",
+    conda:
+        "../envs/tmstarget.yaml"
+    params:
+        arm_labels=config["trial"]["arm_labels"],
+        outcomes=config["outcomes"],
+    script:
+        "../scripts/analyse_mechanism.py"

@@ -31,8 +31,10 @@ QC_METRICS = (
 
 rule denoise_tedana:
     input:
-        echoes=lambda wildcards: run_of(wildcards).echo_files,
-        mask=lambda wildcards: run_of(wildcards).mask_file,
+        echoes=lambda wildcards: [
+            f for run in subject_runs(wildcards) for f in run.echo_files
+        ],
+        masks=lambda wildcards: [run.mask_file for run in subject_runs(wildcards)],
     output:
         directory(TEDANA_DIR),
     log:
@@ -46,7 +48,15 @@ rule denoise_tedana:
         mem_mb=4000,
         runtime=60,
     params:
-        echo_times_s=lambda wildcards: run_of(wildcards).echo_times_s,
+        runs=lambda wildcards: [
+            {
+                "key": run.key,
+                "echo_files": run.echo_files,
+                "echo_times_s": run.echo_times_s,
+                "mask": run.mask_file,
+            }
+            for run in subject_runs(wildcards)
+        ],
         tedana=PREPROCESS["tedana"],
         n_dummy=PREPROCESS["n_dummy"],
         min_volumes=PREPROCESS["min_volumes"],

@@ -1,34 +1,7 @@
-# Split-half reliability of the targets and the scan-length curve: each subject's series is
-# loaded once and its halves and first k minutes are targeted; then the group analysis.
+# Split-half reliability of the targets and the scan-length curve. Each subject's halves and
+# first k minutes are targeted by rule find_targets (rules/targets.smk), which loads the
+# series once for every target of the subject; here the group analysis.
 RELIABILITY = config["reliability"]
-RELIABILITY_DIR = "results/reliability"
-SUBJECT_RELIABILITY = (
-    RELIABILITY_DIR + "/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
-)
-
-
-rule split_half_targets:
-    input:
-        bold=CLEAN_BOLD,
-        mask=CLEAN_MASK,
-    output:
-        SUBJECT_RELIABILITY,
-    log:
-        "results/logs/split_half_targets/sub-{subject}.log",
-    benchmark:
-        "results/benchmarks/split_half_targets/sub-{subject}.tsv"
-    conda:
-        "../envs/tmstarget.yaml"
-    threads: 1
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    params:
-        reliability=RELIABILITY,
-        targets=TARGETS,
-        repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
-    script:
-        "../scripts/split_half_targets.py"
 
 
 rule analyse_reliability:

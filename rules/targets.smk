@@ -4,6 +4,10 @@
 TARGETS = config["targets"]
 TARGET_DIR = "results/targets"
 SUBJECT_TARGETS = TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-targets.tsv"
+RELIABILITY_DIR = "results/reliability"
+SUBJECT_RELIABILITY = (
+    RELIABILITY_DIR + "/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
+)
 
 
 rule find_targets:
@@ -13,6 +17,8 @@ rule find_targets:
         bids_dir=BIDS_DIR,
     output:
         targets=SUBJECT_TARGETS,
+        # The split-half and first-k-minutes targets: the series is loaded once for all.
+        reliability=SUBJECT_RELIABILITY,
         maps=expand(
             TARGET_DIR
             + "/sub-{{subject}}/sub-{{subject}}_space-"
@@ -40,6 +46,8 @@ rule find_targets:
         runtime=30,
     params:
         targets=TARGETS,
+        reliability=config["reliability"],
+        repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
         fmriprep_dir=FMRIPREP_DIR,
         space=SPACE,
         arm_labels=config["trial"]["arm_labels"],

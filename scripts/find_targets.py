@@ -7,10 +7,12 @@ from tmstarget.bids import write_tsv
 from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_subject_target
 from tmstarget.logs import log_to_file
+from tmstarget.reliability import ReliabilityParams, subject_reliability
 from tmstarget.stimulation import (
     BEAM_F3,
     TARGETS_DICTIONARY,
     TargetingSettings,
+    find_target,
     load_subject,
     subject_targets,
 )
@@ -38,6 +40,21 @@ result = subject_targets(participant_id, maps, settings, head_cm, transform)
 write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY)
 for method, path in zip(settings.methods, smk.output.maps, strict=True):
     result.score_maps[method].to_filename(path)
+
+# Split halves and first k minutes: views of the series already in memory.
+reliability = ReliabilityParams.from_config(smk.params.reliability)
+method = reliability.method or settings.connectivity_method
+parts = subject_reliability(
+    maps.timeseries,
+    maps.brain_mask,
+    smk.params.repetition_time_s,
+    lambda part: find_target(maps, method, settings, part),
+    reliability.minutes_grid,
+    subject=participant_id,
+    min_timepoints=reliability.min_timepoints,
+    paired_retest=reliability.paired_retest,
+)
+write_tsv(smk.output.reliability, parts)
 
 shown = result.table[result.table["method"].isin([settings.connectivity_method, BEAM_F3])]
 shown = shown[["method", "x_mm", "y_mm", "z_mm"]]

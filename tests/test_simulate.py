@@ -148,7 +148,9 @@ def _run(template, **changes):
 def test_bold_changes_r2star_so_its_effect_grows_with_echo_time(template):
     """Noise- and artefact-free: log(S_e(t) / mean) / TE_e is the same at every echo
     (the signal change is -TE * dR2*), so the percent change grows with TE."""
-    spec, _, _, echoes, _ = _run(template, thermal_noise_sd=0.0, artefact_percent=0.0)
+    spec, _, _, echoes, _ = _run(
+        template, thermal_noise_sd=0.0, artefact_percent=0.0, s0_noise_percent=0.0
+    )
     steady = slice(spec.n_non_steady_state, None)
     scaled = []
     for te, data in zip(spec.echo_times_s, echoes, strict=True):
@@ -184,6 +186,7 @@ def test_thermal_noise_is_the_same_at_every_echo(template):
         network_percent=0.0,
         local_percent=0.0,
         artefact_percent=0.0,
+        s0_noise_percent=0.0,
         n_non_steady_state=0,
     )
     _, _, _, echoes, _ = _run(template, **silent)
@@ -192,7 +195,9 @@ def test_thermal_noise_is_the_same_at_every_echo(template):
 
 
 def test_planted_circuit_signs(template):
-    spec, target, run, echoes, vox = _run(template, thermal_noise_sd=0.0, artefact_percent=0.0)
+    spec, target, run, echoes, vox = _run(
+        template, thermal_noise_sd=0.0, artefact_percent=0.0, s0_noise_percent=0.0
+    )
     steady = slice(spec.n_non_steady_state, None)
     circuit = run.latent["circuit"].to_numpy()[steady]
     last_echo = echoes[-1][:, steady]

@@ -21,7 +21,9 @@ from tmstarget.stimulation import (
 def subject_maps() -> tuple[SubjectMaps, np.ndarray]:
     """A 6 mm noise-free demo subject: BOLD only, so the planted circuit dominates."""
     template = simulate.load_template(6.0)
-    spec = simulate.ImagingSpec(voxel_size_mm=6.0, n_volumes=80, artefact_percent=0.0)
+    spec = simulate.ImagingSpec(
+        voxel_size_mm=6.0, n_volumes=80, artefact_percent=0.0, s0_noise_percent=0.0
+    )
     rng = np.random.default_rng(4)
     target = simulate.draw_targets(template, 1, 0.0, rng)[0]
     model = simulate.subject_model(spec, template, target, rng)

@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.workflow
 TINY = {
     "demo": {
         "seed": 3,
-        "n_per_arm": 5,
+        "n_per_arm": 4,
         "clinical": {"cohens_d_range": [0.3, 3.0], "mann_whitney_p_range": [0.0, 1.0]},
-        "imaging": {"voxel_size_mm": 6, "n_runs": 2, "n_volumes": 40},
+        "imaging": {"voxel_size_mm": 6, "n_runs": 2, "n_volumes": 64},
     }
 }
 
@@ -38,8 +39,8 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_demo_dataset_written(tiny_run):
     bids = tiny_run / "demo" / "bids"
     participants = pd.read_csv(bids / "participants.tsv", sep="\t")
-    assert len(participants) == 10
-    assert participants["arm"].value_counts().to_dict() == {"connectivity": 5, "scalp": 5}
+    assert len(participants) == 8
+    assert participants["arm"].value_counts().to_dict() == {"connectivity": 4, "scalp": 4}
     madrs = pd.read_csv(bids / "phenotype" / "madrs.tsv", sep="\t")
     assert set(madrs["participant_id"]) == set(participants["participant_id"])
     parameters = json.loads(
@@ -50,7 +51,7 @@ def test_demo_dataset_written(tiny_run):
 
 def test_inventory_lists_every_run(tiny_run):
     inventory = pd.read_csv(tiny_run / "inputs" / "inventory.tsv", sep="\t", dtype=str)
-    assert len(inventory) == 10 * 2
+    assert len(inventory) == 8 * 2
     assert set(inventory["run"]) == {"1", "2"}
     assert (inventory["n_echoes"] == "3").all()
     assert set(inventory["echo_times_ms"]) == {"14,32,50"}
@@ -67,15 +68,19 @@ def test_inventory_lists_every_run(tiny_run):
 
 
 def test_every_job_has_a_log(tiny_run):
-    logs = {p.name for p in (tiny_run / "logs").iterdir()}
-    assert {"simulate_cohort.log", "index_inputs.log"} <= logs
+    logs = {p.relative_to(tiny_run / "logs").as_posix() for p in (tiny_run / "logs").rglob("*.log")}
+    assert {"simulate_cohort.log", "index_inputs.log", "summarise_qc.log"} <= logs
+    for rule in ("denoise_tedana", "clean_subject", "find_targets"):
+        assert {f"{rule}/sub-0{i}.log" for i in range(1, 9)} <= logs, rule
 
 
 def _digest(folder: Path) -> dict[str, str]:
+    """Every output's hash, but for logs, benchmarks and tedana's own folders (tedana
+    stamps its log files and provenance with the time of the run)."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and "logs" not in p.parts and "benchmarks" not in p.parts
+        if p.is_file() and not {"logs", "benchmarks", "tedana"} & set(p.parts)
     }
 
 
@@ -98,8 +103,81 @@ def test_outcome_tables_and_figures(tiny_run):
     arm = participants.set_index("participant_id")["arm"]
     for role in ("connectivity", "scalp"):
         assert responders.loc[role, "count"] == responder[arm == role].sum()
-        assert responders.loc[role, "total"] == 5
+        assert responders.loc[role, "total"] == 4
     figures = tiny_run / "outcomes" / "figures"
     for name in ("consort", "madrs_trajectories", "waterfall", "response_remission", "forest"):
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (figures / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_preprocessing_outputs(tiny_run):
+    import nibabel as nib
+
+    prep = tiny_run / "preprocess"
+    bold = nib.load(
+        prep / "sub-01/func/sub-01_task-rest_space-MNI152NLin6Asym_desc-clean_bold.nii.gz"
+    )
+    assert bold.shape[3] == 2 * (64 - 4)  # two runs joined, dummy volumes dropped
+    mask = nib.load(prep / "sub-01/func/sub-01_space-MNI152NLin6Asym_desc-brain_mask.nii.gz")
+    data = np.asarray(bold.dataobj)
+    inside = np.asarray(mask.dataobj) > 0
+    assert not data[~inside].any()  # nothing outside the brain
+    # Each run is z-scored per voxel before joining: unit variance within each run.
+    run1 = data[inside][:, :60]
+    assert np.allclose(run1.std(axis=1)[run1.std(axis=1) > 0], 1.0, atol=1e-3)
+    qc = pd.read_csv(prep / "group_qc.tsv", sep="\t")
+    assert len(qc) == 8 and set(qc["modes"]) == {"me-ica"}
+    assert (qc["n_accepted"] > 0).all() and (qc["n_rejected"] > 0).all()
+    for folder in (
+        "sub-01/func/tedana/sub-01_task-rest_run-1",
+        "sub-01/func/tedana/sub-01_task-rest_run-2",
+    ):
+        assert (prep / folder / "desc-tedana_metrics.tsv").is_file()
+    assert (prep / "sub-01/figures/sub-01_task-rest_desc-qc_bold.png").stat().st_size > 10_000
+    assert (
+        json.loads((prep / "dataset_description.json").read_text())["DatasetType"] == "derivative"
+    )
+
+
+def test_targets_outputs(tiny_run):
+    targets = pd.read_csv(tiny_run / "targets" / "targets.tsv", sep="\t", na_values="n/a")
+    assert len(targets) == 8 * 4
+    assert set(targets["method"]) == {
+        "circuit_searchlight",
+        "sgacc_classic",
+        "sgacc_cluster",
+        "beam_f3",
+    }
+    searchlight = targets[targets["method"] == "circuit_searchlight"]
+    assert (searchlight["x_mm"] < 0).all()  # left DLPFC
+    assert (searchlight["score"] > 0).all()  # maximum positive r
+    navigation = pd.read_csv(tiny_run / "targets" / "neuronavigation.csv")
+    assert len(navigation) == 8 and navigation["participant_id"].is_unique
+    participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t")
+    merged = navigation.merge(participants, on="participant_id", suffixes=("", "_p"))
+    # The connectivity arm is stimulated at its connectivity target, the scalp arm at F3.
+    for _, row in merged.iterrows():
+        site = targets[
+            (targets["participant_id"] == row["participant_id"])
+            & (
+                targets["method"]
+                == ("circuit_searchlight" if row["arm_p"] == "connectivity" else "beam_f3")
+            )
+        ].iloc[0]
+        assert row["mni_x_mm"] == pytest.approx(site["x_mm"], abs=1e-3)
+    summary = pd.read_csv(tiny_run / "targets" / "recovery" / "recovery_summary.tsv", sep="\t")
+    assert set(summary["method"]) >= {"circuit_searchlight"}
+
+
+def test_reliability_outputs(tiny_run):
+    parts = pd.read_csv(
+        tiny_run / "reliability" / "sub-01" / "sub-01_desc-reliability_targets.tsv", sep="\t"
+    )
+    assert {"full", "half1", "half2"} <= set(parts["segment"])
+    halves = parts.set_index("segment").loc[["half1", "half2"], "n_timepoints"]
+    assert halves.sum() == 120
+    for name in ("reliability", "scan_length"):
+        for ext in ("tsv", "md", "tex"):
+            assert (tiny_run / "reliability" / "tables" / f"{name}.{ext}").is_file()
+    for name in ("within_between", "scan_length"):
+        assert (tiny_run / "reliability" / "figures" / f"{name}.png").stat().st_size > 10_000

@@ -1636,6 +1636,27 @@ def consort_counts(
 # --------------------------------------------------------------------------------------
 
 
+def mechanism_data(
+    participants: pd.DataFrame,
+    madrs: pd.DataFrame,
+    site_metrics: pd.DataFrame,
+    measures: Mapping[str, str],
+    params: OutcomeParams | None = None,
+) -> pd.DataFrame:
+    """One row per randomised participant: the primary-visit outcomes
+    (:func:`participant_outcomes`) with the site measures (columns of ``measures``) joined;
+    the data behind the mechanism correlations and their figure."""
+    missing = [
+        column for column in ("participant_id", *measures) if column not in site_metrics.columns
+    ]
+    if missing:
+        raise ValueError(f"site metrics lack column(s): {', '.join(missing)}")
+    outcomes = participant_outcomes(participants, madrs, params or OutcomeParams())
+    return outcomes.merge(
+        site_metrics[["participant_id", *measures]], on="participant_id", how="left"
+    )
+
+
 def mechanism_correlations(
     participants: pd.DataFrame,
     madrs: pd.DataFrame,
@@ -1654,15 +1675,7 @@ def mechanism_correlations(
     Columns: measure, label, group (connectivity | scalp | pooled), n, rho, low, high, p_value.
     """
     params = params or OutcomeParams()
-    missing = [
-        column for column in ("participant_id", *measures) if column not in site_metrics.columns
-    ]
-    if missing:
-        raise ValueError(f"site metrics lack column(s): {', '.join(missing)}")
-    outcomes = participant_outcomes(participants, madrs, params)
-    data = outcomes.merge(
-        site_metrics[["participant_id", *measures]], on="participant_id", how="left"
-    )
+    data = mechanism_data(participants, madrs, site_metrics, measures, params)
     rows = []
     for measure, label in measures.items():
         for group in (*ARM_ROLES, "pooled"):

@@ -326,6 +326,11 @@ class ImagingSpec:
     n_networks: int = 8
     local_percent: float = 0.5
     artefact_percent: float = 1.0
+    # Slow S0 fluctuations that no confound regressor captures (inflow, pulsation, coil
+    # heating): spatially structured, in the BOLD band, the same fraction at every echo.
+    # Only multi-echo denoising can tell them from BOLD.
+    n_s0_sources: int = 4
+    s0_noise_percent: float = 2.0
     thermal_noise_sd: float = 12.0
     reference_te_s: float = 0.03
     # The first volumes are brighter until the magnetisation reaches steady state (an S0
@@ -446,6 +451,7 @@ class SubjectModel:
     global_map: np.ndarray
     network_maps: np.ndarray  # (n_networks, n_voxels) large-scale networks
     local_maps: np.ndarray  # (n_local, n_voxels) small-scale fluctuations
+    s0_noise_maps: np.ndarray  # (n_s0_sources, n_voxels) non-BOLD S0 fluctuations
     s0: np.ndarray
     r2star: np.ndarray  # 1/s
     grey: np.ndarray
@@ -470,6 +476,9 @@ def subject_model(
     target_mm = atlas.voxel_centres_mm(template.affine, target_ijk[None, :])[0]
     sigma_mm = spec.patch_fwhm_mm / np.sqrt(8 * np.log(2))
     patch = np.exp(-0.5 * np.sum((xyz - target_mm) ** 2, axis=1) / sigma_mm**2)
+    # The homotopic right DLPFC follows the circuit too (the real circuit is bilateral).
+    mirror_mm = target_mm * np.array([-1.0, 1.0, 1.0])
+    patch += np.exp(-0.5 * np.sum((xyz - mirror_mm) ** 2, axis=1) / sigma_mm**2)
     voxel_mm = spec.voxel_size_mm
     # Networks are sparse in space, a few blobs each (the peaks of a smooth random field),
     # as real networks are: spatially non-Gaussian sources, which spatial ICA separates.
@@ -477,6 +486,9 @@ def subject_model(
     # Small-scale fluctuations: fine sparse fields, each with its own slow time course
     # (cheaper than smoothing a 4D noise volume, and just as structured).
     local = _sparse(_smooth_field(rng, brain.shape, 6.0 / voxel_mm, N_LOCAL_FIELDS))
+    s0_noise = _sparse(
+        _smooth_field(rng, brain.shape, 30.0 / voxel_mm, spec.n_s0_sources), threshold_sd=0.0
+    )
     s0 = np.where(grey, _TISSUE_S0["gm"], np.where(white, _TISSUE_S0["wm"], _TISSUE_S0["csf"]))
     s0 = s0 * (1 + 0.05 * _smooth_field(rng, brain.shape, 8.0, 1)[0].ravel()[vox])
     r2star = np.where(
@@ -491,6 +503,9 @@ def subject_model(
         * grey
         / np.sqrt(spec.n_networks),
         local_maps=local.reshape(N_LOCAL_FIELDS, -1)[:, vox] * grey / np.sqrt(N_LOCAL_FIELDS),
+        s0_noise_maps=(
+            s0_noise.reshape(spec.n_s0_sources, -1)[:, vox] / np.sqrt(max(spec.n_s0_sources, 1))
+        ).astype(np.float32),
         s0=s0.astype(np.float32),
         r2star=r2star.astype(np.float32),
         grey=grey,
@@ -566,6 +581,9 @@ def simulate_run(
     spikes = np.zeros(n_t)
     spikes[jerks] = rng.normal(0, 3 * spec.artefact_percent / 100, len(jerks))
     artefact += spikes[:, None] * (1 + centred[:, 0])[None, :]
+    if spec.n_s0_sources:
+        s0_courses = np.stack([_smooth_series(rng, n_t, tr) for _ in range(spec.n_s0_sources)])
+        artefact += spec.s0_noise_percent / 100 * (s0_courses.T @ model.s0_noise_maps)
     steady = np.zeros(n_t)
     steady[: spec.n_non_steady_state] = 0.6 * np.exp(-np.arange(spec.n_non_steady_state))
     artefact += steady[:, None]

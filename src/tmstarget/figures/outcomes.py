@@ -573,3 +573,47 @@ def plot_forest(
         )
     fig.tight_layout(h_pad=1.2)
     save_figure(fig, paths)
+
+
+def plot_mechanism(
+    data: pd.DataFrame,
+    correlations: pd.DataFrame,
+    paths: Paths,
+    measures: Mapping[str, str],
+    arm_names: Mapping[str, str] | None = None,
+    primary_label: str = "month 1",
+) -> None:
+    """One panel per site measure: the measure against percent change in MADRS (negative
+    is improvement), one colour per arm, with each group's Spearman rho (CI) printed
+    (from :func:`tmstarget.outcomes.mechanism_data` and ``mechanism_correlations``)."""
+    missing = [c for c in ("arm", "percent_change", *measures) if c not in data.columns]
+    if missing:
+        raise ValueError(f"mechanism data lack column(s): {', '.join(missing)}")
+    apply_style()
+    names = _names(arm_names)
+    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 3.2), squeeze=False)
+    for ax, (measure, label) in zip(axes[0], measures.items(), strict=True):
+        for arm in ARM_ROLES:
+            own = data[data["arm"] == arm]
+            ax.scatter(
+                own[measure],
+                own["percent_change"],
+                s=18,
+                color=ARM_COLOURS[arm],
+                label=names[arm],
+                edgecolor="white",
+                linewidth=0.4,
+            )
+        lines = []
+        for record in correlations[correlations["measure"] == measure].itertuples():
+            group = names.get(record.group, record.group.capitalize())
+            rho = format_number(record.rho, 2)
+            interval = f"{format_number(record.low, 2)} to {format_number(record.high, 2)}"
+            lines.append(f"{group}: ρ = {rho} ({interval})")
+        ax.text(0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=7, va="bottom")
+        ax.axhline(0, color=PALETTE["grey"], linewidth=0.6)
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"Change in MADRS, baseline to {primary_label} (%)")
+    axes[0][0].legend(loc="upper right", frameon=False)
+    fig.tight_layout()
+    save_figure(fig, paths)
