@@ -48,8 +48,6 @@ rule analyse_outcomes:
     params:
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],
-        tables_dir="results/outcomes/tables",
-        source_data_dir="results/outcomes/source_data",
     script:
         "../scripts/analyse_outcomes.py"
 
@@ -77,8 +75,6 @@ rule plot_outcomes:
         "../envs/tmstarget.yaml"
     params:
         outcomes=config["outcomes"],
-        source_data_dir="results/outcomes/source_data",
-        figures_dir="results/outcomes/figures",
     script:
         "../scripts/plot_outcomes.py"
 

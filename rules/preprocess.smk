@@ -3,30 +3,12 @@
 PREPROCESS = config["preprocess"]
 SPACE = config["input"]["space"]
 TASK = config["input"]["task"]
-PREP_DIR = "results/preprocess"
 # tedana's outputs: one folder per run inside the subject's tedana folder. One job per
 # subject runs them one after another (tedana's import alone costs about 6 s per job).
-TEDANA_DIR = PREP_DIR + "/sub-{subject}/func/tedana"
-CLEAN_BOLD = (
-    PREP_DIR
-    + "/sub-{subject}/func/sub-{subject}_task-"
-    + TASK
-    + "_space-"
-    + SPACE
-    + "_desc-clean_bold.nii.gz"
-)
-CLEAN_MASK = (
-    PREP_DIR
-    + "/sub-{subject}/func/sub-{subject}_space-"
-    + SPACE
-    + "_desc-brain_mask.nii.gz"
-)
-QC_METRICS = (
-    PREP_DIR
-    + "/sub-{subject}/func/sub-{subject}_task-"
-    + TASK
-    + "_desc-qc_metrics.json"
-)
+TEDANA_DIR = "results/preprocess/sub-{subject}/func/tedana"
+CLEAN_BOLD = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_space-{SPACE}_desc-clean_bold.nii.gz"
+CLEAN_MASK = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_space-{SPACE}_desc-brain_mask.nii.gz"
+QC_METRICS = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_desc-qc_metrics.json"
 
 
 rule denoise_tedana:
@@ -81,10 +63,7 @@ rule clean_subject:
         mask=CLEAN_MASK,
         metrics=QC_METRICS,
         qc=report(
-            PREP_DIR
-            + "/sub-{subject}/figures/sub-{subject}_task-"
-            + TASK
-            + "_desc-qc_bold.png",
+            f"results/preprocess/sub-{{subject}}/figures/sub-{{subject}}_task-{TASK}_desc-qc_bold.png",
             caption="../report/preprocess/subject_qc.rst",
             category="Preprocessing QC",
             subcategory="Subjects",
@@ -115,13 +94,13 @@ rule summarise_qc:
         metrics=lambda wildcards: expand(QC_METRICS, subject=subjects()),
     output:
         table=report(
-            PREP_DIR + "/group_qc.tsv",
+            "results/preprocess/group_qc.tsv",
             caption="../report/preprocess/group_qc.rst",
             category="Preprocessing QC",
             subcategory="Group",
         ),
-        journal=expand(PREP_DIR + "/group_qc.{ext}", ext=["md", "tex"]),
-        description=PREP_DIR + "/dataset_description.json",
+        journal=expand("results/preprocess/group_qc.{ext}", ext=["md", "tex"]),
+        description="results/preprocess/dataset_description.json",
     log:
         "results/logs/summarise_qc.log",
     conda:

@@ -11,7 +11,7 @@ rule analyse_reliability:
     output:
         tables=[
             report(
-                f"{RELIABILITY_DIR}/tables/{name}.tsv",
+                f"results/reliability/tables/{name}.tsv",
                 caption=f"../report/reliability/{name}.rst",
                 category="Reliability",
                 subcategory="Tables",
@@ -19,17 +19,17 @@ rule analyse_reliability:
             for name in ("reliability", "scan_length")
         ],
         journal=expand(
-            RELIABILITY_DIR + "/tables/{name}.{ext}",
+            "results/reliability/tables/{name}.{ext}",
             name=["reliability", "scan_length"],
             ext=["md", "tex"],
         ),
         source_data=expand(
-            RELIABILITY_DIR + "/source_data/{name}.tsv",
+            "results/reliability/source_data/{name}.tsv",
             name=["targets", "distances", "per_subject", "curve", "needed"],
         ),
         figures=[
             report(
-                f"{RELIABILITY_DIR}/figures/{name}.png",
+                f"results/reliability/figures/{name}.png",
                 caption=f"../report/reliability/{name}_figure.rst",
                 category="Reliability",
                 subcategory="Figures",
@@ -37,7 +37,7 @@ rule analyse_reliability:
             for name in ("within_between", "scan_length")
         ],
         vector_figures=expand(
-            RELIABILITY_DIR + "/figures/{name}.pdf",
+            "results/reliability/figures/{name}.pdf",
             name=["within_between", "scan_length"],
         ),
     log:

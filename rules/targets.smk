@@ -2,11 +2,9 @@
 # measurements, coil positions on the scalp, native coordinates; then the group tables,
 # the neuronavigation export and (demo) the recovery of the planted targets.
 TARGETS = config["targets"]
-TARGET_DIR = "results/targets"
-SUBJECT_TARGETS = TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-targets.tsv"
-RELIABILITY_DIR = "results/reliability"
+SUBJECT_TARGETS = "results/targets/sub-{subject}/sub-{subject}_desc-targets.tsv"
 SUBJECT_RELIABILITY = (
-    RELIABILITY_DIR + "/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
+    "results/reliability/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
 )
 
 
@@ -20,20 +18,17 @@ rule find_targets:
         # The split-half and first-k-minutes targets: the series is loaded once for all.
         reliability=SUBJECT_RELIABILITY,
         maps=expand(
-            TARGET_DIR
-            + "/sub-{{subject}}/sub-{{subject}}_space-"
-            + SPACE
-            + "_desc-{method}_stat.nii.gz",
+            f"results/targets/sub-{{{{subject}}}}/sub-{{{{subject}}}}_space-{SPACE}_desc-{{method}}_stat.nii.gz",
             method=TARGETS["methods"],
         ),
         figure=report(
-            TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-target.png",
+            "results/targets/sub-{subject}/sub-{subject}_desc-target.png",
             caption="../report/targets/subject.rst",
             category="Targets",
             subcategory="Subjects",
             labels={"subject": "sub-{subject}"},
         ),
-        figure_pdf=TARGET_DIR + "/sub-{subject}/sub-{subject}_desc-target.pdf",
+        figure_pdf="results/targets/sub-{subject}/sub-{subject}_desc-target.pdf",
     log:
         "results/logs/find_targets/sub-{subject}.log",
     benchmark:
@@ -52,9 +47,7 @@ rule find_targets:
         space=SPACE,
         arm_labels=config["trial"]["arm_labels"],
         planted=(
-            (BIDS_DIR + "/derivatives/simulation/planted_targets.tsv")
-            if DEMO
-            else None
+            f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv" if DEMO else None
         ),
     script:
         "../scripts/find_targets.py"
@@ -66,34 +59,35 @@ rule collect_targets:
         bids_dir=BIDS_DIR,
     output:
         table=report(
-            TARGET_DIR + "/targets.tsv",
+            "results/targets/targets.tsv",
             caption="../report/targets/table.rst",
             category="Targets",
             subcategory="Group",
         ),
         distances=report(
-            TARGET_DIR + "/arm_distances.tsv",
+            "results/targets/arm_distances.tsv",
             caption="../report/targets/distances_table.rst",
             category="Targets",
             subcategory="Group",
         ),
-        navigation=TARGET_DIR + "/neuronavigation.csv",
+        navigation="results/targets/neuronavigation.csv",
         group_figure=report(
-            TARGET_DIR + "/figures/group_targets.png",
+            "results/targets/figures/group_targets.png",
             caption="../report/targets/group.rst",
             category="Targets",
             subcategory="Group",
         ),
         distance_figure=report(
-            TARGET_DIR + "/figures/arm_distances.png",
+            "results/targets/figures/arm_distances.png",
             caption="../report/targets/distances.rst",
             category="Targets",
             subcategory="Group",
         ),
         vector_figures=expand(
-            TARGET_DIR + "/figures/{name}.pdf", name=["group_targets", "arm_distances"]
+            "results/targets/figures/{name}.pdf",
+            name=["group_targets", "arm_distances"],
         ),
-        description=TARGET_DIR + "/dataset_description.json",
+        description="results/targets/dataset_description.json",
     log:
         "results/logs/collect_targets.log",
     conda:
@@ -111,29 +105,29 @@ rule score_recovery:
         mask=lambda wildcards: expand(CLEAN_MASK, subject=subjects()[0]),
         bids_dir=BIDS_DIR,
     output:
-        per_subject=TARGET_DIR + "/recovery/recovery.tsv",
+        per_subject="results/targets/recovery/recovery.tsv",
         summary=report(
-            TARGET_DIR + "/recovery/recovery_summary.tsv",
+            "results/targets/recovery/recovery_summary.tsv",
             caption="../report/targets/recovery_table.rst",
             category="Targets",
             subcategory="Planted-target recovery (demo)",
         ),
         journal=expand(
-            TARGET_DIR + "/recovery/recovery_summary.{ext}", ext=["md", "tex"]
+            "results/targets/recovery/recovery_summary.{ext}", ext=["md", "tex"]
         ),
         figure=report(
-            TARGET_DIR + "/recovery/recovery.png",
+            "results/targets/recovery/recovery.png",
             caption="../report/targets/recovery.rst",
             category="Targets",
             subcategory="Planted-target recovery (demo)",
         ),
-        vector_figure=TARGET_DIR + "/recovery/recovery.pdf",
+        vector_figure="results/targets/recovery/recovery.pdf",
     log:
         "results/logs/score_recovery.log",
     conda:
         "../envs/tmstarget.yaml"
     params:
         methods=TARGETS["methods"],
-        planted=BIDS_DIR + "/derivatives/simulation/planted_targets.tsv",
+        planted=f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv",
     script:
         "../scripts/score_recovery.py"

@@ -20,6 +20,6 @@ results = analyse_trial(
 )
 for name, frame in results.items():
     if name.startswith("table"):
-        tables.write_table(frame, Path(smk.params.tables_dir) / name)
+        tables.write_table(frame, Path(smk.output.tables[0]).parent / name)
     else:
-        bids.write_tsv(Path(smk.params.source_data_dir) / f"{name}.tsv", frame)
+        bids.write_tsv(Path(smk.output.source_data[0]).parent / f"{name}.tsv", frame)

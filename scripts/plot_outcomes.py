@@ -11,8 +11,8 @@ from tmstarget.outcomes import OutcomeParams
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to_file(smk.log[0])
 params = OutcomeParams.from_config(smk.params.outcomes)
-source = Path(smk.params.source_data_dir)
-out = Path(smk.params.figures_dir)
+source = Path(smk.input.source_data[0]).parent
+out = Path(smk.output.figures[0]).parent
 
 
 def read(name: str) -> pd.DataFrame:
