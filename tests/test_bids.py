@@ -166,3 +166,20 @@ def test_planted_targets_match_the_mask(tiny_dataset):
     assert np.asarray(mask.dataobj)[tuple(ijk.T)].all()
     xyz = nib.affines.apply_affine(mask.affine, ijk)
     np.testing.assert_allclose(xyz, planted[["x_mm", "y_mm", "z_mm"]].to_numpy())
+
+
+def test_denoised_input_single_file_runs_need_no_echo_time(editable_dataset):
+    """Data denoised elsewhere (config preprocess.denoised_input_desc) enter as one file
+    per run, without the echo entity and without EchoTime."""
+    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
+    for run in (1, 2):
+        source = func / f"sub-01_task-rest_run-{run}_echo-2_space-{SPACE}_desc-preproc_bold.nii.gz"
+        target = func / f"sub-01_task-rest_run-{run}_space-{SPACE}_desc-denoised_bold.nii.gz"
+        shutil.copy(source, target)
+        target.with_name(target.name.replace(".nii.gz", ".json")).write_text(
+            json.dumps({"RepetitionTime": 2.0, "TaskName": "rest"})
+        )
+    runs = _runs(editable_dataset, desc="denoised")["01"]
+    assert [run.key for run in runs] == ["task-rest_run-1", "task-rest_run-2"]
+    assert all(len(run.echo_files) == 1 and not run.is_multi_echo for run in runs)
+    assert runs[0].mask_file.endswith("run-1_space-MNI152NLin6Asym_desc-brain_mask.nii.gz")

@@ -55,3 +55,33 @@ def test_me_ica_recovers_the_planted_circuit_better_than_optimal_combination(cor
     assert (me_ica > 0.4).all()  # the patch follows +c(t), hence anticorrelates with sgACC
     assert (me_ica > optcom).all(), (me_ica, optcom)
     assert me_ica.mean() - optcom.mean() > 0.1, (me_ica, optcom)
+
+
+@pytest.mark.parametrize("dummies_already_dropped", [False, True])
+def test_denoised_input_enters_at_cleaning(tmp_path, dummies_already_dropped):
+    """Data denoised elsewhere are cleaned as they are; whether their dummy volumes are
+    gone is read from their length against the confounds."""
+    import nibabel as nib
+
+    template = simulate.load_template(SPEC.imaging.voxel_size_mm)
+    target = simulate.draw_targets(template, 1, 7.5, np.random.default_rng(9))[0]
+    demo._write_subject((tmp_path, SPEC, template, "01", 9, target))
+    func = tmp_path / "derivatives" / "fmriprep" / "sub-01" / "func"
+    echo = nib.load(next(func.glob("*_echo-2_*_bold.nii.gz")))
+    if dummies_already_dropped:
+        echo = echo.slicer[..., 4:]
+    denoised = tmp_path / "denoised.nii.gz"
+    echo.to_filename(denoised)
+    run = RunInput(
+        label="run-1",
+        bold=denoised,
+        reference=None,
+        mask=next(func.glob("*_mask.nii.gz")),
+        confounds=next(func.glob("*_desc-confounds_timeseries.tsv")),
+        repetition_time_s=2.0,
+        mode="external",
+        dummies_dropped=None,
+    )
+    result = clean_subject("01", [run])
+    assert result.img.shape[3] == SPEC.imaging.n_volumes - 4
+    assert result.qc.run_modes == ["external"]
