@@ -16,7 +16,7 @@ pytestmark = pytest.mark.workflow
 TINY = {
     "demo": {
         "seed": 3,
-        "n_per_arm": 4,
+        "n_per_arm": 3,
         "clinical": {"cohens_d_range": [0.3, 3.0], "mann_whitney_p_range": [0.0, 1.0]},
         "imaging": {"voxel_size_mm": 6, "n_runs": 2, "n_volumes": 64},
     }
@@ -39,8 +39,8 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_demo_dataset_written(tiny_run):
     bids = tiny_run / "demo" / "bids"
     participants = pd.read_csv(bids / "participants.tsv", sep="\t")
-    assert len(participants) == 8
-    assert participants["arm"].value_counts().to_dict() == {"connectivity": 4, "scalp": 4}
+    assert len(participants) == 6
+    assert participants["arm"].value_counts().to_dict() == {"connectivity": 3, "scalp": 3}
     madrs = pd.read_csv(bids / "phenotype" / "madrs.tsv", sep="\t")
     assert set(madrs["participant_id"]) == set(participants["participant_id"])
     parameters = json.loads(
@@ -51,7 +51,7 @@ def test_demo_dataset_written(tiny_run):
 
 def test_inventory_lists_every_run(tiny_run):
     inventory = pd.read_csv(tiny_run / "inputs" / "inventory.tsv", sep="\t", dtype=str)
-    assert len(inventory) == 8 * 2
+    assert len(inventory) == 6 * 2
     assert set(inventory["run"]) == {"1", "2"}
     assert (inventory["n_echoes"] == "3").all()
     assert set(inventory["echo_times_ms"]) == {"14,32,50"}
@@ -71,7 +71,7 @@ def test_every_job_has_a_log(tiny_run):
     logs = {p.relative_to(tiny_run / "logs").as_posix() for p in (tiny_run / "logs").rglob("*.log")}
     assert {"simulate_cohort.log", "index_inputs.log", "summarise_qc.log"} <= logs
     for rule in ("denoise_tedana", "clean_subject", "find_targets"):
-        assert {f"{rule}/sub-0{i}.log" for i in range(1, 9)} <= logs, rule
+        assert {f"{rule}/sub-0{i}.log" for i in range(1, 7)} <= logs, rule
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -103,7 +103,7 @@ def test_outcome_tables_and_figures(tiny_run):
     arm = participants.set_index("participant_id")["arm"]
     for role in ("connectivity", "scalp"):
         assert responders.loc[role, "count"] == responder[arm == role].sum()
-        assert responders.loc[role, "total"] == 4
+        assert responders.loc[role, "total"] == 3
     figures = tiny_run / "outcomes" / "figures"
     for name in ("consort", "madrs_trajectories", "waterfall", "response_remission", "forest"):
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -126,7 +126,7 @@ def test_preprocessing_outputs(tiny_run):
     run1 = data[inside][:, :60]
     assert np.allclose(run1.std(axis=1)[run1.std(axis=1) > 0], 1.0, atol=1e-3)
     qc = pd.read_csv(prep / "group_qc.tsv", sep="\t")
-    assert len(qc) == 8 and set(qc["modes"]) == {"me-ica"}
+    assert len(qc) == 6 and set(qc["modes"]) == {"me-ica"}
     assert (qc["n_accepted"] > 0).all() and (qc["n_rejected"] > 0).all()
     for folder in (
         "sub-01/func/tedana/sub-01_task-rest_run-1",
@@ -141,7 +141,7 @@ def test_preprocessing_outputs(tiny_run):
 
 def test_targets_outputs(tiny_run):
     targets = pd.read_csv(tiny_run / "targets" / "targets.tsv", sep="\t", na_values="n/a")
-    assert len(targets) == 8 * 4
+    assert len(targets) == 6 * 4
     assert set(targets["method"]) == {
         "circuit_searchlight",
         "sgacc_classic",
@@ -152,7 +152,7 @@ def test_targets_outputs(tiny_run):
     assert (searchlight["x_mm"] < 0).all()  # left DLPFC
     assert (searchlight["score"] > 0).all()  # maximum positive r
     navigation = pd.read_csv(tiny_run / "targets" / "neuronavigation.csv")
-    assert len(navigation) == 8 and navigation["participant_id"].is_unique
+    assert len(navigation) == 6 and navigation["participant_id"].is_unique
     participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t")
     merged = navigation.merge(participants, on="participant_id", suffixes=("", "_p"))
     # The connectivity arm is stimulated at its connectivity target, the scalp arm at F3.

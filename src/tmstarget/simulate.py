@@ -319,7 +319,6 @@ class ImagingSpec:
     repetition_time_s: float = 2.0
     echo_times_s: tuple[float, ...] = (0.014, 0.032, 0.05)
     target_spread_mm: float = 6.0
-    patch_fwhm_mm: float = 10.0
     circuit_percent: float = 0.6
     global_percent: float = 0.4
     network_percent: float = 0.5
@@ -433,6 +432,18 @@ def _smooth_field(
     return fields
 
 
+CONE_RADII_MM = (2.0, 4.0, 7.0, 9.0, 12.0)
+CONE_WEIGHTS = (5.0, 4.0, 3.0, 2.0, 1.0)
+
+
+def _cone_profile(distance_mm: np.ndarray) -> np.ndarray:
+    """Nested-sphere coil-cone weight at each distance (mm), scaled to 1 at the centre."""
+    weight = np.zeros_like(distance_mm, dtype=float)
+    for radius, shell in zip(CONE_RADII_MM, CONE_WEIGHTS, strict=True):
+        weight += shell * (distance_mm <= radius)
+    return weight / sum(CONE_WEIGHTS)
+
+
 def _sparse(fields: np.ndarray, threshold_sd: float = 1.0) -> np.ndarray:
     """Keep the peaks of unit-variance fields above ``threshold_sd`` (blobs), rescaled to
     unit variance."""
@@ -474,11 +485,14 @@ def subject_model(
     csf = template.tissue["csf"].ravel()[vox]
     sgacc = template.sgacc.ravel()[vox]
     target_mm = atlas.voxel_centres_mm(template.affine, target_ijk[None, :])[0]
-    sigma_mm = spec.patch_fwhm_mm / np.sqrt(8 * np.log(2))
-    patch = np.exp(-0.5 * np.sum((xyz - target_mm) ** 2, axis=1) / sigma_mm**2)
+    # The DLPFC patch has the profile of the trial's coil cone around the planted site
+    # (nested spheres, weights 5/4/3/2/1 within 2/4/7/9/12 mm, peak 1): the planted site is
+    # then, by construction, the surface site whose coil best captures the patch, the
+    # ground truth of the searchlight as much as of voxel-wise methods.
+    patch = _cone_profile(np.linalg.norm(xyz - target_mm, axis=1))
     # The homotopic right DLPFC follows the circuit too (the real circuit is bilateral).
     mirror_mm = target_mm * np.array([-1.0, 1.0, 1.0])
-    patch += np.exp(-0.5 * np.sum((xyz - mirror_mm) ** 2, axis=1) / sigma_mm**2)
+    patch += _cone_profile(np.linalg.norm(xyz - mirror_mm, axis=1))
     voxel_mm = spec.voxel_size_mm
     # Networks are sparse in space, a few blobs each (the peaks of a smooth random field),
     # as real networks are: spatially non-Gaussian sources, which spatial ICA separates.
