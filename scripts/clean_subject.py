@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tmstarget.bids import write_json
-from tmstarget.denoise import RunInput, clean_subject, read_tedana_result
+from tmstarget.denoise import RunInput, clean_subject, cleaning_options, read_tedana_result
 from tmstarget.figures.qc import plot_subject_qc
 from tmstarget.logs import log_to_file
 
@@ -43,21 +43,7 @@ for index, label in enumerate(smk.params.run_labels):
                 **common,
             )
         )
-result = clean_subject(
-    subject,
-    runs,
-    n_dummy=settings["n_dummy"],
-    min_volumes=settings["min_volumes"],
-    low_pass_hz=settings["low_pass_hz"],
-    high_pass_hz=settings["high_pass_hz"],
-    censor_fd_mm=settings["censor_fd_mm"],
-    fwhm_mm=settings["fwhm_mm"],
-    tissue_signals=settings["tissue_signals"],
-    motion_derivatives=settings["motion_derivatives"],
-    concat_normalise=settings["concat_normalise"],
-    fd_flag_mm=settings["fd_flag_mm"],
-    thresholds=settings["qc_thresholds"],
-)
+result = clean_subject(subject, runs, **cleaning_options(settings))
 result.img.to_filename(smk.output.bold)
 result.mask.to_filename(smk.output.mask)
 qc = result.qc

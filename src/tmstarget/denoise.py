@@ -1121,6 +1121,23 @@ class SubjectResult:
     qc: SubjectQC
 
 
+def cleaning_options(preprocess: Mapping) -> dict:
+    """Keyword arguments of :func:`clean_subject` from the config's ``preprocess`` section."""
+    keys = (
+        "n_dummy",
+        "min_volumes",
+        "low_pass_hz",
+        "high_pass_hz",
+        "censor_fd_mm",
+        "fwhm_mm",
+        "tissue_signals",
+        "motion_derivatives",
+        "concat_normalise",
+        "fd_flag_mm",
+    )
+    return {key: preprocess[key] for key in keys} | {"thresholds": preprocess["qc_thresholds"]}
+
+
 def clean_subject(
     subject: str,
     runs: Sequence[RunInput],
