@@ -1,0 +1,367 @@
+"""Time and peak memory of the preprocessing stage for one full-scale subject.
+
+What: one subject of config/full_scale.yaml (2 mm MNI grid, about 235,000 brain voxels,
+4 echoes, 3 runs x 410 volumes, int16 on disk) is simulated with the demo writer
+(``tmstarget.demo._write_subject``), then the stage runs as the workflow runs it:
+``run_tedana`` per run (ME-ICA, seed 42, no figures, one thread, config/config.yaml's
+tedana settings) and ``clean_subject`` on the runs (nuisance regression + filter,
+smoothing within the mask, tSNR/carpet QC, z-scoring and joining), followed by writing
+the joined series as .nii.gz. The cleaning step is split into its parts by timing the
+``tmstarget.denoise`` functions it calls.
+
+How: every step runs in a fresh (spawned) Python process, so its peak RSS is its own
+and not inherited from an earlier step; seconds are measured inside that process (wall
+clock and CPU), without the interpreter start-up. The simulated inputs are written under
+the work folder and reused when the script is run again on the same folder.
+
+Usage: python benchmarks/bench_preprocess.py [work folder] [--runs N] [--threads N]
+(default work folder: a temporary one, deleted at the end; ``--runs 1`` runs tedana and
+cleaning on the first run only, when a full subject takes too long).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import resource
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from common import REPO, full_scale_spec
+
+SUBJECT = "01"
+TASK = "rest"
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+def _measured(function, *args):
+    start, cpu = time.perf_counter(), time.process_time()
+    result = function(*args)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    return result, wall, cpu, peak_kb / 1024
+
+
+def isolated(function, *args):
+    """``function(*args)`` in a fresh spawned process: (result, wall s, CPU s, peak RSS MB)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_measured, function, *args).result()
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def func_dir(root: Path) -> Path:
+    return root / "derivatives" / "fmriprep" / f"sub-{SUBJECT}" / "func"
+
+
+def run_files(root: Path, run: int) -> dict:
+    """Echo files, echo times (s), mask, confounds and TR of one simulated run."""
+    func = func_dir(root)
+    stem = f"sub-{SUBJECT}_task-{TASK}_run-{run}"
+    echoes = sorted(
+        func.glob(f"{stem}_echo-*_desc-preproc_bold.nii.gz"),
+        key=lambda p: int(p.name.split("_echo-")[1].split("_")[0]),
+    )
+    sidecars = [json.loads(Path(str(p).replace(".nii.gz", ".json")).read_text()) for p in echoes]
+    return {
+        "echo_files": [str(p) for p in echoes],
+        "echo_times_s": [s["EchoTime"] for s in sidecars],
+        "repetition_time_s": sidecars[0]["RepetitionTime"] if sidecars else None,
+        "mask": str(next(func.glob(f"{stem}_space-*_desc-brain_mask.nii.gz"), "")),
+        "confounds": str(func / f"{stem}_desc-confounds_timeseries.tsv"),
+    }
+
+
+def inputs_complete(root: Path, n_runs: int, n_echoes: int) -> bool:
+    for run in range(1, n_runs + 1):
+        files = run_files(root, run)
+        if len(files["echo_files"]) != n_echoes or not Path(files["confounds"]).is_file():
+            return False
+    return True
+
+
+def simulate_subject(root: str, spec) -> dict:
+    """Write one subject as the demo cohort writes its subject 1."""
+    import numpy as np
+
+    from tmstarget import simulate
+    from tmstarget.demo import _write_subject
+
+    template = simulate.load_template(spec.imaging.voxel_size_mm)
+    target = simulate.draw_targets(
+        template, 1, spec.imaging.target_spread_mm, np.random.default_rng([spec.seed, 0])
+    )[0]
+    _write_subject((Path(root), spec, template, SUBJECT, 1, target))
+    return {"n_brain_voxels": int(template.brain.sum())}
+
+
+def denoise_run(root: str, run: int, out_dir: str, tedana: dict, threads: int) -> dict:
+    """tedana on one run, with the workflow's settings."""
+    from tmstarget.denoise import run_tedana
+
+    files = run_files(Path(root), run)
+    result = run_tedana(
+        files["echo_files"],
+        files["echo_times_s"],
+        files["mask"],
+        out_dir,
+        mode="me-ica",
+        n_dummy=4,
+        seed=42,
+        ica_method=tedana["ica_method"],
+        n_robust_runs=tedana["n_robust_runs"],
+        tree=tedana["tree"],
+        tedpca=tedana["tedpca"],
+        figures=False,
+        n_threads=threads,
+        overwrite=True,
+    )
+    return {
+        "n_volumes": result.n_volumes,
+        **result.components,
+        "components": None,
+        **ica_restarts(Path(out_dir)),
+    }
+
+
+def ica_restarts(out_dir: Path) -> dict:
+    """From tedana's log: how often ICA was rerun because no component was classified as
+    BOLD, and the seconds from the start of the log to the first rerun."""
+    log = next(out_dir.glob("tedana_*.tsv"), None)
+    if log is None:
+        return {"ica_restarts": 0, "seconds_to_first_restart": None}
+    stamps, restarts = [], []
+    for line in log.read_text().splitlines():
+        fields = line.split("\t")
+        try:
+            stamp = datetime.fromisoformat(fields[0])
+        except ValueError:
+            continue
+        stamps.append(stamp)
+        if "Re-attempting ICA" in line:
+            restarts.append(stamp)
+    first = (restarts[0] - stamps[0]).total_seconds() if restarts else None
+    return {"ica_restarts": len(restarts), "seconds_to_first_restart": first}
+
+
+def read_series(path: str) -> dict:
+    """Decompress one 4D .nii.gz into float32 (the reading cost hidden in later steps)."""
+    import nibabel as nib
+    import numpy as np
+
+    data = np.asarray(nib.load(path).dataobj, dtype=np.float32)
+    return {"shape": data.shape}
+
+
+def clean_runs(root: str, tedana_dirs: list[str], out_dir: str, settings: dict) -> dict:
+    """clean_subject on the denoised runs, then write the joined series; seconds per part."""
+    from tmstarget import denoise
+
+    parts: dict[str, list[float]] = {}
+
+    def timed_part(name: str) -> None:
+        original = getattr(denoise, name)
+
+        def wrapper(*args, **kwargs):
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = parts.setdefault(name, [0.0, 0.0])
+                spent[0] += time.perf_counter() - start
+                spent[1] += time.process_time() - cpu
+
+        setattr(denoise, name, wrapper)
+
+    for name in ("clean_run", "smooth_within_mask", "carpet_matrix", "concatenate_runs"):
+        timed_part(name)
+
+    runs = []
+    for number, folder in enumerate(tedana_dirs, start=1):
+        files = run_files(Path(root), number)
+        tedana = denoise.read_tedana_result(folder)
+        runs.append(
+            denoise.RunInput(
+                label=f"run-{number}",
+                bold=tedana.bold,
+                reference=tedana.optcom,
+                mask=files["mask"],
+                confounds=files["confounds"],
+                repetition_time_s=files["repetition_time_s"],
+                mode=tedana.mode,
+                components=tedana.components,
+                dummies_dropped=True,
+            )
+        )
+    start, cpu = time.perf_counter(), time.process_time()
+    result = denoise.clean_subject(SUBJECT, runs, **denoise.cleaning_options(settings))
+    parts["clean_subject"] = [time.perf_counter() - start, time.process_time() - cpu]
+    start, cpu = time.perf_counter(), time.process_time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bold = out / f"sub-{SUBJECT}_task-{TASK}_desc-clean_bold.nii.gz"
+    result.img.to_filename(bold)
+    result.mask.to_filename(out / f"sub-{SUBJECT}_desc-brain_mask.nii.gz")
+    parts["write"] = [time.perf_counter() - start, time.process_time() - cpu]
+    return {"parts": parts, "shape": result.img.shape, "bold": str(bold)}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def print_rows(rows: list, title: str) -> None:
+    print(f"\n{title}\n")
+    print("| stage | seconds | CPU s | peak RSS (MB) | notes |")
+    print("|---|---:|---:|---:|---|")
+    for stage, wall, cpu, rss, notes in rows:
+        rss_text = "" if rss is None else f"{rss:.0f}"
+        print(f"| {stage} | {wall:.1f} | {cpu:.1f} | {rss_text} | {notes} |")
+
+
+def bench_spec(smoke: bool):
+    """The full-scale spec; ``smoke``: a 4 mm, 80-volume version to check the script."""
+    spec = full_scale_spec()
+    if smoke:
+        imaging = dataclasses.replace(spec.imaging, voxel_size_mm=4.0, n_volumes=80)
+        spec = dataclasses.replace(spec, imaging=imaging)
+    return spec
+
+
+def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
+    spec = bench_spec(smoke)
+    imaging = spec.imaging
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["preprocess"]
+    root = work / "bids"
+    rows = []
+
+    def add(stage, measured, notes=""):
+        _, wall, cpu, rss = measured
+        rows.append((stage, wall, cpu, rss, notes))
+        print(f"  {stage}: {wall:.1f} s (CPU {cpu:.1f} s), peak {rss:.0f} MB", flush=True)
+
+    if inputs_complete(root, imaging.n_runs, len(imaging.echo_times_s)):
+        print(f"reusing the simulated subject in {root}", flush=True)
+    else:
+        measured = isolated(simulate_subject, str(root), spec)
+        add(
+            "simulate + write inputs (not part of the stage)",
+            measured,
+            f"{measured[0]['n_brain_voxels']} brain voxels, {imaging.n_runs} runs x "
+            f"{len(imaging.echo_times_s)} echoes, int16 .nii.gz",
+        )
+
+    tedana_dirs, tedana_wall, tedana_cpu, tedana_rss = [], 0.0, 0.0, 0.0
+    for run in range(1, n_runs + 1):
+        out_dir = work / "tedana" / f"run-{run}"
+        measured = isolated(denoise_run, str(root), run, str(out_dir), config["tedana"], threads)
+        info = measured[0]
+        add(
+            f"tedana run {run} (ME-ICA)",
+            measured,
+            f"{info['n_volumes']} volumes; {info['n_components']} components, "
+            f"{info['n_accepted']} accepted"
+            + (
+                f"; ICA rerun {info['ica_restarts']} times (no BOLD component found), "
+                f"first pass ~{info['seconds_to_first_restart']:.0f} s"
+                if info["ica_restarts"]
+                else ""
+            ),
+        )
+        tedana_dirs.append(str(out_dir))
+        tedana_wall += measured[1]
+        tedana_cpu += measured[2]
+        tedana_rss = max(tedana_rss, measured[3])
+
+    denoised = json.loads((Path(tedana_dirs[0]) / "tmstarget_denoise.json").read_text())["bold"]
+    add(
+        "(reference) read one tedana output .nii.gz",
+        isolated(read_series, str(Path(tedana_dirs[0]) / denoised)),
+        "float32; cleaning reads 2 per run (denoised + optcom)",
+    )
+
+    measured = isolated(clean_runs, str(root), tedana_dirs, str(work / "clean"), config)
+    info = measured[0]
+    parts = info["parts"]
+    clean_wall = parts["clean_subject"][0] + parts["write"][0]
+    clean_cpu = parts["clean_subject"][1] + parts["write"][1]
+    rows.append(
+        (
+            f"cleaning: clean_subject ({n_runs} run{'s' * (n_runs > 1)}) + write",
+            clean_wall,
+            clean_cpu,
+            measured[3],
+            f"joined series {info['shape']}",
+        )
+    )
+    named = {
+        "clean_run": "regression + filter (clean_run; reads the denoised run)",
+        "smooth_within_mask": "smoothing within the mask (6 mm)",
+        "carpet_matrix": "carpet plots' matrices (QC)",
+        "concatenate_runs": "z-score + join the runs",
+    }
+    accounted = [0.0, 0.0]
+    for name, label in named.items():
+        wall, cpu = parts.get(name, [0.0, 0.0])
+        accounted = [accounted[0] + wall, accounted[1] + cpu]
+        rows.append((f"- {label}", wall, cpu, None, ""))
+    rows.append(
+        (
+            "- rest: reading the optcom reference, tSNR, QC numbers",
+            parts["clean_subject"][0] - accounted[0],
+            parts["clean_subject"][1] - accounted[1],
+            None,
+            "",
+        )
+    )
+    rows.append(("- write the joined series (.nii.gz)", *parts["write"], None, "float32"))
+    total_wall, total_cpu = tedana_wall + clean_wall, tedana_cpu + clean_cpu
+    rows.append(
+        (
+            "stage total (tedana + cleaning)",
+            total_wall,
+            total_cpu,
+            max(tedana_rss, measured[3]),
+            f"tedana {100 * tedana_cpu / total_cpu:.0f}% of the CPU time",
+        )
+    )
+    print_rows(
+        rows,
+        f"Preprocessing one {'SMOKE-TEST' if smoke else 'full-scale'} subject ({n_runs} of "
+        f"{imaging.n_runs} runs x {imaging.n_volumes} volumes, {len(imaging.echo_times_s)} "
+        f"echoes, {imaging.voxel_size_mm:g} mm), "
+        f"{threads} thread(s); each step in a fresh process",
+    )
+    per_run = tedana_cpu / n_runs
+    print(
+        f"\ntedana: {per_run:.0f} CPU s per run; cleaning: {clean_cpu / n_runs:.0f} CPU s per "
+        f"run. Dominant step: {'tedana' if tedana_cpu > clean_cpu else 'cleaning'} "
+        f"({max(tedana_cpu, clean_cpu) / min(tedana_cpu, clean_cpu):.1f}x the other)."
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", nargs="?", type=Path, help="work folder (default: temporary)")
+    parser.add_argument("--runs", type=int, default=3, choices=(1, 2, 3))
+    parser.add_argument("--threads", type=int, default=1, help="tedana threads (rule: 1)")
+    parser.add_argument("--smoke", action="store_true", help="4 mm, 80 volumes: check only")
+    args = parser.parse_args()
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
+        main(args.work, args.runs, args.threads, args.smoke)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            main(Path(tmp), args.runs, args.threads, args.smoke)
