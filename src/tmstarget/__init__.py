@@ -3,9 +3,19 @@
 The package holds the science of the workflow; Snakemake rules call it through thin
 adapter scripts in ``scripts/``. One module per concern:
 
-- ``bids``: finding inputs in a BIDS dataset and naming BIDS-derivatives outputs
-- ``simulate``: the embedded demo cohort (clinical tables and multi-echo fMRI)
-- ``style``: the one figure style shared by every plot
+- ``config``: checks of the configuration beyond its JSON Schema
+- ``bids``: finding inputs in a BIDS dataset (pybids) and naming BIDS-derivatives outputs
+- ``atlas``: MNI grids, tissue masks and the published coordinates
+- ``simulate`` and ``demo``: the embedded demo cohort and writing it as BIDS
+- ``denoise``: multi-echo preprocessing (tedana, cleaning, smoothing, QC)
+- ``circuits`` and ``targeting``: circuit maps, search masks and the targeting methods
+- ``scalp``: Beam F3, the template scalp, coil positions
+- ``native``: MNI to native T1w coordinates, neuronavigation export
+- ``stimulation``: every site of one subject, and group tables of sites
+- ``reliability``: split-half reliability and scan length
+- ``clinical`` and ``outcomes``: clinical tables and the trial's statistics
+- ``tables``, ``style`` and ``figures``: manuscript tables and figures
+- ``logs``: logging of the workflow's scripts
 """
 
 __version__ = "0.1.0"
