@@ -131,3 +131,34 @@ def test_figures_are_deterministic(tmp_path, cohort):
         )
     for name in ("forest.pdf", "forest.png", "consort.pdf", "consort.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_plot_mechanism_writes_files_and_names_missing_columns(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from tmstarget.figures.outcomes import plot_mechanism
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(
+        {
+            "arm": ["connectivity"] * 10 + ["scalp"] * 10,
+            "percent_change": rng.uniform(-100, 0, 20),
+            "stimulated_connectivity": rng.uniform(0, 1, 20),
+        }
+    )
+    correlations = pd.DataFrame(
+        {
+            "measure": ["stimulated_connectivity"] * 3,
+            "group": ["connectivity", "scalp", "pooled"],
+            "rho": [0.1, -0.2, 0.0],
+            "low": [-0.4, -0.6, -0.3],
+            "high": [0.5, 0.3, 0.3],
+        }
+    )
+    measures = {"stimulated_connectivity": "Circuit connectivity (r)"}
+    paths = [tmp_path / "mechanism.png", tmp_path / "mechanism.pdf"]
+    plot_mechanism(data, correlations, paths, measures)
+    assert paths[0].stat().st_size > 10_000 and paths[1].read_bytes()[:5] == b"%PDF-"
+    with pytest.raises(ValueError, match="stimulated_connectivity"):
+        plot_mechanism(data.drop(columns="stimulated_connectivity"), correlations, paths, measures)

@@ -591,7 +591,9 @@ def plot_mechanism(
         raise ValueError(f"mechanism data lack column(s): {', '.join(missing)}")
     apply_style()
     names = _names(arm_names)
-    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(measures), figsize=(3.4 * len(measures), 3.4), squeeze=False, sharey=True
+    )
     for ax, (measure, label) in zip(axes[0], measures.items(), strict=True):
         for arm in ARM_ROLES:
             own = data[data["arm"] == arm]
@@ -610,10 +612,15 @@ def plot_mechanism(
             rho = format_number(record.rho, 2)
             interval = f"{format_number(record.low, 2)} to {format_number(record.high, 2)}"
             lines.append(f"{group}: ρ = {rho} ({interval})")
-        ax.text(0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=7, va="bottom")
+        # Above the panel, never on top of the points.
+        ax.set_title("\n".join(lines), fontsize=7, loc="left")
         ax.axhline(0, color=PALETTE["grey"], linewidth=0.6)
         ax.set_xlabel(label)
-        ax.set_ylabel(f"Change in MADRS, baseline to {primary_label} (%)")
-    axes[0][0].legend(loc="upper right", frameon=False)
+    axes[0][0].set_ylabel(f"Change in MADRS, baseline to {primary_label} (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
     fig.tight_layout()
+    # Legend in its own strip below the panels, clear of every point.
+    fig.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False
+    )
     save_figure(fig, paths)
