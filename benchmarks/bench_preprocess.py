@@ -12,7 +12,8 @@ the joined series as .nii.gz. The cleaning step is split into its parts by timin
 How: every step runs in a fresh (spawned) Python process, so its peak RSS is its own
 and not inherited from an earlier step; seconds are measured inside that process (wall
 clock and CPU), without the interpreter start-up. The simulated inputs are written under
-the work folder and reused when the script is run again on the same folder.
+the work folder; a second call on the same folder reuses them and the steps already
+timed (simulation, tedana runs: their measurements are kept in ``timings.json``).
 
 Usage: python benchmarks/bench_preprocess.py [work folder] [--runs N] [--threads N]
 (default work folder: a temporary one, deleted at the end; ``--runs 1`` runs tedana and
@@ -246,16 +247,31 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["preprocess"]
     root = work / "bids"
     rows = []
+    # Measurements of finished steps, so that a call on the same folder resumes where an
+    # interrupted one stopped (tedana takes about half an hour per run at full scale).
+    cache_path = work / "timings.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    reused = "; timed by an earlier call on this folder"
+
+    def step(key: str, done: bool, function, *args):
+        """(result, wall, CPU, peak RSS, reused): from the cache if ``done``, else measured."""
+        if done and key in cache:
+            return (*cache[key], True)
+        measured = isolated(function, *args)
+        cache[key] = list(measured)
+        cache_path.write_text(json.dumps(cache, indent=1) + "\n")
+        return (*measured, False)
 
     def add(stage, measured, notes=""):
-        _, wall, cpu, rss = measured
-        rows.append((stage, wall, cpu, rss, notes))
+        _, wall, cpu, rss, was_reused = measured
+        rows.append((stage, wall, cpu, rss, notes + (reused if was_reused else "")))
         print(f"  {stage}: {wall:.1f} s (CPU {cpu:.1f} s), peak {rss:.0f} MB", flush=True)
 
-    if inputs_complete(root, imaging.n_runs, len(imaging.echo_times_s)):
+    complete = inputs_complete(root, imaging.n_runs, len(imaging.echo_times_s))
+    if complete and "simulate" not in cache:
         print(f"reusing the simulated subject in {root}", flush=True)
     else:
-        measured = isolated(simulate_subject, str(root), spec)
+        measured = step("simulate", complete, simulate_subject, str(root), spec)
         add(
             "simulate + write inputs (not part of the stage)",
             measured,
@@ -266,7 +282,17 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
     tedana_dirs, tedana_wall, tedana_cpu, tedana_rss = [], 0.0, 0.0, 0.0
     for run in range(1, n_runs + 1):
         out_dir = work / "tedana" / f"run-{run}"
-        measured = isolated(denoise_run, str(root), run, str(out_dir), config["tedana"], threads)
+        done = (out_dir / "tmstarget_denoise.json").is_file()
+        measured = step(
+            f"tedana run {run}",
+            done,
+            denoise_run,
+            str(root),
+            run,
+            str(out_dir),
+            config["tedana"],
+            threads,
+        )
         info = measured[0]
         add(
             f"tedana run {run} (ME-ICA)",
@@ -288,7 +314,7 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
     denoised = json.loads((Path(tedana_dirs[0]) / "tmstarget_denoise.json").read_text())["bold"]
     add(
         "(reference) read one tedana output .nii.gz",
-        isolated(read_series, str(Path(tedana_dirs[0]) / denoised)),
+        (*isolated(read_series, str(Path(tedana_dirs[0]) / denoised)), False),
         "float32; cleaning reads 2 per run (denoised + optcom)",
     )
 
