@@ -34,14 +34,14 @@ def subject_maps() -> tuple[SubjectMaps, np.ndarray]:
     brain = nib.Nifti1Image(template.brain.astype(np.uint8), template.affine)
     region = atlas.dlpfc_search_region(6.0)
     circuit = np.zeros(template.shape, dtype=np.float32)
-    circuit[template.sgacc] = -1.0
+    circuit[template.sgacc > 0.5] = -1.0  # the core of the planted sgACC field
     circuit[tuple(target)] = 1.0  # the planted patch is the circuit's positive node
     maps = SubjectMaps(
         timeseries=timeseries,
         brain_mask=brain,
         circuit_map=nib.Nifti1Image(circuit, template.affine),
         search_mask=region,
-        seed_mask=nib.Nifti1Image(template.sgacc.astype(np.uint8), template.affine),
+        seed_mask=atlas.sgacc_seed(6.0),
     )
     return maps, atlas.voxel_centres_mm(template.affine, target[None])[0]
 

@@ -795,8 +795,14 @@ def plot_recovery(
     )
 
     apply_style()
+    # Constrained layout keeps each panel's axis label clear of the next panel's title.
     fig, axes = plt.subplots(
-        len(methods), 1, figsize=(3.5, 0.5 + 2.1 * len(methods)), squeeze=False, sharey=True
+        len(methods),
+        1,
+        figsize=(3.5, 0.5 + 2.1 * len(methods)),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
     )
     top = max(float(errors.max()), 2 * voxel_mm) * 1.4
     for ax, method in zip(axes[:, 0], methods, strict=True):
