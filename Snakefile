@@ -17,6 +17,7 @@ include: "rules/preprocess.smk"
 include: "rules/targets.smk"
 include: "rules/reliability.smk"
 include: "rules/outcomes.smk"
+include: "rules/report.smk"
 
 
 report: "report/workflow.rst"
@@ -33,3 +34,4 @@ rule all:
         rules.analyse_outcomes.output,
         rules.plot_outcomes.output,
         rules.analyse_mechanism.output,
+        rules.manuscript.output,

@@ -45,6 +45,10 @@ rule analyse_outcomes:
         "results/logs/analyse_outcomes.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],
@@ -73,6 +77,10 @@ rule plot_outcomes:
         "results/logs/plot_outcomes.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         outcomes=config["outcomes"],
     script:
@@ -111,6 +119,10 @@ rule analyse_mechanism:
         "results/logs/analyse_mechanism.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],

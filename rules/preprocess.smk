@@ -27,8 +27,13 @@ rule denoise_tedana:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        # Memory follows one run's echoes (one mask per run), time all of them.
+        mem_mb=lambda wildcards, input, attempt: fitted_mem_mb(
+            "denoise_tedana", input.size_mb / len(input.masks), attempt
+        ),
+        runtime=lambda wildcards, input, attempt: fitted_runtime_min(
+            "denoise_tedana", input.size_mb, attempt
+        ),
     params:
         runs=lambda wildcards: [
             {
@@ -77,8 +82,14 @@ rule clean_subject:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        # The series to clean: tedana's folder holds two per run (optcom and denoised);
+        # with denoised inputs, input.size_mb is mostly those series.
+        mem_mb=lambda wildcards, input, attempt: fitted_mem_mb(
+            "clean_subject", input.size_mb + directory_mb(input.tedana) / 2, attempt
+        ),
+        runtime=lambda wildcards, input, attempt: fitted_runtime_min(
+            "clean_subject", input.size_mb + directory_mb(input.tedana) / 2, attempt
+        ),
     params:
         run_labels=lambda wildcards: [run.key for run in subject_runs(wildcards)],
         repetition_times_s=lambda wildcards: [
@@ -105,6 +116,10 @@ rule summarise_qc:
         "results/logs/summarise_qc.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         thresholds=PREPROCESS["qc_thresholds"],
         bids_dir=BIDS_DIR,

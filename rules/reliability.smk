@@ -44,6 +44,10 @@ rule analyse_reliability:
         "results/logs/analyse_reliability.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         reliability=RELIABILITY,
     script:

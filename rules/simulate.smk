@@ -15,8 +15,11 @@ if DEMO:
         resources:
             # Enough for every thread to simulate one subject at once (7 GB per
             # thread at full scale); the script uses fewer processes if given less.
-            mem_mb=lambda wildcards, threads: demo_memory_mb(threads),
-            runtime=30,
+            # No input to scale with: both follow the demo's size in the config.
+            mem_mb=lambda wildcards, threads, attempt: demo_memory_mb(threads, attempt),
+            runtime=lambda wildcards, threads, attempt: demo_runtime_min(
+                threads, attempt
+            ),
         params:
             demo=config["demo"],
             arm_labels=config["trial"]["arm_labels"],
@@ -38,6 +41,10 @@ rule index_inputs:
         "results/logs/index_inputs.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         fmriprep_dir=FMRIPREP_DIR,
         space=config["input"]["space"],

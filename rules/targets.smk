@@ -37,8 +37,13 @@ rule find_targets:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
-        runtime=30,
+        # Loading the cleaned series is the peak; the BIDS root counts as a 4 kB entry.
+        mem_mb=lambda wildcards, input, attempt: fitted_mem_mb(
+            "find_targets", input.size_mb, attempt
+        ),
+        runtime=lambda wildcards, input, attempt: fitted_runtime_min(
+            "find_targets", input.size_mb, attempt
+        ),
     params:
         targets=TARGETS,
         reliability=config["reliability"],
@@ -92,6 +97,10 @@ rule collect_targets:
         "results/logs/collect_targets.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         targets=TARGETS,
         arm_labels=config["trial"]["arm_labels"],
@@ -126,6 +135,10 @@ rule score_recovery:
         "results/logs/score_recovery.log",
     conda:
         "../envs/tmstarget.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         methods=TARGETS["methods"],
         planted=f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv",

@@ -1,8 +1,11 @@
-"""Shared fixtures: a tiny demo dataset written once per test session."""
+"""Shared fixtures: a tiny demo dataset written once per test session, and the tiny
+workflow run once per session (workflow tests and the SLURM test compare against it)."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tmstarget import demo, simulate
 
@@ -54,3 +57,45 @@ def run_snakemake(workdir: Path, *args: str, configfiles=(), timeout: int = 900)
     )
     result.output = result.stdout + result.stderr
     return result
+
+
+# The tiny workflow: 3 + 3 participants, 6 mm, two runs of 64 volumes (calibration ranges
+# widened: three per arm cannot reach every P value).
+TINY = {
+    "demo": {
+        "seed": 3,
+        "n_per_arm": 3,
+        "clinical": {"cohens_d_range": [0.3, 3.0], "mann_whitney_p_range": [0.0, 1.0]},
+        "imaging": {"voxel_size_mm": 6, "n_runs": 2, "n_volumes": 64},
+    }
+}
+
+
+def tiny_config(workdir: Path) -> Path:
+    """Write the tiny workflow's config into ``workdir`` and return its path."""
+    config = workdir / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    return config
+
+
+def run_tiny(workdir: Path, cores: int = 2) -> Path:
+    """Run the tiny workflow in ``workdir``; returns its results folder."""
+    result = run_snakemake(workdir, "--cores", str(cores), configfiles=[tiny_config(workdir)])
+    assert result.returncode == 0, result.output[-3000:]
+    return workdir / "results"
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Every output's hash, but for logs, benchmarks and tedana's own folders (tedana
+    stamps its log files and provenance with the time of the run)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not {"logs", "benchmarks", "tedana"} & set(p.parts)
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny workflow run once with --cores 2 (read-only for tests)."""
+    return run_tiny(tmp_path_factory.mktemp("workflow"))

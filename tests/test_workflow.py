@@ -1,39 +1,14 @@
 """Snakemake end to end on a tiny demo in a temporary folder: the outputs' content, and
 the same bytes on a second run."""
 
-import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import run_snakemake
+from conftest import digest, run_snakemake, run_tiny, tiny_config
 
 pytestmark = pytest.mark.workflow
-
-TINY = {
-    "demo": {
-        "seed": 3,
-        "n_per_arm": 3,
-        "clinical": {"cohens_d_range": [0.3, 3.0], "mann_whitney_p_range": [0.0, 1.0]},
-        "imaging": {"voxel_size_mm": 6, "n_runs": 2, "n_volumes": 64},
-    }
-}
-
-
-def _run_tiny(workdir: Path):
-    config = workdir / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY))
-    result = run_snakemake(workdir, "--cores", "2", configfiles=[config])
-    assert result.returncode == 0, result.output[-3000:]
-    return workdir / "results"
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    return _run_tiny(tmp_path_factory.mktemp("workflow"))
 
 
 def test_demo_dataset_written(tiny_run):
@@ -74,19 +49,61 @@ def test_every_job_has_a_log(tiny_run):
         assert {f"{rule}/sub-0{i}.log" for i in range(1, 7)} <= logs, rule
 
 
-def _digest(folder: Path) -> dict[str, str]:
-    """Every output's hash, but for logs, benchmarks and tedana's own folders (tedana
-    stamps its log files and provenance with the time of the run)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not {"logs", "benchmarks", "tedana"} & set(p.parts)
-    }
+def test_one_core_gives_the_same_bytes(tiny_run, tmp_path):
+    again = run_tiny(tmp_path, cores=1)
+    assert digest(again) == digest(tiny_run)
 
 
-def test_rerun_gives_the_same_bytes(tiny_run, tmp_path):
-    again = _run_tiny(tmp_path)
-    assert _digest(again) == _digest(tiny_run)
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_bytes(tiny_run, tmp_path):
+    """Kill a run with --cores 8 (SIGKILL to Snakemake and its jobs) once the first
+    subjects have targets, unlock, rerun: the results equal an uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    config = tiny_config(tmp_path)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        str(config),
+        "--cores",
+        "8",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    targets = tmp_path / "results" / "targets"
+    deadline = time.monotonic() + 600
+    try:
+        while not list(targets.glob("sub-*/sub-*_desc-targets.tsv")):
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no subject had targets after 10 minutes"
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not (tmp_path / "results" / "manuscript" / "manifest.tsv").exists()
+    unlock = run_snakemake(tmp_path, "--unlock", configfiles=[config])
+    assert unlock.returncode == 0, unlock.output[-2000:]
+    resumed = run_snakemake(tmp_path, "--cores", "8", configfiles=[config])
+    assert resumed.returncode == 0, resumed.output[-3000:]
+    assert digest(tmp_path / "results") == digest(tiny_run)
 
 
 def test_outcome_tables_and_figures(tiny_run):
@@ -181,3 +198,27 @@ def test_reliability_outputs(tiny_run):
             assert (tiny_run / "reliability" / "tables" / f"{name}.{ext}").is_file()
     for name in ("within_between", "scan_length"):
         assert (tiny_run / "reliability" / "figures" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_manuscript_manifest_lists_every_figure_and_table(tiny_run):
+    import hashlib
+
+    manifest = pd.read_csv(tiny_run / "manuscript" / "manifest.tsv", sep="\t", na_filter=False)
+    listed = set(manifest["path"])
+    made = {
+        p.relative_to(tiny_run.parent).as_posix()
+        for folder in ("outcomes", "reliability", "targets")
+        for p in (tiny_run / folder).rglob("*")
+        if p.suffix in {".png", ".pdf", ".tsv", ".md", ".tex"} and "sub-" not in p.as_posix()
+    }
+    assert made <= listed, sorted(made - listed)
+    for row in manifest.itertuples():
+        path = tiny_run.parent / row.path
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row.sha256
+        assert path.stat().st_size == row.bytes
+    figures = manifest[manifest["kind"] == "figure"]
+    assert (figures["caption"].str.len() > 40).all()
+    versions = pd.read_csv(tiny_run / "provenance" / "software_versions.tsv", sep="\t")
+    assert {"python", "snakemake", "tedana", "nilearn"} <= set(versions["software"])
+    page = (tiny_run / "manuscript" / "manifest.md").read_text()
+    assert "](../outcomes/figures/forest.png)" in page
