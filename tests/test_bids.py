@@ -2,6 +2,7 @@
 real data), including the errors a user meets with an incomplete dataset."""
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -183,3 +184,176 @@ def test_denoised_input_single_file_runs_need_no_echo_time(editable_dataset):
     assert [run.key for run in runs] == ["task-rest_run-1", "task-rest_run-2"]
     assert all(len(run.echo_files) == 1 and not run.is_multi_echo for run in runs)
     assert runs[0].mask_file.endswith("run-1_space-MNI152NLin6Asym_desc-brain_mask.nii.gz")
+
+
+# --------------------------------------------------------------------------- scale (issue 7)
+
+
+def test_parse_bids_name_inverts_bids_name():
+    name = bids.bids_name("bold", ".nii.gz", sub="01", ses="2", task="rest", run=3, echo=1)
+    assert bids.parse_bids_name(f"/some/folder/{name}") == (
+        {"sub": "01", "ses": "2", "task": "rest", "run": "3", "echo": "1"},
+        "bold",
+        ".nii.gz",
+    )
+    assert bids.parse_bids_name("task-rest_bold.json") == ({"task": "rest"}, "bold", ".json")
+
+
+def test_load_layout_indexes_only_what_find_runs_reads(editable_dataset):
+    fmriprep = editable_dataset / "derivatives" / "fmriprep"
+    (fmriprep / "sub-01" / "anat").mkdir()
+    (fmriprep / "sub-01" / "anat" / "sub-01_desc-preproc_T1w.nii.gz").touch()
+    (fmriprep / "sub-01" / "figures").mkdir()
+    (fmriprep / "sub-01" / "figures" / "sub-01_desc-summary_T1w.html").touch()
+    (fmriprep / "sub-01.html").touch()
+    func = fmriprep / "sub-01" / "func"
+    (func / f"sub-01_task-rest_run-1_space-{SPACE}_boldref.nii.gz").touch()
+    layout = bids.load_layout(editable_dataset, fmriprep)
+    indexed = sorted(Path(path).name for path in layout.get(return_type="filename"))
+    on_disk = sorted(
+        path.name
+        for path in func.iterdir()
+        if path.name.endswith(("_bold.nii.gz", "_mask.nii.gz", "_timeseries.tsv"))
+    )
+    assert indexed == on_disk  # no sidecars, anat/, figures/, reports or boldrefs
+    assert len(_runs(editable_dataset)["01"]) == 2
+
+
+def test_load_layout_given_the_query_indexes_only_its_files(editable_dataset):
+    fmriprep = editable_dataset / "derivatives" / "fmriprep"
+    func = fmriprep / "sub-01" / "func"
+    for name in (
+        "sub-01_task-rest_run-1_echo-1_space-T1w_desc-preproc_bold.nii.gz",
+        "sub-01_task-rest_run-1_space-T1w_desc-brain_mask.nii.gz",
+        f"sub-01_task-rest_run-1_space-{SPACE}_desc-optcom_bold.nii.gz",
+        "sub-01_task-rest_run-1_desc-carpet_timeseries.tsv",
+        f"sub-01_task-other_run-1_echo-1_space-{SPACE}_desc-preproc_bold.nii.gz",
+    ):
+        (func / name).touch()
+    broad = bids.load_layout(editable_dataset, fmriprep)
+    narrow = bids.load_layout(editable_dataset, fmriprep, SPACE, "rest", "preproc")
+    assert len(broad.get(return_type="filename")) == 10 + 5
+    # 2 runs x (3 echoes, mask, confounds table), nothing else
+    assert len(narrow.get(return_type="filename")) == 10
+    assert bids.find_runs(narrow, space=SPACE) == bids.find_runs(broad, space=SPACE)
+    # the error still lists every space on disk
+    with pytest.raises(bids.BIDSInputError, match=r"spaces present: \['MNI152NLin6Asym', 'T1w'\]"):
+        bids.discover_runs(editable_dataset, fmriprep, "MNI152NLin2009cAsym")
+
+
+class _CountingLayout:
+    """A layout that counts the queries made through it."""
+
+    def __init__(self, layout):
+        self.layout, self.queries = layout, 0
+
+    def get(self, *args, **kwargs):
+        self.queries += 1
+        return self.layout.get(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.layout, name)
+
+
+def test_find_runs_asks_pybids_three_times_whatever_the_cohort(tiny_dataset):
+    """No query per run or per file: their cost grows with the index, so per-run
+    queries made discovery quadratic in the number of subjects."""
+    layout = _CountingLayout(
+        bids.load_layout(tiny_dataset, tiny_dataset / "derivatives" / "fmriprep")
+    )
+    runs = bids.find_runs(layout, space=SPACE)
+    assert sum(len(subject_runs) for subject_runs in runs.values()) == 20
+    assert layout.queries == 3
+
+
+def test_sidecar_metadata_follows_the_inheritance_principle(editable_dataset):
+    fmriprep = editable_dataset / "derivatives" / "fmriprep"
+    func = fmriprep / "sub-01" / "func"
+    for sidecar_path in func.glob("*_bold.json"):
+        sidecar = json.loads(sidecar_path.read_text())
+        del sidecar["RepetitionTime"]
+        sidecar_path.write_text(json.dumps(sidecar))
+    (fmriprep / "task-rest_bold.json").write_text(json.dumps({"RepetitionTime": 2.5}))
+    assert {run.repetition_time_s for run in _runs(editable_dataset)["01"]} == {2.5}
+    # nearer and more specific sidecars win: the subject's, then run 2's own
+    (fmriprep / "sub-01" / "sub-01_task-rest_bold.json").write_text(
+        json.dumps({"RepetitionTime": 3.0})
+    )
+    (func / "sub-01_task-rest_run-2_bold.json").write_text(json.dumps({"RepetitionTime": 1.5}))
+    runs = _runs(editable_dataset)["01"]
+    assert [run.repetition_time_s for run in runs] == [3.0, 1.5]
+    assert runs[0].echo_times_s == [0.014, 0.032, 0.05]  # still from each echo's sidecar
+    # a confounds sidecar never applies to a BOLD file
+    (fmriprep / "task-rest_desc-confounds_timeseries.json").write_text(
+        json.dumps({"RepetitionTime": 9.0})
+    )
+    assert [run.repetition_time_s for run in _runs(editable_dataset)["01"]] == [3.0, 1.5]
+
+
+def test_resolution_chooses_among_masks(editable_dataset):
+    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
+    for path in sorted(func.iterdir()):
+        if f"space-{SPACE}_" in path.name:
+            path.rename(func / path.name.replace(f"space-{SPACE}_", f"space-{SPACE}_res-2_"))
+    for run in (1, 2):
+        mask = func / f"sub-01_task-rest_run-{run}_space-{SPACE}_res-2_desc-brain_mask.nii.gz"
+        shutil.copy(mask, str(mask).replace("_res-2_", "_res-1_"))
+    runs = _runs(editable_dataset, resolution="2")["01"]
+    assert [run.mask_file.endswith("_res-2_desc-brain_mask.nii.gz") for run in runs] == [True] * 2
+    with pytest.raises(bids.BIDSInputError, match="brain mask of sub-01 run 1.*found 2"):
+        _runs(editable_dataset)
+
+
+@pytest.fixture
+def two_subjects(tiny_dataset, tmp_path) -> Path:
+    """A copy of the tiny dataset's subjects 01 and 02 that a test may change."""
+    root = tmp_path / "bids2"
+    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("sub-0[3-9]", "sub-10"))
+    return root
+
+
+def test_discover_runs_reuses_its_cache_until_the_dataset_changes(
+    two_subjects, tmp_path, monkeypatch
+):
+    fmriprep = two_subjects / "derivatives" / "fmriprep"
+    cache = tmp_path / "cache"
+
+    def discover(**kwargs):
+        return bids.discover_runs(two_subjects, fmriprep, SPACE, cache_dir=cache, **kwargs)
+
+    first = discover()
+    assert first == _runs(two_subjects) and sorted(first) == ["01", "02"]
+    assert len(list(cache.glob("runs-*.json"))) == 1
+
+    def no_pybids(*args, **kwargs):
+        raise AssertionError("the cache should have answered")
+
+    real_load_layout = bids.load_layout
+    monkeypatch.setattr(bids, "load_layout", no_pybids)
+    assert discover() == first
+    monkeypatch.setattr(bids, "load_layout", real_load_layout)
+
+    # another query is another entry
+    assert sorted(discover(subjects=["02"])) == ["02"]
+    # a changed sidecar (same size) is seen
+    sidecar = (
+        fmriprep
+        / "sub-01"
+        / "func"
+        / (f"sub-01_task-rest_run-1_echo-1_space-{SPACE}_desc-preproc_bold.json")
+    )
+    content = json.loads(sidecar.read_text())
+    content["EchoTime"] = 0.013
+    sidecar.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    stat = sidecar.stat()
+    os.utime(sidecar, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert discover()["01"][0].echo_times_s == [0.013, 0.032, 0.05]
+    # a removed subject is seen
+    shutil.rmtree(fmriprep / "sub-02")
+    assert sorted(discover()) == ["01"]
+    assert len(list(cache.glob("runs-*.json"))) == 1  # stale entries are removed
+
+
+def test_discover_runs_checks_the_folders_first(tmp_path):
+    with pytest.raises(bids.BIDSInputError, match="input.bids_dir"):
+        bids.discover_runs(tmp_path, tmp_path / "fmriprep", SPACE, cache_dir=tmp_path / "cache")

@@ -762,10 +762,14 @@ def participant_outcomes(
     primary_position = order[params.primary_visit]
     rated = _with_arm(participants, madrs)
     rated = rated[rated["session_id"].isin(params.visits)]
+    # One pass over the ratings (filtering them per participant would cost n^2).
+    visits_of = {
+        pid: dict(zip(group["session_id"], group["madrs_total"], strict=True))
+        for pid, group in rated.groupby("participant_id", sort=False)
+    }
     rows = []
     for participant in participants.itertuples():
-        own = rated[rated["participant_id"] == participant.participant_id]
-        by_visit = dict(zip(own["session_id"], own["madrs_total"], strict=True))
+        by_visit = visits_of.get(participant.participant_id, {})
         baseline = float(by_visit.get(params.baseline_visit, math.nan))
         observed = float(by_visit.get(params.primary_visit, math.nan))
         if not math.isnan(observed):
