@@ -16,8 +16,8 @@ Two halves:
   (motion-like spikes, drifts) through ``a`` (the same fraction at every echo), and the
   thermal noise has the same standard deviation at every echo. A depression circuit is
   planted: the subgenual cingulate (a smooth field around the seed and its mirror) follows
-  ``-c(t)``, a subject-specific DLPFC patch near the brain surface follows ``+c(t)``, and a global signal ``g(t)`` is shared by all grey
-  matter.
+  ``-c(t)``, a subject-specific DLPFC patch near the brain surface follows ``+c(t)``, and
+  a global signal ``g(t)`` is shared by all grey matter.
 
 Units: echo and repetition times in seconds, distances in mm, head measurements in cm.
 """
