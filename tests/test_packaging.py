@@ -40,7 +40,7 @@ def test_readme_commands_and_ci():
     assert test_command in ci_lines
     after = ci_lines[ci_lines.index(test_command) + 1 :]
     assert after == ["pytest -m slow"]
-    assert 'pytest -m slow' in readme
+    assert "pytest -m slow" in readme
 
 
 def test_every_rule_has_a_log_and_the_conda_env():
