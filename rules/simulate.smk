@@ -51,5 +51,7 @@ rule index_inputs:
         resolution=config["input"]["resolution"],
         task=config["input"]["task"],
         subjects=config["input"]["subjects"],
+        # The files the workflow reads: preprocessed echoes, or data denoised elsewhere.
+        desc=config["preprocess"]["denoised_input_desc"] or "preproc",
     script:
         "../scripts/index_inputs.py"
