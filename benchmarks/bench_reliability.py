@@ -29,12 +29,18 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import yaml
-from bench_targeting import Step, cleaned_like_series, measure, print_steps, subject_maps
+from bench_targeting import Step, cleaned_like_series, measure, print_steps
 from common import REPO
 from threadpoolctl import threadpool_limits
 
 from tmstarget.reliability import ReliabilityParams, subject_reliability
-from tmstarget.stimulation import METHODS, TargetingSettings, find_target, load_timeseries
+from tmstarget.stimulation import (
+    METHODS,
+    TargetingSettings,
+    find_target,
+    load_timeseries,
+    subject_maps,
+)
 
 
 def main(

@@ -43,12 +43,12 @@ import numpy as np
 from common import full_scale_spec
 from threadpoolctl import threadpool_limits
 
-from tmstarget import circuits, simulate
+from tmstarget import simulate
 from tmstarget.stimulation import (
-    SubjectMaps,
     TargetingSettings,
     find_target,
     load_timeseries,
+    subject_maps,
 )
 
 N_DUMMY = 4
@@ -182,20 +182,6 @@ def cleaned_like_series(work: Path, smoke: bool = False) -> tuple[Path, Path, fl
     )
     partial.rename(bold_path)
     return bold_path, mask_path, imaging.repetition_time_s
-
-
-def subject_maps(timeseries: np.ndarray, brain_mask, settings: TargetingSettings) -> SubjectMaps:
-    """What stimulation.load_subject adds to the loaded series (defaults: published
-    coordinates)."""
-    return SubjectMaps(
-        timeseries=timeseries,
-        brain_mask=brain_mask,
-        circuit_map=circuits.load_circuit_map(settings.circuit_map, brain_mask),
-        search_mask=circuits.load_search_mask(settings.search_mask, brain_mask),
-        seed_mask=circuits.load_seed_mask(
-            settings.sgacc_seed, brain_mask, bilateral=settings.sgacc_bilateral
-        ),
-    )
 
 
 # --------------------------------------------------------------------------- baseline

@@ -32,14 +32,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return root
 
 
-def run_snakemake(workdir: Path, *args: str, configfiles=(), timeout: int = 900):
-    """Run the repository's workflow in ``workdir`` (outputs land there) with the shipped
-    config plus ``configfiles`` on top, and return the completed process; its ``output``
-    attribute holds stdout and stderr together."""
-    import subprocess
+def snakemake_command(workdir: Path, *args: str, configfiles=()) -> list[str]:
+    """The command line that runs the repository's workflow in ``workdir`` (outputs land
+    there) with the shipped config plus ``configfiles`` on top."""
     import sys
 
-    command = [
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -52,8 +50,20 @@ def run_snakemake(workdir: Path, *args: str, configfiles=(), timeout: int = 900)
         *(str(path) for path in configfiles),
         *args,
     ]
+
+
+def run_snakemake(workdir: Path, *args: str, configfiles=(), timeout: int = 900):
+    """Run :func:`snakemake_command` in ``workdir`` and return the completed process; its
+    ``output`` attribute holds stdout and stderr together."""
+    import subprocess
+
     result = subprocess.run(
-        command, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False
+        snakemake_command(workdir, *args, configfiles=configfiles),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     result.output = result.stdout + result.stderr
     return result

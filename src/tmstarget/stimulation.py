@@ -144,6 +144,14 @@ def load_subject(
     """Load the series once and resample the circuit map, search mask and seed onto its
     grid (world space; defaults from the published coordinates when no path is set)."""
     timeseries, brain_mask = load_timeseries(bold_path, mask_path)
+    return subject_maps(timeseries, brain_mask, settings)
+
+
+def subject_maps(
+    timeseries: np.ndarray, brain_mask: nib.Nifti1Image, settings: TargetingSettings
+) -> SubjectMaps:
+    """A loaded series with the circuit map, search mask and seed resampled onto its grid
+    (what :func:`load_subject` adds to :func:`load_timeseries`)."""
     return SubjectMaps(
         timeseries=timeseries,
         brain_mask=brain_mask,
