@@ -2,11 +2,13 @@
 the same bytes on a second run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import digest, run_snakemake, run_tiny, tiny_config
+import yaml
+from conftest import TINY, digest, run_snakemake, run_tiny, snakemake_command
 
 pytestmark = pytest.mark.workflow
 
@@ -54,41 +56,53 @@ def test_one_core_gives_the_same_bytes(tiny_run, tmp_path):
     assert digest(again) == digest(tiny_run)
 
 
+def _dataset_config(workdir: Path, dataset: Path) -> Path:
+    """Copy ``dataset`` (a BIDS folder with fMRIPrep derivatives) into ``workdir`` and
+    write a config that reads it as real data (no demo); the same config in every
+    workdir, so provenance files compare equal."""
+    import shutil
+
+    shutil.copytree(dataset, workdir / "bids")
+    config = workdir / "dataset.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {**TINY, "demo": {**TINY["demo"], "enabled": False}, "input": {"bids_dir": "bids"}}
+        )
+    )
+    return config
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_bytes(tiny_run, tmp_path):
     """Kill a run with --cores 8 (SIGKILL to Snakemake and its jobs) once the first
-    subjects have targets, unlock, rerun: the results equal an uninterrupted run's."""
+    subjects have targets, unlock, rerun: the results equal an uninterrupted run's.
+
+    The input is the tiny demo's dataset read as real data: with the demo, Snakemake
+    (9.27) does not check the jobs that follow its checkpoint for outputs left incomplete
+    by a killed run, so a subject's half-written outputs would be kept (README)."""
     import os
     import signal
     import subprocess
-    import sys
     import time
 
-    from conftest import REPO
+    dataset = tiny_run / "demo" / "bids"
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    reference_dir.mkdir()
+    killed_dir.mkdir()
+    reference_config = _dataset_config(reference_dir, dataset)
+    reference = run_snakemake(reference_dir, "--cores", "2", configfiles=[reference_config])
+    assert reference.returncode == 0, reference.output[-3000:]
 
-    config = tiny_config(tmp_path)
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(REPO / "config" / "config.yaml"),
-        str(config),
-        "--cores",
-        "8",
-    ]
+    config = _dataset_config(killed_dir, dataset)
+    command = snakemake_command(killed_dir, "--cores", "8", configfiles=[config])
     process = subprocess.Popen(
         command,
-        cwd=tmp_path,
+        cwd=killed_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    targets = tmp_path / "results" / "targets"
+    targets = killed_dir / "results" / "targets"
     deadline = time.monotonic() + 600
     try:
         while not list(targets.glob("sub-*/sub-*_desc-targets.tsv")):
@@ -98,12 +112,12 @@ def test_killed_run_resumes_to_the_same_bytes(tiny_run, tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    assert not (tmp_path / "results" / "manuscript" / "manifest.tsv").exists()
-    unlock = run_snakemake(tmp_path, "--unlock", configfiles=[config])
+    assert not (killed_dir / "results" / "manuscript" / "manifest.tsv").exists()
+    unlock = run_snakemake(killed_dir, "--unlock", configfiles=[config])
     assert unlock.returncode == 0, unlock.output[-2000:]
-    resumed = run_snakemake(tmp_path, "--cores", "8", configfiles=[config])
+    resumed = run_snakemake(killed_dir, "--cores", "8", configfiles=[config])
     assert resumed.returncode == 0, resumed.output[-3000:]
-    assert digest(tmp_path / "results") == digest(tiny_run)
+    assert digest(killed_dir / "results") == digest(reference_dir / "results")
 
 
 def test_outcome_tables_and_figures(tiny_run):
