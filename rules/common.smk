@@ -32,15 +32,18 @@ class ResourceFit(NamedTuple):
 # 3 runs x 410 volumes, 4 echoes) has 1,810 MB of .nii.gz echoes (603 MB per run), 2,169 MB
 # of tedana outputs per subject (of which the optcom and denoised series, 1,950 MB: cleaning
 # counts half the folder, the size of one series per run) and a 1,053 MB cleaned series.
-# Measured there: tedana 12,657 MB peak and up to 1,834 s wall per run (ICA restarted 9
-# times), cleaning 10,219 MB and 260 s, loading the series for targeting 8,629 MB and about
-# 2 min for the whole rule. With the floor, a trial-sized subject gets about 1.2x the
-# measured peak; the slope alone gives 2-3x the measured time (a job over its memory or time
-# is killed). Floors cover Python and the imports: at demo size these jobs peak at about
-# 400 MB and take 15-120 s. Each retry (`--retries`) multiplies both by the attempt number.
+# Measured there: tedana 12,657 MB peak and about 300 s per run (1,908 MB of echoes for the
+# subject at the 2 mm noise level; up to 1,834 s when tedana finds no BOLD component and
+# re-runs ICA nine times), cleaning 10,219 MB and 260 s, loading the series for targeting
+# 8,629 MB and about 2 min for the whole rule. With the floor, a trial-sized subject gets
+# about 1.2x the measured peak; tedana gets about 4x its usual time (67 min), its retry
+# covers the nine restarts; the other slopes give 2-3x the measured time (a job over its
+# memory or time is killed). Floors cover Python and the imports: at demo size these jobs
+# peak at about 400 MB and take 15-120 s. Each retry (`--retries`) multiplies both by the
+# attempt number.
 RESOURCE_FITS = {
     # per MB of one run's echoes (runs are denoised one after another); time per MB of all
-    "denoise_tedana": ResourceFit(1500, 22.0, 10, 0.08),
+    "denoise_tedana": ResourceFit(1500, 22.0, 10, 0.03),
     # per MB of the series to clean: half the tedana folder, or the denoised inputs
     "clean_subject": ResourceFit(1500, 10.0, 10, 0.01),
     # per MB of the cleaned series
