@@ -1,6 +1,7 @@
 """Within- and between-subject target distances of a full-scale simulated cohort, for a
-grid of thermal-noise levels: which noise reproduces the trial's 4.47 mm (within) and
-12.97 mm (between)?
+grid of thermal-noise levels (at the configured circuit strength) and of circuit strengths
+(at one noise level): which values reproduce the trial's 4.47 mm (within) and 12.97 mm
+(between)? Results and their reading: benchmarks/README.md.
 
 Every subject is simulated from config/full_scale.yaml (2 mm MNI grid, 4 echoes, 3 runs x
 410 volumes at TR 2 s: 40.6 minutes after dropping 4 dummy volumes per run) and goes
@@ -32,18 +33,24 @@ combined signal S (simulated without thermal noise) and combined unit thermal no
 weighted sum of independent unit normals per echo, drawn directly with SD
 ``sqrt(sum_e w_e**2)``), the cleaned, smoothed run at noise SD sigma is exactly
 ``clean(S) + sigma * clean(N)``; only the z-scoring and the targeting are repeated per
-level.
+level. The circuit sweep works the same way: each run is simulated twice from the same
+random state, with and without the planted circuit, and the circuit's part (the
+difference) is scaled; BOLD is linear in dR2* to first order, so the scaled run is the one
+the simulator would give at that circuit strength up to second-order terms (the circuit
+changes the signal by under 1%).
 
 Each subject's targets are kept in ``<work>/sub-XX_targets.tsv`` (all levels), so a second
 call on the same folder resumes. The thermal noise SD is in scanner units
 (``demo.imaging.thermal_noise_sd``, 12 by default); the median temporal SNR of the
 combined series (before cleaning) is printed for each level.
 
-Usage: python benchmarks/calibrate_reliability.py [work folder] [--subjects 20]
-[--noise 12 24 48 96] [--seed 2026] [--jobs 1] [--smoke]
+Usage: python benchmarks/calibrate_reliability.py [work folder] [--subjects 12]
+[--noise 12 48 96 144 192] [--circuit-scales 1 0.5 0.35 0.25 0.18] [--reference-noise 96]
+[--seed 2026] [--jobs 1] [--smoke]
 
-``--smoke`` (4 mm grid, 84 volumes per run) checks that the script runs. A full-scale
-subject needs about 9 GB at its peak; ``--jobs 2`` runs two at once.
+Circuit scales multiply ``demo.imaging.circuit_percent`` (0.6%). ``--smoke`` (4 mm grid,
+84 volumes per run) checks that the script runs. A full-scale subject takes about 8 CPU
+min and 8.8 GB at its peak; ``--jobs 2`` runs two at once.
 """
 
 from __future__ import annotations
@@ -367,7 +374,7 @@ def main(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("work", nargs="?", type=Path, help="folder for per-subject targets")
-    parser.add_argument("--subjects", type=int, default=20)
+    parser.add_argument("--subjects", type=int, default=12)
     parser.add_argument("--noise", type=float, nargs="+", default=[12, 48, 96, 144, 192])
     parser.add_argument(
         "--circuit-scales", type=float, nargs="+", default=[1.0, 0.5, 0.35, 0.25, 0.18]
