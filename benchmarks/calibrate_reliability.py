@@ -7,13 +7,13 @@ Every subject is simulated from config/full_scale.yaml (2 mm MNI grid, 4 echoes,
 410 volumes at TR 2 s: 40.6 minutes after dropping 4 dummy volumes per run) and goes
 through the workflow's own steps, in memory (no files):
 
-1. dummy volumes dropped from the echoes and the confounds;
+1. config.yaml's dummy volumes dropped from the echoes and the confounds;
 2. the echoes combined with tedana's T2*-weighting (weight of echo e
    ``TE_e * exp(-TE_e / T2*)``, normalised to sum 1) using the simulator's T2* of each
    voxel, which tedana would estimate from the data;
 3. ``denoise.clean_run`` (nuisance regression + 0.08 Hz low-pass, config.yaml's
-   settings), ``denoise.smooth_within_mask`` (6 mm), runs z-scored and joined as
-   ``denoise.concatenate_runs`` does;
+   settings), ``denoise.smooth_within_mask`` (6 mm), runs normalised with
+   ``denoise.normalise_run`` and joined, as ``denoise.concatenate_runs`` does;
 4. ``reliability.subject_reliability`` with the reliability method and minutes grid of
    config.yaml: targets of the full series, its two halves and the first k minutes;
 
@@ -76,7 +76,15 @@ from tmstarget.stimulation import TargetingSettings, subject_maps
 
 PUBLISHED_WITHIN_MM = 4.47
 PUBLISHED_BETWEEN_MM = 12.97
-N_DUMMY = 4
+# The options of denoise.clean_run among the config's cleaning options.
+CLEAN_RUN_OPTIONS = (
+    "low_pass_hz",
+    "high_pass_hz",
+    "censor_fd_mm",
+    "tissue_signals",
+    "motion_derivatives",
+    "min_volumes",
+)
 
 
 def _config() -> dict:
@@ -88,6 +96,7 @@ def combined_run(
     template: simulate.Template,
     model: simulate.SubjectModel,
     rng: np.random.Generator,
+    n_dummy: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """One run's optimal combination without thermal noise and S0 fluctuations, split into
     the planted circuit's part and the rest (each n_voxels x n_volumes: the run simulated
@@ -100,16 +109,16 @@ def combined_run(
     weights /= weights.sum(axis=1, keepdims=True)
 
     def combine(run: simulate.SimulatedRun) -> np.ndarray:
-        combined = np.zeros((len(model.voxels), spec.n_volumes - N_DUMMY), np.float32)
+        combined = np.zeros((len(model.voxels), spec.n_volumes - n_dummy), np.float32)
         for echo, volume in enumerate(run.echoes):
-            series = volume.reshape(-1, volume.shape[-1])[model.voxels, N_DUMMY:]
+            series = volume.reshape(-1, volume.shape[-1])[model.voxels, n_dummy:]
             combined += weights[:, [echo]].astype(np.float32) * series
         run.echoes.clear()
         return combined
 
     without = copy.deepcopy(rng)
     run = simulate.simulate_run(quiet, template, model, rng, np.float32)
-    confounds = run.confounds.iloc[N_DUMMY:].reset_index(drop=True)
+    confounds = run.confounds.iloc[n_dummy:].reset_index(drop=True)
     circuit = combine(run)
     rest = combine(
         simulate.simulate_run(
@@ -133,29 +142,19 @@ def clean(
     template: simulate.Template,
     mask: nib.Nifti1Image,
     tr_s: float,
-    preprocess: dict,
+    options: dict,
 ) -> np.ndarray:
-    """The workflow's cleaning and smoothing of one run; (n_volumes, n_voxels)."""
+    """The workflow's cleaning and smoothing of one run (``options``:
+    ``denoise.cleaning_options`` of the config); (n_volumes, n_voxels)."""
     cleaned = denoise.clean_run(
         _image(series, template, tr_s),
         mask,
         confounds,
         tr_s,
-        low_pass_hz=preprocess["low_pass_hz"],
-        high_pass_hz=preprocess["high_pass_hz"],
-        censor_fd_mm=preprocess["censor_fd_mm"],
-        tissue_signals=preprocess["tissue_signals"],
-        motion_derivatives=preprocess["motion_derivatives"],
+        **{key: options[key] for key in CLEAN_RUN_OPTIONS},
     ).img
-    smoothed = denoise.smooth_within_mask(cleaned, mask, preprocess["fwhm_mm"])
+    smoothed = denoise.smooth_within_mask(cleaned, mask, options["fwhm_mm"])
     return np.asarray(smoothed.dataobj)[template.brain].T
-
-
-def zscore(series: np.ndarray) -> np.ndarray:
-    """Per voxel over time, as concatenate_runs(how="zscore") does (population SD)."""
-    series = series - series.mean(axis=0, keepdims=True)
-    sd = series.std(axis=0, keepdims=True)
-    return np.divide(series, sd, out=np.zeros_like(series), where=sd > 0)
 
 
 def subject_targets(
@@ -173,11 +172,13 @@ def subject_targets(
     rng = np.random.default_rng([seed, 1, index])
     model = simulate.subject_model(spec, template, target_ijk, rng)
     tr_s = spec.repetition_time_s
-    preprocess = config["preprocess"]
+    options = denoise.cleaning_options(config["preprocess"])
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     tsnr = {level: [] for level in levels}
     for _ in range(spec.n_runs):
-        circuit, rest, noise_sd, confounds = combined_run(spec, template, model, rng)
+        circuit, rest, noise_sd, confounds = combined_run(
+            spec, template, model, rng, options["n_dummy"]
+        )
         noise = rng.standard_normal(rest.shape, dtype=np.float32) * noise_sd[:, None]
         for sigma, scale in levels:
             signal = rest + np.float32(scale) * circuit
@@ -186,7 +187,7 @@ def subject_targets(
         del signal
         parts.append(
             tuple(
-                clean(series, confounds, template, mask, tr_s, preprocess)
+                clean(series, confounds, template, mask, tr_s, options)
                 for series in (circuit, rest, noise)
             )
         )
@@ -199,7 +200,14 @@ def subject_targets(
     rows = []
     for sigma, scale in levels:
         joined = np.concatenate(
-            [zscore(r + np.float32(scale) * c + np.float32(sigma) * n) for c, r, n in parts],
+            [
+                denoise.normalise_run(
+                    r + np.float32(scale) * c + np.float32(sigma) * n,
+                    options["concat_normalise"],
+                    time_axis=0,
+                )
+                for c, r, n in parts
+            ],
             axis=0,
         )
         if maps is None:  # the maps do not depend on the data

@@ -524,6 +524,17 @@ def test_concatenate_runs(how):
         denoise.concatenate_runs([runs[0][0]], runs[0][1], how="psc")
 
 
+def test_normalise_run_time_axis_and_constant_voxels():
+    series = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]], np.float32)  # time x voxels
+    zscored = denoise.normalise_run(series, "zscore", time_axis=0)
+    assert zscored.dtype == np.float32
+    np.testing.assert_allclose(zscored[:, 0], [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    np.testing.assert_array_equal(zscored[:, 1], 0.0)  # constant in time
+    np.testing.assert_allclose(denoise.normalise_run(series.T, "demean")[0], [-2.0, 0.0, 2.0])
+    with pytest.raises(PreprocessingError, match="how must be"):
+        denoise.normalise_run(series, "psc")
+
+
 def test_tsnr_known_value():
     series = np.tile([90.0, 110.0], 20)  # mean 100, SD 10
     img, mask = _voxel_run(np.stack([series, np.full(40, 5.0)]))

@@ -726,6 +726,21 @@ def smooth_within_mask(
     return _like(out, img)
 
 
+def normalise_run(
+    series: np.ndarray, how: Literal["zscore", "demean"] = "zscore", time_axis: int = -1
+) -> np.ndarray:
+    """One run's series normalised per voxel over time before runs are joined (see
+    :func:`concatenate_runs`): mean removed and, for ``zscore``, divided by the population
+    SD (voxels constant in time become 0). Same dtype as ``series``."""
+    if how not in ("zscore", "demean"):
+        raise PreprocessingError(f"how must be 'zscore' or 'demean', got {how!r}")
+    series = series - series.mean(axis=time_axis, keepdims=True)
+    if how == "zscore":
+        sd = series.std(axis=time_axis, keepdims=True)
+        series = np.divide(series, sd, out=np.zeros_like(series), where=sd > 0)
+    return series
+
+
 def concatenate_runs(
     run_imgs: Sequence[ImgLike],
     mask_img: ImgLike,
@@ -749,11 +764,7 @@ def concatenate_runs(
         if img.shape[:3] != mask.shape or not np.allclose(img.affine, imgs[0].affine, atol=1e-3):
             raise PreprocessingError(f"run {i + 1} is not on the grid of run 1 and the mask")
         series = np.asarray(img.dataobj, dtype=np.float64)[mask]  # voxels x time
-        series = series - series.mean(axis=1, keepdims=True)
-        if how == "zscore":
-            sd = series.std(axis=1, keepdims=True)
-            series = np.divide(series, sd, out=np.zeros_like(series), where=sd > 0)
-        parts.append(series.astype(np.float32))
+        parts.append(normalise_run(series, how, time_axis=1).astype(np.float32))
     joined = np.concatenate(parts, axis=1)
     out = np.zeros(mask.shape + (joined.shape[1],), np.float32)
     out[mask] = joined
