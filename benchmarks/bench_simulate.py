@@ -27,7 +27,7 @@ def main(out_dir: Path) -> None:
         model = simulate.subject_model(imaging, template, target, rng)
     for run_number in range(1, imaging.n_runs + 1):
         with timed(results, f"simulate run {run_number} ({imaging.n_volumes} volumes)"):
-            run = simulate.simulate_run(imaging, template, model, rng, dtype=np.int16)
+            run = simulate.simulate_run(imaging, model, rng, dtype=np.int16)
         with timed(results, f"write run {run_number} ({len(run.echoes)} echoes, .nii.gz)"):
             for echo, data in enumerate(run.echoes, 1):
                 name = bids.bids_name(

@@ -152,7 +152,7 @@ def cleaned_like_series(work: Path, smoke: bool = False) -> tuple[Path, Path, fl
     brain = template.brain.ravel()
     parts = []
     for _ in range(imaging.n_runs):
-        run = simulate.simulate_run(imaging, template, model, rng, dtype=np.int16)
+        run = simulate.simulate_run(imaging, model, rng, dtype=np.int16)
         middle = run.echoes[len(run.echoes) // 2]
         del run
         series = middle.reshape(-1, middle.shape[-1])[brain, N_DUMMY:].astype(np.float32)

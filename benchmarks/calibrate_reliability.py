@@ -117,12 +117,12 @@ def combined_run(
         return combined
 
     without = copy.deepcopy(rng)
-    run = simulate.simulate_run(quiet, template, model, rng, np.float32)
+    run = simulate.simulate_run(quiet, model, rng, np.float32)
     confounds = run.confounds.iloc[n_dummy:].reset_index(drop=True)
     circuit = combine(run)
     rest = combine(
         simulate.simulate_run(
-            dataclasses.replace(quiet, circuit_percent=0.0), template, model, without, np.float32
+            dataclasses.replace(quiet, circuit_percent=0.0), model, without, np.float32
         )
     )
     circuit -= rest

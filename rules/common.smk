@@ -5,48 +5,43 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tmstarget import bids as bids_io
-from tmstarget.config import check_config, fmriprep_dir
+from tmstarget.atlas import mni_grid
+from tmstarget.config import analysis_voxel_mm, check_config, fmriprep_dir
 
 check_config(config)
 
 DEMO = config["demo"]["enabled"]
 BIDS_DIR = config["input"]["bids_dir"]
 FMRIPREP_DIR = fmriprep_dir(config)
+# The analysis grid: the FSL MNI152 box at this voxel size (preprocess.resample).
+GRID_MM = analysis_voxel_mm(config)
 
 
 wildcard_constraints:
     subject="[A-Za-z0-9]+",
+    # a run's entities after sub-: [ses-X_]task-Y[_acq-Z][_run-N] (bids.Run.key)
+    run_key="(ses-[A-Za-z0-9]+_)?task-[A-Za-z0-9]+(_acq-[A-Za-z0-9]+)?(_run-[A-Za-z0-9]+)?",
 
 
 class ResourceFit(NamedTuple):
-    """Memory (MB) and runtime (minutes) of a rule as a floor plus a slope per MB of
-    what the rule reads."""
+    """Memory (MB) and runtime (minutes) of a rule as a floor plus a slope per million
+    samples (voxels x volumes x echoes) of what the rule reads."""
 
     mem_floor_mb: float
-    mem_per_input_mb: float
+    mem_per_msample_mb: float
     runtime_floor_min: float
-    runtime_per_input_mb: float
+    runtime_per_msample_min: float
 
 
-# Fitted to benchmarks/README.md: one trial-sized subject (2 mm grid, 235,375 brain voxels,
-# 3 runs x 410 volumes, 4 echoes) has 1,810 MB of .nii.gz echoes (603 MB per run), 2,169 MB
-# of tedana outputs per subject (of which the optcom and denoised series, 1,950 MB: cleaning
-# counts half the folder, the size of one series per run) and a 1,053 MB cleaned series.
-# Measured there: tedana 12,657 MB peak and about 300 s per run (1,908 MB of echoes for the
-# subject at the 2 mm noise level; up to 1,834 s when tedana finds no BOLD component and
-# re-runs ICA nine times), cleaning 10,219 MB and 260 s, loading the series for targeting
-# 8,629 MB and about 2 min for the whole rule. With the floor, a trial-sized subject gets
-# about 1.2x the measured peak; tedana gets about 4x its usual time (67 min), its retry
-# covers the nine restarts; the other slopes give 2-3x the measured time (a job over its
-# memory or time is killed). Floors cover Python and the imports: at demo size these jobs
-# peak at about 400 MB and take 15-120 s. Each retry (`--retries`) multiplies both by the
-# attempt number.
+# Fitted to benchmarks/README.md ("Resource requests"). Samples, known at planning from the
+# NIfTI headers discovery reads: for prepare_run the run's native grid x volumes x echoes
+# (tedana's peak; the resampling's is far smaller), for clean_subject and find_targets the
+# analysis grid x the subject's volumes. Floors cover Python and the imports (demo-sized
+# jobs peak at about 400 MB). Each retry (`--retries`) multiplies both by the attempt
+# number.
 RESOURCE_FITS = {
-    # per MB of one run's echoes (runs are denoised one after another); time per MB of all
-    "denoise_tedana": ResourceFit(1500, 22.0, 10, 0.03),
-    # per MB of the series to clean: half the tedana folder, or the denoised inputs
-    "clean_subject": ResourceFit(1500, 10.0, 10, 0.01),
-    # per MB of the cleaned series
+    "prepare_run": ResourceFit(1500, 10.0, 10, 0.012),
+    "clean_subject": ResourceFit(1500, 10.0, 10, 0.012),
     "find_targets": ResourceFit(1500, 8.0, 10, 0.005),
 }
 # Simulating and writing one trial-sized subject took 193.5 s wall for 4.44e9 samples
@@ -54,33 +49,31 @@ RESOURCE_FITS = {
 SIMULATE_S_PER_GIGASAMPLE = 44.0
 
 
-def fitted_mem_mb(rule, input_mb, attempt=1):
-    """Memory (MB) to ask for ``rule`` reading ``input_mb`` MB (see RESOURCE_FITS)."""
+def fitted_mem_mb(rule, msamples, attempt=1):
+    """Memory (MB) to ask for ``rule`` reading ``msamples`` million samples."""
     fit = RESOURCE_FITS[rule]
-    return math.ceil(attempt * (fit.mem_floor_mb + fit.mem_per_input_mb * input_mb))
+    return math.ceil(attempt * (fit.mem_floor_mb + fit.mem_per_msample_mb * msamples))
 
 
-def fitted_runtime_min(rule, input_mb, attempt=1):
-    """Runtime (minutes) to ask for ``rule`` reading ``input_mb`` MB (see RESOURCE_FITS)."""
+def fitted_runtime_min(rule, msamples, attempt=1):
+    """Runtime (minutes) to ask for ``rule`` reading ``msamples`` million samples."""
     fit = RESOURCE_FITS[rule]
     return math.ceil(
-        attempt * (fit.runtime_floor_min + fit.runtime_per_input_mb * input_mb)
+        attempt * (fit.runtime_floor_min + fit.runtime_per_msample_min * msamples)
     )
 
 
-def directory_mb(paths):
-    """Total size (MB) of the files inside directories. Snakemake's ``input.size_mb``
-    counts a directory (such as tedana's output folder) as its own 4 kB entry."""
-    paths = [paths] if isinstance(paths, str) else paths
-    return (
-        sum(
-            file.stat().st_size
-            for path in paths
-            for file in Path(path).rglob("*")
-            if file.is_file()
-        )
-        / 2**20
-    )
+def run_msamples(run):
+    """Million samples of a run's echoes: native grid voxels x volumes x echoes."""
+    return math.prod(run.shape) * len(run.echo_files) / 1e6
+
+
+def subject_grid_msamples(wildcards):
+    """Million samples of a subject's series on the analysis grid: grid voxels x the
+    volumes of all its runs."""
+    shape, _ = mni_grid(GRID_MM)
+    volumes = sum(run.shape[3] for run in subject_runs(wildcards))
+    return math.prod(shape) * volumes / 1e6
 
 
 def _demo_spec():
@@ -99,8 +92,6 @@ def demo_memory_mb(workers, attempt=1):
 def demo_runtime_min(workers, attempt=1):
     """Runtime (minutes) for simulating the demo cohort ``workers`` subjects at a time:
     10 minutes plus twice the fitted time."""
-    from tmstarget.atlas import mni_grid
-
     spec = _demo_spec()
     shape, _ = mni_grid(spec.imaging.voxel_size_mm)
     samples = (
@@ -123,19 +114,16 @@ def demo_ready():
         checkpoints.simulate_cohort.get()
 
 
+# What discovery looks for (input.bold_space, multi_echo, space, template_transform...).
+QUERY = bids_io.Query.from_config(config)
+
+
 @cache
 def _runs_by_subject():
     # Cached in .snakemake/ while the dataset's files are unchanged: every cluster job
     # plans its own job again, and discovery on 1000 subjects costs about 12 s.
     return bids_io.discover_runs(
-        BIDS_DIR,
-        FMRIPREP_DIR,
-        space=config["input"]["space"],
-        task=config["input"]["task"],
-        subjects=config["input"]["subjects"],
-        resolution=config["input"]["resolution"],
-        desc=config["preprocess"]["denoised_input_desc"] or "preproc",
-        cache_dir=".snakemake/tmstarget",
+        BIDS_DIR, FMRIPREP_DIR, QUERY, cache_dir=".snakemake/tmstarget"
     )
 
 
@@ -153,6 +141,14 @@ def subjects():
 def subject_runs(wildcards):
     """The runs of ``wildcards.subject``, in BIDS order."""
     return runs_by_subject()[wildcards.subject]
+
+
+def the_run(wildcards):
+    """The run ``wildcards.run_key`` of ``wildcards.subject``."""
+    for run in subject_runs(wildcards):
+        if run.key == wildcards.run_key:
+            return run
+    raise ValueError(f"sub-{wildcards.subject} has no run {wildcards.run_key}")
 
 
 # The manuscript's files (rules/report.smk), each with its report caption.

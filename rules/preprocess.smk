@@ -1,65 +1,90 @@
-# Multi-echo preprocessing: tedana per run, then cleaning, smoothing and joining the runs
-# of each subject into one analysis-ready series, with QC per subject and for the group.
+# Multi-echo preprocessing: per run, tedana where the echoes are and one interpolation into
+# the analysis grid; per subject, cleaning, smoothing and joining the runs into one
+# analysis-ready series, with QC per subject and for the group.
 PREPROCESS = config["preprocess"]
 SPACE = config["input"]["space"]
 TASK = config["input"]["task"]
-# tedana's outputs: one folder per run inside the subject's tedana folder. One job per
-# subject runs them one after another (tedana's import alone costs about 6 s per job).
-TEDANA_DIR = "results/preprocess/sub-{subject}/func/tedana"
+# Data denoised elsewhere and already in the template enter at the cleaning step directly.
+DIRECT_TO_CLEANING = bool(PREPROCESS["denoised_input_desc"]) and not QUERY.native
+# Per run: tedana's folder (its component table and figures, and the workflow's summary),
+# and the run on the analysis grid (kept only until the subject is cleaned).
+RUN_TEDANA = "results/preprocess/sub-{subject}/func/tedana/sub-{subject}_{run_key}"
+RUN_GRID = "results/preprocess/sub-{subject}/func/sub-{subject}_{run_key}"
+RUN_BOLD = f"{RUN_GRID}_space-{SPACE}_desc-denoised_bold.nii.gz"
+RUN_OPTCOM = f"{RUN_GRID}_space-{SPACE}_desc-optcom_bold.nii.gz"
+RUN_MASK = f"{RUN_GRID}_space-{SPACE}_desc-brain_mask.nii.gz"
 CLEAN_BOLD = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_space-{SPACE}_desc-clean_bold.nii.gz"
 CLEAN_MASK = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_space-{SPACE}_desc-brain_mask.nii.gz"
 QC_METRICS = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_desc-qc_metrics.json"
 
 
-rule denoise_tedana:
+def run_files(pattern):
+    """``pattern`` for every run of the subject (an input function)."""
+
+    def files(wildcards):
+        return [
+            pattern.format(subject=wildcards.subject, run_key=run.key)
+            for run in subject_runs(wildcards)
+        ]
+
+    return files
+
+
+rule prepare_run:
     input:
-        echoes=lambda wildcards: [
-            f for run in subject_runs(wildcards) for f in run.echo_files
-        ],
-        masks=lambda wildcards: [run.mask_file for run in subject_runs(wildcards)],
+        echoes=lambda wildcards: the_run(wildcards).echo_files,
+        mask=lambda wildcards: the_run(wildcards).mask_file,
+        transforms=lambda wildcards: the_run(wildcards).resample_xfms,
     output:
-        directory(TEDANA_DIR),
+        tedana=directory(RUN_TEDANA),
+        bold=temp(RUN_BOLD),
+        optcom=temp(RUN_OPTCOM),
+        mask=RUN_MASK,
     log:
-        "results/logs/denoise_tedana/sub-{subject}.log",
+        "results/logs/prepare_run/sub-{subject}_{run_key}.log",
     benchmark:
-        "results/benchmarks/denoise_tedana/sub-{subject}.tsv"
+        "results/benchmarks/prepare_run/sub-{subject}_{run_key}.tsv"
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        # Memory follows one run's echoes (one mask per run), time all of them.
-        mem_mb=lambda wildcards, input, attempt: fitted_mem_mb(
-            "denoise_tedana", input.size_mb / len(input.masks), attempt
+        mem_mb=lambda wildcards, attempt: fitted_mem_mb(
+            "prepare_run", run_msamples(the_run(wildcards)), attempt
         ),
-        runtime=lambda wildcards, input, attempt: fitted_runtime_min(
-            "denoise_tedana", input.size_mb, attempt
+        runtime=lambda wildcards, attempt: fitted_runtime_min(
+            "prepare_run", run_msamples(the_run(wildcards)), attempt
         ),
     params:
-        runs=lambda wildcards: [
-            {
-                "key": run.key,
-                "echo_files": run.echo_files,
-                "echo_times_s": run.echo_times_s,
-                "mask": run.mask_file,
-            }
-            for run in subject_runs(wildcards)
-        ],
+        echo_times_s=lambda wildcards: the_run(wildcards).echo_times_s,
+        repetition_time_s=lambda wildcards: the_run(wildcards).repetition_time_s,
+        n_dummy=lambda wildcards: (
+            PREPROCESS["n_dummy"]
+            if PREPROCESS["n_dummy"] is not None
+            else the_run(wildcards).n_dummy
+        ),
+        denoised=bool(PREPROCESS["denoised_input_desc"]),
         tedana=PREPROCESS["tedana"],
-        n_dummy=PREPROCESS["n_dummy"],
         min_volumes=PREPROCESS["min_volumes"],
+        grid_voxel_mm=GRID_MM,
+        kernel=PREPROCESS["resample"]["kernel"],
     script:
-        "../scripts/denoise_tedana.py"
+        "../scripts/prepare_run.py"
 
 
 rule clean_subject:
     input:
-        tedana=[] if PREPROCESS["denoised_input_desc"] else TEDANA_DIR,
-        bold=lambda wildcards: (
-            [run.echo_files[0] for run in subject_runs(wildcards)]
-            if PREPROCESS["denoised_input_desc"]
-            else []
+        tedana=[] if DIRECT_TO_CLEANING else run_files(RUN_TEDANA),
+        bold=(
+            (lambda wildcards: [run.echo_files[0] for run in subject_runs(wildcards)])
+            if DIRECT_TO_CLEANING
+            else run_files(RUN_BOLD)
         ),
-        masks=lambda wildcards: [run.mask_file for run in subject_runs(wildcards)],
+        reference=[] if DIRECT_TO_CLEANING else run_files(RUN_OPTCOM),
+        masks=(
+            (lambda wildcards: [run.mask_file for run in subject_runs(wildcards)])
+            if DIRECT_TO_CLEANING
+            else run_files(RUN_MASK)
+        ),
         confounds=lambda wildcards: [
             run.confounds_file for run in subject_runs(wildcards)
         ],
@@ -82,19 +107,19 @@ rule clean_subject:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        # The series to clean: tedana's folder holds two per run (optcom and denoised);
-        # with denoised inputs, input.size_mb is mostly those series.
-        mem_mb=lambda wildcards, input, attempt: fitted_mem_mb(
-            "clean_subject", input.size_mb + directory_mb(input.tedana) / 2, attempt
+        mem_mb=lambda wildcards, attempt: fitted_mem_mb(
+            "clean_subject", subject_grid_msamples(wildcards), attempt
         ),
-        runtime=lambda wildcards, input, attempt: fitted_runtime_min(
-            "clean_subject", input.size_mb + directory_mb(input.tedana) / 2, attempt
+        runtime=lambda wildcards, attempt: fitted_runtime_min(
+            "clean_subject", subject_grid_msamples(wildcards), attempt
         ),
     params:
         run_labels=lambda wildcards: [run.key for run in subject_runs(wildcards)],
         repetition_times_s=lambda wildcards: [
             run.repetition_time_s for run in subject_runs(wildcards)
         ],
+        n_dummy=lambda wildcards: [run.n_dummy for run in subject_runs(wildcards)],
+        direct=DIRECT_TO_CLEANING,
         preprocess=PREPROCESS,
     script:
         "../scripts/clean_subject.py"

@@ -47,11 +47,7 @@ rule index_inputs:
         runtime=10,
     params:
         fmriprep_dir=FMRIPREP_DIR,
-        space=config["input"]["space"],
-        resolution=config["input"]["resolution"],
-        task=config["input"]["task"],
-        subjects=config["input"]["subjects"],
-        # The files the workflow reads: preprocessed echoes, or data denoised elsewhere.
-        desc=config["preprocess"]["denoised_input_desc"] or "preproc",
+        # What the workflow reads (rules/common.smk): the same discovery.
+        query=QUERY,
     script:
         "../scripts/index_inputs.py"

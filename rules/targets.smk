@@ -13,6 +13,8 @@ rule find_targets:
         bold=CLEAN_BOLD,
         mask=CLEAN_MASK,
         bids_dir=BIDS_DIR,
+        # template -> T1w (native coordinates of the sites); none: no native coordinates
+        template_transforms=lambda wildcards: subject_runs(wildcards)[0].template_xfms,
     output:
         targets=SUBJECT_TARGETS,
         # The split-half and first-k-minutes targets: the series is loaded once for all.
@@ -37,19 +39,17 @@ rule find_targets:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        # Loading the cleaned series is the peak; the BIDS root counts as a 4 kB entry.
-        mem_mb=lambda wildcards, input, attempt: fitted_mem_mb(
-            "find_targets", input.size_mb, attempt
+        # Loading the cleaned series is the peak.
+        mem_mb=lambda wildcards, attempt: fitted_mem_mb(
+            "find_targets", subject_grid_msamples(wildcards), attempt
         ),
-        runtime=lambda wildcards, input, attempt: fitted_runtime_min(
-            "find_targets", input.size_mb, attempt
+        runtime=lambda wildcards, attempt: fitted_runtime_min(
+            "find_targets", subject_grid_msamples(wildcards), attempt
         ),
     params:
         targets=TARGETS,
         reliability=config["reliability"],
         repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
-        fmriprep_dir=FMRIPREP_DIR,
-        space=SPACE,
         arm_labels=config["trial"]["arm_labels"],
         planted=(
             f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv" if DEMO else None

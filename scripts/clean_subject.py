@@ -1,49 +1,40 @@
 """Adapter: clean, smooth and join one subject's runs, with QC (rule clean_subject)."""
 
-from pathlib import Path
-
 from tmstarget.bids import write_json
-from tmstarget.denoise import RunInput, clean_subject, cleaning_options, read_tedana_result
+from tmstarget.denoise import RunInput, clean_subject, cleaning_options
 from tmstarget.figures.qc import plot_subject_qc
 from tmstarget.logs import log_to_file
+from tmstarget.runprep import read_summary
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to_file(smk.log[0])
-settings = smk.params.preprocess
 subject = smk.wildcards.subject
 runs = []
 for index, label in enumerate(smk.params.run_labels):
     common = {
         "label": label,
+        "bold": smk.input.bold[index],
         "mask": smk.input.masks[index],
         "confounds": smk.input.confounds[index],
         "repetition_time_s": smk.params.repetition_times_s[index],
+        "n_dummy": smk.params.n_dummy[index],
     }
-    if settings["denoised_input_desc"]:
-        # Denoised elsewhere: clean it as it is; whether its dummy volumes are already
-        # gone is read from its length against the confounds.
-        runs.append(
-            RunInput(
-                bold=smk.input.bold[index],
-                reference=None,
-                mode="external",
-                dummies_dropped=None,
-                **common,
-            )
-        )
+    if smk.params.direct:
+        # Denoised elsewhere, in the template: cleaned as it is; whether its dummy volumes
+        # are already gone is read from its length against the confounds.
+        runs.append(RunInput(reference=None, mode="external", dummies_dropped=None, **common))
     else:
-        tedana = read_tedana_result(Path(smk.input.tedana) / f"sub-{subject}_{label}")
+        summary = read_summary(smk.input.tedana[index])
         runs.append(
             RunInput(
-                bold=tedana.bold,
-                reference=tedana.optcom,
-                mode=tedana.mode,
-                components=tedana.components,
-                dummies_dropped=True,
+                reference=smk.input.reference[index],
+                mode=summary["mode"],
+                components=summary["components"],
+                dummies_dropped=summary["mode"] != "external",
                 **common,
             )
         )
-result = clean_subject(subject, runs, **cleaning_options(settings))
+result = clean_subject(subject, runs, **cleaning_options(smk.params.preprocess))
 result.img.to_filename(smk.output.bold)
 result.mask.to_filename(smk.output.mask)
 qc = result.qc

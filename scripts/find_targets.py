@@ -2,7 +2,6 @@
 
 import pandas as pd
 
-from tmstarget import native
 from tmstarget.bids import write_tsv
 from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_subject_target
@@ -33,10 +32,10 @@ if row.empty or row[head_columns].isna().any(axis=None):
     log.warning("%s: no head measurements in participants.tsv: no Beam F3 site", participant_id)
 else:
     head_cm = tuple(float(v) for v in row[head_columns].iloc[0])
-transform = native.find_template_to_t1w(smk.params.fmriprep_dir, subject, smk.params.space)
-log.info("template-to-T1w transform: %s", transform or "none (no native coordinates)")
+transforms = list(smk.input.template_transforms) or None
+log.info("template-to-T1w transform: %s", transforms or "none (no native coordinates)")
 
-result = subject_targets(participant_id, maps, settings, head_cm, transform)
+result = subject_targets(participant_id, maps, settings, head_cm, transforms)
 write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY)
 for method, path in zip(settings.methods, smk.output.maps, strict=True):
     result.score_maps[method].to_filename(path)

@@ -1,9 +1,9 @@
-"""BIDS validity of the demo dataset, and input discovery with pybids (same code as for
-real data), including the errors a user meets with an incomplete dataset."""
+"""Input discovery with pybids on fMRIPrep derivatives named as fMRIPrep writes them
+(tests/fmriprep_tree.py, from fMRIPrep's docs and code), the demo dataset read by the
+same code, the problems a user meets with real trees, and BIDS names of outputs."""
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -11,37 +11,428 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from bids_validator import BIDSValidator
+from fmriprep_tree import ECHO_TIMES_S, REPETITION_TIME_S, write_fmriprep_tree
 
 from tmstarget import bids
-from tmstarget.demo import SPACE
 
-DERIVATIVE_NAME = re.compile(
-    r"^sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?_task-[A-Za-z0-9]+(_run-\d+)?(_echo-\d+)?"
-    r"(_space-[A-Za-z0-9]+)?(_desc-[A-Za-z0-9]+)?_(bold|mask|timeseries)\.(nii\.gz|json|tsv)$"
-)
+SPACE = "MNI152NLin6Asym"
 
 
-def test_raw_dataset_files_are_valid_bids(tiny_dataset):
-    validator = BIDSValidator()
-    raw_files = [
-        p
-        for p in tiny_dataset.rglob("*")
-        if p.is_file() and "derivatives" not in p.relative_to(tiny_dataset).parts
+def _find(fmriprep: Path, **query):
+    """Discovery exactly as the workflow runs it (no cache)."""
+    return bids.discover_runs(fmriprep.parent.parent, fmriprep, bids.Query(**query))
+
+
+def _problems(fmriprep: Path, **query) -> str:
+    with pytest.raises(bids.BIDSInputError) as error:
+        _find(fmriprep, **query)
+    return str(error.value)
+
+
+# ------------------------------------------------------------- fMRIPrep 23.2-25.x layout
+
+
+@pytest.fixture(scope="module")
+def fmriprep24(tmp_path_factory) -> Path:
+    """Two subjects, one with two sessions, two runs each; per-echo series, the combined
+    native series (--output-spaces func) and combined template outputs."""
+    root = tmp_path_factory.mktemp("fmriprep24") / "bids"
+    return write_fmriprep_tree(
+        root,
+        subjects={"01": [None], "02": ["pre", "post"]},
+        output_spaces=("MNI152NLin2009cAsym", SPACE),
+        output_func=True,
+    )
+
+
+def test_native_echoes_are_found_with_their_transforms(fmriprep24):
+    runs = _find(fmriprep24)
+    assert sorted(runs) == ["01", "02"]
+    assert [run.key for run in runs["01"]] == ["task-rest_run-1", "task-rest_run-2"]
+    assert [run.key for run in runs["02"]] == [
+        "ses-post_task-rest_run-1",
+        "ses-post_task-rest_run-2",
+        "ses-pre_task-rest_run-1",
+        "ses-pre_task-rest_run-2",
     ]
-    assert raw_files
-    for path in raw_files:
-        relative = "/" + path.relative_to(tiny_dataset).as_posix()
-        assert validator.is_bids(relative), relative
+    run = runs["02"][2]
+    assert run.space == "native"
+    names = [Path(f).name for f in run.echo_files]
+    # the echoes, in echo-time order; not the combined native desc-preproc_bold beside them
+    assert names == [f"sub-02_ses-pre_task-rest_run-1_echo-{e}_desc-preproc_bold.nii.gz" for e in (1, 2, 3)]
+    assert run.echo_times_s == list(ECHO_TIMES_S)
+    assert run.repetition_time_s == REPETITION_TIME_S
+    assert Path(run.mask_file).name == "sub-02_ses-pre_task-rest_run-1_desc-brain_mask.nii.gz"
+    assert Path(run.confounds_file).name == (
+        "sub-02_ses-pre_task-rest_run-1_desc-confounds_timeseries.tsv"
+    )
+    assert Path(run.boldref_xfm).name == (
+        "sub-02_ses-pre_task-rest_run-1_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt"
+    )
+    # the subject-wide anatomy serves both sessions
+    assert [Path(f).name for f in run.template_xfms] == [
+        "sub-02_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5"
+    ]
+    assert run.resample_xfms == [*run.template_xfms, run.boldref_xfm]
+    assert Path(run.t1w_file).name == "sub-02_desc-preproc_T1w.nii.gz"
+    # nilearn's fMRIPrep table has three non_steady_state_outlier columns
+    assert run.n_dummy == 3
+    assert run.shape == [12, 14, 10, 30]
 
 
-def test_derivative_names_follow_bids(tiny_dataset):
-    names = [p.name for p in (tiny_dataset / "derivatives" / "fmriprep").rglob("sub-*.*")]
-    assert len(names) == 10 * 2 * (
-        3 * 2 + 1 + 2
-    )  # subjects x runs x (echo nii+json, mask, tsv+json)
-    for name in names:
-        assert DERIVATIVE_NAME.match(name), name
+def test_session_anatomy_wins_over_the_subject_wide_one(fmriprep24, tmp_path):
+    fmriprep = tmp_path / "bids" / "derivatives" / "fmriprep"
+    shutil.copytree(fmriprep24.parent.parent, tmp_path / "bids")
+    anat = fmriprep / "sub-02" / "anat"
+    session_anat = fmriprep / "sub-02" / "ses-pre" / "anat"
+    session_anat.mkdir()
+    name = "from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5"
+    shutil.copy(anat / f"sub-02_{name}", session_anat / f"sub-02_ses-pre_{name}")
+    runs = {run.key: run for run in _find(fmriprep)["02"]}
+    assert Path(runs["ses-pre_task-rest_run-1"].template_xfms[0]).name == f"sub-02_ses-pre_{name}"
+    assert Path(runs["ses-post_task-rest_run-1"].template_xfms[0]).name == f"sub-02_{name}"
+
+
+def test_pybids_indexes_only_what_discovery_reads(fmriprep24):
+    layout = bids.load_layout(fmriprep24.parent.parent, fmriprep24, bids.Query())
+    indexed = sorted(Path(p).name for p in layout.get(return_type="filename"))
+    assert indexed, "nothing indexed"
+    for name in indexed:
+        assert "space-" not in name, name  # nor template-space series nor T1w images
+        assert not name.endswith((".json", ".html", ".svg")), name
+    # per run: 3 echoes, the combined native series (seen and set aside), mask,
+    # confounds, the transform to T1w; per subject the T1w and its two template transforms
+    assert len(indexed) == 6 * (3 + 1 + 1 + 1 + 1) + 2 * (1 + 2)
+
+
+def test_template_mode_reads_series_in_the_template(tmp_path):
+    """Echoes already in the template (another pipeline's output), with a template mask."""
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",), me_output_echos=False)
+    func = fmriprep / "sub-01" / "func"
+    for echo, te in enumerate(ECHO_TIMES_S, 1):
+        combined = func / f"sub-01_task-rest_run-1_space-{SPACE}_res-2_desc-preproc_bold.nii.gz"
+        target = func / f"sub-01_task-rest_run-1_echo-{echo}_space-{SPACE}_res-2_desc-preproc_bold"
+        shutil.copy(combined, f"{target}.nii.gz")
+        Path(f"{target}.json").write_text(json.dumps({"EchoTime": te, "RepetitionTime": 1.5}))
+    run = _find(fmriprep, bold_space="template")["01"][0]
+    assert run.space == SPACE and len(run.echo_files) == 3
+    assert run.mask_file.endswith(f"_space-{SPACE}_res-2_desc-brain_mask.nii.gz")
+    assert run.boldref_xfm is None and run.resample_xfms == []
+    # the T1w transform is still found, for native coordinates of the targets
+    assert [Path(f).name for f in run.template_xfms] == [
+        f"sub-01_from-T1w_to-{SPACE}_mode-image_xfm.h5"
+    ]
+
+
+def test_single_echo_mode_reads_one_series_per_run(tmp_path):
+    fmriprep = write_fmriprep_tree(
+        tmp_path / "bids", runs=("1",), echoes=1, me_output_echos=False, output_func=True
+    )
+    run = _find(fmriprep, multi_echo=False)["01"][0]
+    assert [Path(f).name for f in run.echo_files] == ["sub-01_task-rest_run-1_desc-preproc_bold.nii.gz"]
+    assert not run.is_multi_echo and np.isnan(run.echo_times_s[0])
+    single_template = _find(fmriprep, multi_echo=False, bold_space="template")["01"][0]
+    assert single_template.echo_files[0].endswith(f"space-{SPACE}_res-2_desc-preproc_bold.nii.gz")
+
+
+# ------------------------------------------------------------------------ fMRIPrep 21-23.1
+
+
+def test_pre_23_2_names(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", version="22", runs=(None,))
+    run = _find(fmriprep)["01"][0]
+    assert run.key == "task-rest"  # no run entity
+    assert Path(run.boldref_xfm).name == "sub-01_task-rest_from-scanner_to-T1w_mode-image_xfm.txt"
+
+
+def test_development_docs_name_from_run(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",))
+    func = fmriprep / "sub-01" / "func"
+    old = func / "sub-01_task-rest_run-1_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt"
+    old.rename(func / "sub-01_task-rest_run-1_from-run_to-T1w_mode-image_xfm.txt")
+    assert _find(fmriprep)["01"][0].boldref_xfm.endswith("_from-run_to-T1w_mode-image_xfm.txt")
+
+
+# --------------------------------------------------------------------------- the problems
+
+
+def test_multi_echo_config_with_only_combined_series_is_an_error(tmp_path):
+    """fMRIPrep without --me-output-echos: only the optimally combined series (native
+    with --output-spaces func, and in the template)."""
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",), me_output_echos=False, output_func=True)
+    message = _problems(fmriprep)
+    assert "sub-01 run-1: found only the optimally combined series" in message
+    assert "sub-01_task-rest_run-1_desc-preproc_bold.nii.gz" in message
+    assert "--me-output-echos" in message and "input.multi_echo: false" in message
+
+
+def test_subject_only_in_template_space_is_reported(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",), me_output_echos=False)
+    message = _problems(fmriprep)
+    assert "sub-01 has 'rest' BOLD files only in ['MNI152NLin6Asym']" in message
+    assert "--me-output-echos" in message
+
+
+def test_only_2009c_registration_stops_with_both_fixes(tmp_path):
+    fmriprep = write_fmriprep_tree(
+        tmp_path / "bids", runs=("1",), output_spaces=("MNI152NLin2009cAsym",)
+    )
+    message = _problems(fmriprep)
+    assert "registered the T1w only to ['MNI152NLin2009cAsym']" in message
+    assert "circuit map and masks are in MNI152NLin6Asym" in message
+    assert "--output-spaces MNI152NLin6Asym:res-2" in message
+    assert "input.template_transform" in message
+    assert "tpl-MNI152NLin6Asym_from-MNI152NLin2009cAsym_mode-image_xfm.h5" in message
+
+
+def test_template_transform_chains_after_the_subjects_2009c_transform(tmp_path):
+    fmriprep = write_fmriprep_tree(
+        tmp_path / "bids", runs=("1",), output_spaces=("MNI152NLin2009cAsym",)
+    )
+    bridge = tmp_path / "tpl-MNI152NLin6Asym_from-MNI152NLin2009cAsym_mode-image_xfm.h5"
+    bridge.write_bytes(b"")
+    run = _find(fmriprep, template_transform=str(bridge))["01"][0]
+    assert run.template_xfms == [
+        str(bridge),
+        str(fmriprep / "sub-01" / "anat" / "sub-01_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5"),
+    ]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", subjects={"01": [None], "02": [None]})
+    func1, func2 = (fmriprep / f"sub-0{s}" / "func" for s in (1, 2))
+    # an echo time as text, one in ms, a missing transform, a missing mask, a header TR
+    # that contradicts the sidecar, an unknown subject asked for
+    sidecar = func1 / "sub-01_task-rest_run-1_echo-2_desc-preproc_bold.json"
+    content = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**content, "EchoTime": "32ms"}))
+    sidecar = func1 / "sub-01_task-rest_run-2_echo-3_desc-preproc_bold.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "EchoTime": 62.8}))
+    (func2 / "sub-02_task-rest_run-1_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt").unlink()
+    (func2 / "sub-02_task-rest_run-2_desc-brain_mask.nii.gz").unlink()
+    echo = func2 / "sub-02_task-rest_run-2_echo-1_desc-preproc_bold.nii.gz"
+    img = nib.load(echo)
+    img.header.set_zooms(img.header.get_zooms()[:3] + (3.0,))
+    nib.Nifti1Image(np.asarray(img.dataobj), img.affine, img.header).to_filename(echo)
+    message = _problems(fmriprep, subjects=("01", "02", "07"))
+    lines = message.splitlines()
+    assert lines[0].startswith("6 problem(s) with the inputs under")
+    assert "input.subjects lists ['sub-07']" in message
+    assert "run-1_echo-2_desc-preproc_bold.json: EchoTime is '32ms', not a number" in message
+    assert "run-2_echo-3_desc-preproc_bold.json: EchoTime is 62.8" in message
+    assert "looks like milliseconds: 0.0628 s" in message
+    assert "sub-02 run-1: no func/..._from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt" in message
+    assert "brain mask of sub-02 run-2" in message and "found 0" in message
+    assert "header's TR (pixdim[4]) is 3 s but the sidecar's RepetitionTime is 1.5 s" in message
+
+
+def test_missing_anat_transform(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",), anat_templates=())
+    assert "no anat/sub-01_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5" in _problems(fmriprep)
+
+
+def test_echo_files_with_multi_echo_off(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",))
+    assert "input.multi_echo is false but the run has 3 echo files" in _problems(
+        fmriprep, multi_echo=False
+    )
+
+
+def test_nothing_in_the_space_lists_what_is_there(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",))
+    message = _problems(fmriprep, bold_space="template", space="MNI152NLin2009cAsym")
+    assert "sub-01 has 'rest' BOLD files only in ['MNI152NLin6Asym', 'native']" in message
+    assert "none space-MNI152NLin2009cAsym with desc-preproc" in message
+    shutil.rmtree(fmriprep / "sub-01")
+    assert "no 'rest' BOLD files with desc-preproc in fMRIPrep's native" in _problems(fmriprep)
+
+
+def test_not_a_bids_folder_names_the_config_key(tmp_path):
+    with pytest.raises(bids.BIDSInputError, match="input.bids_dir"):
+        bids.load_layout(tmp_path, tmp_path / "derivatives" / "fmriprep")
+    with pytest.raises(bids.BIDSInputError, match="input.bids_dir"):
+        bids.discover_runs(tmp_path, tmp_path / "fmriprep", cache_dir=tmp_path / "cache")
+
+
+# ---------------------------------------------------------------------- sidecars and cache
+
+
+def test_sidecar_metadata_follows_the_inheritance_principle(tmp_path):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids")
+    func = fmriprep / "sub-01" / "func"
+    for sidecar_path in func.glob("*_echo-*_bold.json"):
+        sidecar = json.loads(sidecar_path.read_text())
+        del sidecar["RepetitionTime"]
+        sidecar_path.write_text(json.dumps(sidecar))
+    (fmriprep / "task-rest_bold.json").write_text(json.dumps({"RepetitionTime": 1.5}))
+    assert {run.repetition_time_s for run in _find(fmriprep)["01"]} == {1.5}
+    # nearer and more specific sidecars win; header TRs of 1.5 s then disagree
+    (func / "sub-01_task-rest_run-2_bold.json").write_text(json.dumps({"RepetitionTime": 1.2}))
+    assert "sidecar's RepetitionTime is 1.2 s" in _problems(fmriprep)
+    # a confounds sidecar never applies to a BOLD file
+    (func / "sub-01_task-rest_run-2_bold.json").unlink()
+    (fmriprep / "task-rest_desc-confounds_timeseries.json").write_text(
+        json.dumps({"RepetitionTime": 9.0})
+    )
+    assert {run.repetition_time_s for run in _find(fmriprep)["01"]} == {1.5}
+
+
+def test_discover_runs_reuses_its_cache_until_the_dataset_changes(tmp_path, monkeypatch):
+    fmriprep = write_fmriprep_tree(tmp_path / "bids", subjects={"01": [None], "02": [None]})
+    root, cache = fmriprep.parent.parent, tmp_path / "cache"
+
+    def discover(**changes):
+        return bids.discover_runs(root, fmriprep, bids.Query(), cache_dir=cache, **changes)
+
+    first = discover()
+    assert first == _find(fmriprep) and sorted(first) == ["01", "02"]
+    real_load_layout = bids.load_layout
+    monkeypatch.setattr(bids, "load_layout", lambda *a, **k: pytest.fail("cache not used"))
+    assert discover() == first
+    monkeypatch.setattr(bids, "load_layout", real_load_layout)
+    assert sorted(discover(subjects=("02",))) == ["02"]
+    # a changed sidecar (same size) is seen
+    sidecar = fmriprep / "sub-01" / "func" / "sub-01_task-rest_run-1_echo-1_desc-preproc_bold.json"
+    sidecar.write_text(sidecar.read_text().replace("0.0142", "0.0141"))
+    stat = sidecar.stat()
+    os.utime(sidecar, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert discover()["01"][0].echo_times_s[0] == 0.0141
+    # so is a changed anatomical transform
+    (fmriprep / "sub-02" / "anat" / f"sub-02_from-T1w_to-{SPACE}_mode-image_xfm.h5").unlink()
+    with pytest.raises(bids.BIDSInputError, match="sub-02: no anat/"):
+        discover()
+    shutil.rmtree(fmriprep / "sub-02")
+    assert sorted(discover()) == ["01"]
+    assert len(list(cache.glob("runs-*.json"))) == 1  # stale entries are removed
+
+
+class _CountingLayout:
+    def __init__(self, layout):
+        self.layout, self.queries = layout, 0
+
+    def get(self, *args, **kwargs):
+        self.queries += 1
+        return self.layout.get(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.layout, name)
+
+
+def test_a_fixed_number_of_pybids_queries_whatever_the_cohort(tmp_path):
+    """No query per run or per file: their cost grows with the index."""
+    for subjects in (1, 4):
+        fmriprep = write_fmriprep_tree(
+            tmp_path / f"bids{subjects}", subjects={f"{s:02d}": [None] for s in range(subjects)}
+        )
+        layout = _CountingLayout(bids.load_layout(fmriprep.parent.parent, fmriprep, bids.Query()))
+        runs = bids.find_runs(layout, bids.Query())
+        assert sum(len(r) for r in runs.values()) == 2 * subjects
+        assert layout.queries == 6
+
+
+# ------------------------------------------------------------------------- the demo dataset
+
+
+def test_demo_dataset_is_read_by_the_same_discovery(tiny_dataset):
+    fmriprep = tiny_dataset / "derivatives" / "fmriprep"
+    runs = _find(fmriprep)
+    assert sorted(runs) == [f"{i:02d}" for i in range(1, 11)]
+    for subject_runs in runs.values():
+        assert [r.run for r in subject_runs] == ["1", "2"]
+        for run in subject_runs:
+            assert run.echo_times_s == [0.014, 0.032, 0.05] and run.n_dummy == 4
+            assert len(run.resample_xfms) == 2
+    table = bids.inventory(runs, relative_to=fmriprep)
+    assert len(table) == 20 and (table["n_echoes"] == 3).all()
+    assert set(table["echo_times_ms"]) == {"14,32,50"}
+    assert table.iloc[0]["transforms"] == (
+        "sub-01/anat/sub-01_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5,"
+        "sub-01/func/sub-01_task-rest_run-1_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt"
+    )
+
+
+def test_demo_names_match_fmriprep_names(tiny_dataset, tmp_path):
+    """Every file the demo writes under derivatives/fmriprep has a counterpart (same name
+    pattern) in the tree written from fMRIPrep's documentation."""
+    reference = write_fmriprep_tree(tmp_path / "bids", runs=("1", "2"))
+
+    def pattern(path: Path) -> str:
+        entities, suffix, extension = bids.parse_bids_name(path.name)
+        keys = [k if k not in ("sub", "run", "echo", "ses") else k for k in entities]
+        labels = {k: v for k, v in entities.items() if k in ("desc", "from", "to", "mode", "space")}
+        return f"{path.parent.name}/{keys}/{sorted(labels.items())}/{suffix}{extension}"
+
+    fmriprep_names = {pattern(p) for p in reference.rglob("sub-*") if p.is_file()}
+    demo = tiny_dataset / "derivatives" / "fmriprep"
+    for path in demo.rglob("sub-*"):
+        if path.is_file():
+            assert pattern(path) in fmriprep_names, path.name
+
+
+def test_demo_echo_sidecars_and_headers(tiny_dataset):
+    func = tiny_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
+    echo_times = []
+    for echo in (1, 2, 3):
+        stem = f"sub-01_task-rest_run-1_echo-{echo}_desc-preproc_bold"
+        sidecar = json.loads((func / f"{stem}.json").read_text())
+        echo_times.append(sidecar["EchoTime"])
+        assert sidecar["RepetitionTime"] == 2.0
+        img = nib.load(func / f"{stem}.nii.gz")
+        assert img.shape[3] == 40
+        assert img.header.get_zooms()[3] == pytest.approx(2.0)
+        assert img.header.get_xyzt_units() == ("mm", "sec")
+        assert int(img.header["sform_code"]) == 1  # scanner space
+        # an oblique grid: the voxel axes are not the world axes
+        assert not np.allclose(img.affine[:3, :3], np.diag(np.diag(img.affine[:3, :3])))
+    assert echo_times == sorted(echo_times) and max(echo_times) < 0.1  # seconds
+
+
+def test_demo_confounds_have_fmriprep_columns(tiny_dataset):
+    """The demo's confounds table has fMRIPrep's columns (those of the real fMRIPrep 21
+    table nilearn ships), with fMRIPrep's n/a in first-row derivatives."""
+    from fmriprep_tree import nilearn_confounds
+
+    real = pd.read_csv(nilearn_confounds()[0], sep="\t", nrows=1)
+    table = pd.read_csv(
+        tiny_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
+        / "sub-01_task-rest_run-1_desc-confounds_timeseries.tsv",
+        sep="\t",
+        na_values=["n/a"],
+    )
+
+    def families(columns):
+        return {c.rstrip("0123456789") for c in columns}
+
+    # fMRIPrep's cosines are the DCT regressors slower than 1/128 Hz: none in 36 steady
+    # volumes at TR 2 s (72 s)
+    assert families(real.columns) - {"cosine"} <= families(table.columns)
+    assert not [c for c in table if c.startswith("cosine")]
+    assert np.isnan(table.loc[0, "trans_x_derivative1"]) and np.isnan(table.loc[0, "framewise_displacement"])
+    np.testing.assert_allclose(
+        table["trans_x_derivative1"].iloc[1:], np.diff(table["trans_x"]), rtol=1e-6, atol=1e-9
+    )
+    assert [c for c in table if c.startswith("non_steady")] == [
+        f"non_steady_state_outlier{k:02d}" for k in range(4)
+    ]
+    assert (table.loc[:3, [c for c in table if c.startswith(("a_comp_cor", "cosine"))]] == 0).all().all()
+    sidecar = json.loads(
+        (tiny_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
+         / "sub-01_task-rest_run-1_desc-confounds_timeseries.json").read_text()
+    )
+    assert sidecar["a_comp_cor_00"]["Mask"] == "combined" and sidecar["a_comp_cor_00"]["Retained"]
+
+
+def test_demo_planted_targets_in_both_spaces(tiny_dataset):
+    from tmstarget import native
+
+    planted = pd.read_csv(tiny_dataset / "derivatives" / "simulation" / "planted_targets.tsv", sep="\t")
+    fmriprep = tiny_dataset / "derivatives" / "fmriprep"
+    for row in planted.itertuples():
+        xfm = fmriprep / row.participant_id / "anat" / f"{row.participant_id}_from-T1w_to-{SPACE}_mode-image_xfm.h5"
+        np.testing.assert_allclose(
+            native.mni_to_native([row.x_mm, row.y_mm, row.z_mm], xfm)[0],
+            [row.native_x_mm, row.native_y_mm, row.native_z_mm],
+        )
 
 
 def test_dataset_descriptions(tiny_dataset):
@@ -65,89 +456,7 @@ def test_every_tsv_column_is_described(tiny_dataset):
         assert set(columns) <= set(dictionary), table.name
 
 
-def test_echo_sidecars_and_headers(tiny_dataset):
-    func = tiny_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-    echo_times = []
-    for echo in (1, 2, 3):
-        stem = f"sub-01_task-rest_run-1_echo-{echo}_space-{SPACE}_desc-preproc_bold"
-        sidecar = json.loads((func / f"{stem}.json").read_text())
-        echo_times.append(sidecar["EchoTime"])
-        assert sidecar["RepetitionTime"] == 2.0
-        img = nib.load(func / f"{stem}.nii.gz")
-        assert img.shape[3] == 40
-        assert img.header.get_zooms()[3] == pytest.approx(2.0)
-        assert img.header.get_xyzt_units() == ("mm", "sec")
-        assert int(img.header["sform_code"]) == 4
-    assert echo_times == sorted(echo_times) and max(echo_times) < 0.1  # seconds
-
-
-def test_find_runs_reads_every_run(tiny_dataset):
-    layout = bids.load_layout(tiny_dataset, tiny_dataset / "derivatives" / "fmriprep")
-    runs = bids.find_runs(layout, space=SPACE)
-    assert sorted(runs) == [f"{i:02d}" for i in range(1, 11)]
-    for subject_runs in runs.values():
-        assert [r.run for r in subject_runs] == ["1", "2"]
-        for run in subject_runs:
-            assert run.echo_times_s == [0.014, 0.032, 0.05]
-            assert [f"echo-{e}" in f for e, f in enumerate(run.echo_files, 1)] == [True] * 3
-            assert run.mask_file.endswith("desc-brain_mask.nii.gz")
-            assert f"run-{run.run}" in run.confounds_file
-    table = bids.inventory(runs)
-    assert len(table) == 20 and (table["n_echoes"] == 3).all()
-    assert set(table["echo_times_ms"]) == {"14,32,50"}
-    selected = bids.find_runs(layout, space=SPACE, subjects=["03"])
-    assert list(selected) == ["03"]
-
-
-@pytest.fixture
-def editable_dataset(tiny_dataset, tmp_path) -> Path:
-    """A copy of the tiny dataset's subject 01 that a test may break."""
-    root = tmp_path / "bids"
-    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("sub-0[2-9]", "sub-10"))
-    return root
-
-
-def _runs(root: Path, **kwargs):
-    layout = bids.load_layout(root, root / "derivatives" / "fmriprep")
-    return bids.find_runs(layout, space=kwargs.pop("space", SPACE), **kwargs)
-
-
-def test_echo_order_comes_from_echo_time_not_file_name(editable_dataset):
-    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-    first = func / f"sub-01_task-rest_run-1_echo-1_space-{SPACE}_desc-preproc_bold.json"
-    sidecar = json.loads(first.read_text())
-    sidecar["EchoTime"] = 0.07
-    first.write_text(json.dumps(sidecar))
-    run = _runs(editable_dataset)["01"][0]
-    assert run.echo_times_s == [0.032, 0.05, 0.07]
-    assert "echo-1" in run.echo_files[-1]
-
-
-def test_missing_echo_time_names_the_file(editable_dataset):
-    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-    sidecar_path = func / f"sub-01_task-rest_run-2_echo-2_space-{SPACE}_desc-preproc_bold.json"
-    sidecar = json.loads(sidecar_path.read_text())
-    del sidecar["EchoTime"]
-    sidecar_path.write_text(json.dumps(sidecar))
-    with pytest.raises(bids.BIDSInputError, match="run-2_echo-2.*no EchoTime"):
-        _runs(editable_dataset)
-
-
-def test_missing_mask_is_reported(editable_dataset):
-    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-    (func / f"sub-01_task-rest_run-1_space-{SPACE}_desc-brain_mask.nii.gz").unlink()
-    with pytest.raises(bids.BIDSInputError, match="brain mask of sub-01 run 1.*found 0"):
-        _runs(editable_dataset)
-
-
-def test_wrong_space_lists_the_spaces_present(editable_dataset):
-    with pytest.raises(bids.BIDSInputError, match=r"space 'MNI152NLin2009cAsym'.*MNI152NLin6Asym"):
-        _runs(editable_dataset, space="MNI152NLin2009cAsym")
-
-
-def test_not_a_bids_folder_names_the_config_key(tmp_path):
-    with pytest.raises(bids.BIDSInputError, match="input.bids_dir"):
-        bids.load_layout(tmp_path, tmp_path / "derivatives" / "fmriprep")
+# ---------------------------------------------------------------------------------- names
 
 
 def test_bids_name_orders_entities_and_rejects_bad_labels():
@@ -155,38 +464,6 @@ def test_bids_name_orders_entities_and_rejects_bad_labels():
     assert name == "sub-01_task-rest_echo-2_desc-preproc_bold.nii.gz"
     with pytest.raises(ValueError, match="alphanumeric"):
         bids.bids_name("bold", ".nii.gz", sub="01_x")
-
-
-def test_planted_targets_match_the_mask(tiny_dataset):
-    planted = pd.read_csv(
-        tiny_dataset / "derivatives" / "simulation" / "planted_targets.tsv", sep="\t"
-    )
-    mask_path = next((tiny_dataset / "derivatives" / "fmriprep").rglob("*_mask.nii.gz"))
-    mask = nib.load(mask_path)
-    ijk = planted[["i", "j", "k"]].to_numpy()
-    assert np.asarray(mask.dataobj)[tuple(ijk.T)].all()
-    xyz = nib.affines.apply_affine(mask.affine, ijk)
-    np.testing.assert_allclose(xyz, planted[["x_mm", "y_mm", "z_mm"]].to_numpy())
-
-
-def test_denoised_input_single_file_runs_need_no_echo_time(editable_dataset):
-    """Data denoised elsewhere (config preprocess.denoised_input_desc) enter as one file
-    per run, without the echo entity and without EchoTime."""
-    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-    for run in (1, 2):
-        source = func / f"sub-01_task-rest_run-{run}_echo-2_space-{SPACE}_desc-preproc_bold.nii.gz"
-        target = func / f"sub-01_task-rest_run-{run}_space-{SPACE}_desc-denoised_bold.nii.gz"
-        shutil.copy(source, target)
-        target.with_name(target.name.replace(".nii.gz", ".json")).write_text(
-            json.dumps({"RepetitionTime": 2.0, "TaskName": "rest"})
-        )
-    runs = _runs(editable_dataset, desc="denoised")["01"]
-    assert [run.key for run in runs] == ["task-rest_run-1", "task-rest_run-2"]
-    assert all(len(run.echo_files) == 1 and not run.is_multi_echo for run in runs)
-    assert runs[0].mask_file.endswith("run-1_space-MNI152NLin6Asym_desc-brain_mask.nii.gz")
-
-
-# --------------------------------------------------------------------------- scale (issue 7)
 
 
 def test_parse_bids_name_inverts_bids_name():
@@ -197,163 +474,3 @@ def test_parse_bids_name_inverts_bids_name():
         ".nii.gz",
     )
     assert bids.parse_bids_name("task-rest_bold.json") == ({"task": "rest"}, "bold", ".json")
-
-
-def test_load_layout_indexes_only_what_find_runs_reads(editable_dataset):
-    fmriprep = editable_dataset / "derivatives" / "fmriprep"
-    (fmriprep / "sub-01" / "anat").mkdir()
-    (fmriprep / "sub-01" / "anat" / "sub-01_desc-preproc_T1w.nii.gz").touch()
-    (fmriprep / "sub-01" / "figures").mkdir()
-    (fmriprep / "sub-01" / "figures" / "sub-01_desc-summary_T1w.html").touch()
-    (fmriprep / "sub-01.html").touch()
-    func = fmriprep / "sub-01" / "func"
-    (func / f"sub-01_task-rest_run-1_space-{SPACE}_boldref.nii.gz").touch()
-    layout = bids.load_layout(editable_dataset, fmriprep)
-    indexed = sorted(Path(path).name for path in layout.get(return_type="filename"))
-    on_disk = sorted(
-        path.name
-        for path in func.iterdir()
-        if path.name.endswith(("_bold.nii.gz", "_mask.nii.gz", "_timeseries.tsv"))
-    )
-    assert indexed == on_disk  # no sidecars, anat/, figures/, reports or boldrefs
-    assert len(_runs(editable_dataset)["01"]) == 2
-
-
-def test_load_layout_given_the_query_indexes_only_its_files(editable_dataset):
-    fmriprep = editable_dataset / "derivatives" / "fmriprep"
-    func = fmriprep / "sub-01" / "func"
-    for name in (
-        "sub-01_task-rest_run-1_echo-1_space-T1w_desc-preproc_bold.nii.gz",
-        "sub-01_task-rest_run-1_space-T1w_desc-brain_mask.nii.gz",
-        f"sub-01_task-rest_run-1_space-{SPACE}_desc-optcom_bold.nii.gz",
-        "sub-01_task-rest_run-1_desc-carpet_timeseries.tsv",
-        f"sub-01_task-other_run-1_echo-1_space-{SPACE}_desc-preproc_bold.nii.gz",
-    ):
-        (func / name).touch()
-    broad = bids.load_layout(editable_dataset, fmriprep)
-    narrow = bids.load_layout(editable_dataset, fmriprep, SPACE, "rest", "preproc")
-    assert len(broad.get(return_type="filename")) == 10 + 5
-    # 2 runs x (3 echoes, mask, confounds table), nothing else
-    assert len(narrow.get(return_type="filename")) == 10
-    assert bids.find_runs(narrow, space=SPACE) == bids.find_runs(broad, space=SPACE)
-    # the error still lists every space on disk
-    with pytest.raises(bids.BIDSInputError, match=r"spaces present: \['MNI152NLin6Asym', 'T1w'\]"):
-        bids.discover_runs(editable_dataset, fmriprep, "MNI152NLin2009cAsym")
-
-
-class _CountingLayout:
-    """A layout that counts the queries made through it."""
-
-    def __init__(self, layout):
-        self.layout, self.queries = layout, 0
-
-    def get(self, *args, **kwargs):
-        self.queries += 1
-        return self.layout.get(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.layout, name)
-
-
-def test_find_runs_asks_pybids_three_times_whatever_the_cohort(tiny_dataset):
-    """No query per run or per file: their cost grows with the index, so per-run
-    queries made discovery quadratic in the number of subjects."""
-    layout = _CountingLayout(
-        bids.load_layout(tiny_dataset, tiny_dataset / "derivatives" / "fmriprep")
-    )
-    runs = bids.find_runs(layout, space=SPACE)
-    assert sum(len(subject_runs) for subject_runs in runs.values()) == 20
-    assert layout.queries == 3
-
-
-def test_sidecar_metadata_follows_the_inheritance_principle(editable_dataset):
-    fmriprep = editable_dataset / "derivatives" / "fmriprep"
-    func = fmriprep / "sub-01" / "func"
-    for sidecar_path in func.glob("*_bold.json"):
-        sidecar = json.loads(sidecar_path.read_text())
-        del sidecar["RepetitionTime"]
-        sidecar_path.write_text(json.dumps(sidecar))
-    (fmriprep / "task-rest_bold.json").write_text(json.dumps({"RepetitionTime": 2.5}))
-    assert {run.repetition_time_s for run in _runs(editable_dataset)["01"]} == {2.5}
-    # nearer and more specific sidecars win: the subject's, then run 2's own
-    (fmriprep / "sub-01" / "sub-01_task-rest_bold.json").write_text(
-        json.dumps({"RepetitionTime": 3.0})
-    )
-    (func / "sub-01_task-rest_run-2_bold.json").write_text(json.dumps({"RepetitionTime": 1.5}))
-    runs = _runs(editable_dataset)["01"]
-    assert [run.repetition_time_s for run in runs] == [3.0, 1.5]
-    assert runs[0].echo_times_s == [0.014, 0.032, 0.05]  # still from each echo's sidecar
-    # a confounds sidecar never applies to a BOLD file
-    (fmriprep / "task-rest_desc-confounds_timeseries.json").write_text(
-        json.dumps({"RepetitionTime": 9.0})
-    )
-    assert [run.repetition_time_s for run in _runs(editable_dataset)["01"]] == [3.0, 1.5]
-
-
-def test_resolution_chooses_among_masks(editable_dataset):
-    func = editable_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-    for path in sorted(func.iterdir()):
-        if f"space-{SPACE}_" in path.name:
-            path.rename(func / path.name.replace(f"space-{SPACE}_", f"space-{SPACE}_res-2_"))
-    for run in (1, 2):
-        mask = func / f"sub-01_task-rest_run-{run}_space-{SPACE}_res-2_desc-brain_mask.nii.gz"
-        shutil.copy(mask, str(mask).replace("_res-2_", "_res-1_"))
-    runs = _runs(editable_dataset, resolution="2")["01"]
-    assert [run.mask_file.endswith("_res-2_desc-brain_mask.nii.gz") for run in runs] == [True] * 2
-    with pytest.raises(bids.BIDSInputError, match="brain mask of sub-01 run 1.*found 2"):
-        _runs(editable_dataset)
-
-
-@pytest.fixture
-def two_subjects(tiny_dataset, tmp_path) -> Path:
-    """A copy of the tiny dataset's subjects 01 and 02 that a test may change."""
-    root = tmp_path / "bids2"
-    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("sub-0[3-9]", "sub-10"))
-    return root
-
-
-def test_discover_runs_reuses_its_cache_until_the_dataset_changes(
-    two_subjects, tmp_path, monkeypatch
-):
-    fmriprep = two_subjects / "derivatives" / "fmriprep"
-    cache = tmp_path / "cache"
-
-    def discover(**kwargs):
-        return bids.discover_runs(two_subjects, fmriprep, SPACE, cache_dir=cache, **kwargs)
-
-    first = discover()
-    assert first == _runs(two_subjects) and sorted(first) == ["01", "02"]
-    assert len(list(cache.glob("runs-*.json"))) == 1
-
-    def no_pybids(*args, **kwargs):
-        raise AssertionError("the cache should have answered")
-
-    real_load_layout = bids.load_layout
-    monkeypatch.setattr(bids, "load_layout", no_pybids)
-    assert discover() == first
-    monkeypatch.setattr(bids, "load_layout", real_load_layout)
-
-    # another query is another entry
-    assert sorted(discover(subjects=["02"])) == ["02"]
-    # a changed sidecar (same size) is seen
-    sidecar = (
-        fmriprep
-        / "sub-01"
-        / "func"
-        / (f"sub-01_task-rest_run-1_echo-1_space-{SPACE}_desc-preproc_bold.json")
-    )
-    content = json.loads(sidecar.read_text())
-    content["EchoTime"] = 0.013
-    sidecar.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    stat = sidecar.stat()
-    os.utime(sidecar, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert discover()["01"][0].echo_times_s == [0.013, 0.032, 0.05]
-    # a removed subject is seen
-    shutil.rmtree(fmriprep / "sub-02")
-    assert sorted(discover()) == ["01"]
-    assert len(list(cache.glob("runs-*.json"))) == 1  # stale entries are removed
-
-
-def test_discover_runs_checks_the_folders_first(tmp_path):
-    with pytest.raises(bids.BIDSInputError, match="input.bids_dir"):
-        bids.discover_runs(tmp_path, tmp_path / "fmriprep", SPACE, cache_dir=tmp_path / "cache")

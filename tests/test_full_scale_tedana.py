@@ -48,7 +48,7 @@ def test_tedana_separates_bold_from_s0_at_trial_scale(tmp_path):
     rng = np.random.default_rng(7)
     target = simulate.draw_targets(template, 1, 6.0, rng)[0]
     model = simulate.subject_model(spec, template, target, rng)
-    run = simulate.simulate_run(spec, template, model, rng, dtype=np.int16)
+    run = simulate.simulate_run(spec, model, rng, dtype=np.int16)
     echoes = []
     for number, data in enumerate(run.echoes, start=1):
         path = tmp_path / f"echo-{number}.nii.gz"

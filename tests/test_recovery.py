@@ -46,7 +46,7 @@ def test_searchlight_recovers_targets_planted_in_simulated_bold():
     found = []
     for target in planted:
         model = simulate.subject_model(spec, template, target, rng)
-        run = simulate.simulate_run(spec, template, model, rng)
+        run = simulate.simulate_run(spec, model, rng)
         data = run.echoes[1].reshape(-1, spec.n_volumes)[template.brain.ravel()].T
         data = data - data.mean(0)
         # Global signal regression, as the cleaning step does.

@@ -139,7 +139,7 @@ def _run(template, **changes):
     target = simulate.draw_targets(template, 1, 0.0, np.random.default_rng(0))[0]
     rng = np.random.default_rng(1)
     model = simulate.subject_model(spec, template, target, rng)
-    run = simulate.simulate_run(spec, template, model, rng)
+    run = simulate.simulate_run(spec, model, rng)
     vox = np.flatnonzero(template.brain.ravel())
     echoes = [echo.reshape(-1, spec.n_volumes)[vox] for echo in run.echoes]
     return spec, target, run, echoes, vox

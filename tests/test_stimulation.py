@@ -27,7 +27,7 @@ def subject_maps() -> tuple[SubjectMaps, np.ndarray]:
     rng = np.random.default_rng(4)
     target = simulate.draw_targets(template, 1, 0.0, rng)[0]
     model = simulate.subject_model(spec, template, target, rng)
-    run = simulate.simulate_run(spec, template, model, rng)
+    run = simulate.simulate_run(spec, model, rng)
     data = run.echoes[-1].reshape(-1, spec.n_volumes)[template.brain.ravel()].T
     data = data[spec.n_non_steady_state :]
     timeseries = ((data - data.mean(0)) / data.std(0)).astype(np.float32)

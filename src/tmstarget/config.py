@@ -26,6 +26,22 @@ def fmriprep_dir(config: dict) -> str:
     return str(Path(config["input"]["bids_dir"]) / "derivatives" / "fmriprep")
 
 
+# The analysis grid without a configured voxel size: the trial's 2 mm (MNI152NLin6Asym
+# res-2, the circuit map's grid).
+DEFAULT_GRID_MM = 2.0
+
+
+def analysis_voxel_mm(config: dict) -> float:
+    """Voxel size (mm) of the analysis grid: ``preprocess.resample.voxel_size_mm``, else
+    the demo's MNI grid when the demo is on, else :data:`DEFAULT_GRID_MM`."""
+    configured = config["preprocess"]["resample"]["voxel_size_mm"]
+    if configured is not None:
+        return float(configured)
+    if config["demo"]["enabled"]:
+        return float(config["demo"]["imaging"]["voxel_size_mm"])
+    return DEFAULT_GRID_MM
+
+
 def check_config(config: dict) -> None:
     """Raise :class:`ConfigError` for values that pass the schema but cannot work."""
     labels = config["trial"]["arm_labels"]
@@ -55,6 +71,14 @@ def check_config(config: dict) -> None:
             ReliabilityParams.from_config(config["reliability"])
         except ValueError as error:  # the message names the reliability.<key>
             raise ConfigError(str(error)) from error
+    if demo["enabled"] and demo["layout"] != config["input"]["bold_space"]:
+        raise ConfigError(
+            f"demo.layout is {demo['layout']!r} but input.bold_space is "
+            f"{config['input']['bold_space']!r}: the demo writes its runs "
+            + ("in each run's own space" if demo["layout"] == "native" else "in the template")
+            + f"; set input.bold_space: {demo['layout']}"
+        )
+    _check_input(config)
     echo_times = np.asarray(demo["imaging"]["echo_times_s"])
     if np.any(np.diff(echo_times) <= 0):
         raise ConfigError(
@@ -83,6 +107,26 @@ def check_config(config: dict) -> None:
         raise ConfigError(
             f"{key}: no fMRIPrep derivatives at {derivatives} (no dataset_description.json); "
             "set input.fmriprep_dir to the folder fMRIPrep wrote"
+        )
+
+
+def _check_input(config: dict) -> None:
+    section = config["input"]
+    path = section.get("template_transform")
+    if path is None:
+        return
+    name = Path(path).name
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"input.template_transform: {path} does not exist; give the path of an ITK "
+            "transform (.h5 or .txt) from your subjects' template to input.space"
+        )
+    if f"from-{section['space']}" in name or "_from-" not in f"_{name}":
+        raise ConfigError(
+            f"input.template_transform: the name {name} must say which template it starts "
+            f"from (from-<template>, e.g. tpl-{section['space']}_from-MNI152NLin2009cAsym"
+            "_mode-image_xfm.h5): the subjects' from-T1w_to-<template> transform is looked "
+            "up by it"
         )
 
 

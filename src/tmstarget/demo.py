@@ -1,15 +1,31 @@
-"""Write the simulated demo cohort as a BIDS dataset with fMRIPrep-style derivatives.
+"""Write the simulated demo cohort as a BIDS dataset with fMRIPrep derivatives.
 
-Layout (``<root>`` is the config key ``input.bids_dir``)::
+Layout (``<root>`` is the config key ``input.bids_dir``), named as fMRIPrep 23.2 and later
+name their files with ``--me-output-echos`` (``docs/outputs.rst``)::
 
-    <root>/dataset_description.json, README, participants.tsv/.json
+    <root>/dataset_description.json, README, participants.tsv/.json, task-rest_bold.json
     <root>/phenotype/{madrs,blinding,adverse_events}.tsv/.json
+    <root>/sub-XX/anat/sub-XX_T1w.nii.gz
+    <root>/sub-XX/func/sub-XX_task-rest_run-N_echo-E_bold.nii.gz/.json
+    <root>/derivatives/fmriprep/sub-XX/anat/
+        sub-XX_desc-preproc_T1w.nii.gz/.json, sub-XX_desc-brain_mask.nii.gz
+        sub-XX_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5
     <root>/derivatives/fmriprep/sub-XX/func/
-        sub-XX_task-rest_run-N_echo-E_space-<tpl>_desc-preproc_bold.nii.gz/.json
-        sub-XX_task-rest_run-N_space-<tpl>_desc-brain_mask.nii.gz
+        sub-XX_task-rest_run-N_echo-E_desc-preproc_bold.nii.gz/.json   (native, per echo)
+        sub-XX_task-rest_run-N_desc-brain_mask.nii.gz                  (boldref space)
+        sub-XX_task-rest_run-N_desc-coreg_boldref.nii.gz
+        sub-XX_task-rest_run-N_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt
         sub-XX_task-rest_run-N_desc-confounds_timeseries.tsv/.json
-    <root>/derivatives/simulation/planted_targets.tsv/.json
+    <root>/derivatives/simulation/planted_targets.tsv/.json (MNI and native T1w mm)
     <root>/derivatives/simulation/sub-XX/func/sub-XX_task-rest_run-N_desc-latent_timeseries.tsv
+
+The runs are simulated on each subject's own oblique acquisition grid in its own head
+space (:mod:`tmstarget.simulate_native`), as fMRIPrep leaves them: per echo, in the
+run's BOLD reference space, with the transforms to T1w and to MNI152NLin6Asym. The raw
+``sub-XX/func`` echoes are the same files (hard links): nothing in the simulation needs
+motion or distortion correction. With ``layout="template"`` the echoes are instead
+written in MNI152NLin6Asym (``_echo-E_space-MNI152NLin6Asym_desc-preproc_bold`` with a
+template brain mask), as a pipeline that resamples every echo would write them.
 
 Each subject's images come from its own random stream (``[seed, subject number]``), so
 a subject's data do not depend on how many others are simulated or in which order.
@@ -18,6 +34,8 @@ a subject's data do not depend on how many others are simulated or in which orde
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tmstarget import atlas, simulate
+from tmstarget import atlas, native, simulate, simulate_native
 from tmstarget.bids import bids_name, write_dataset_description, write_json, write_tsv
 from tmstarget.config import DEMO_DATASET_NAME
 
@@ -103,20 +121,6 @@ ADVERSE_EVENTS_DICTIONARY = {
         "Levels": {"yes": "", "no": ""},
     },
 }
-CONFOUNDS_DICTIONARY = {
-    **{
-        f"trans_{axis}": {"Description": f"Translation along {axis}", "Units": "mm"}
-        for axis in "xyz"
-    },
-    **{f"rot_{axis}": {"Description": f"Rotation about {axis}", "Units": "rad"} for axis in "xyz"},
-    "framewise_displacement": {
-        "Description": "Framewise displacement (Power 2012; rotations on a 50 mm sphere)",
-        "Units": "mm",
-    },
-    "global_signal": {"Description": "Mean signal within the brain mask"},
-    "white_matter": {"Description": "Mean signal within white matter"},
-    "csf": {"Description": "Mean signal within cerebrospinal fluid"},
-}
 LATENT_DICTIONARY = {
     "circuit": {
         "Description": "Planted circuit signal c(t) (unit variance): the DLPFC patch follows "
@@ -132,6 +136,13 @@ PLANTED_DICTIONARY = {
     "i": {"Description": "Voxel index (first axis) on the simulation grid"},
     "j": {"Description": "Voxel index (second axis) on the simulation grid"},
     "k": {"Description": "Voxel index (third axis) on the simulation grid"},
+    "native_x_mm": {
+        "Description": "Planted site in the subject's T1w space, x (RAS), through "
+        "sub-XX_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5; n/a without a T1w space",
+        "Units": "mm",
+    },
+    "native_y_mm": {"Description": "Planted site in T1w space, y (RAS)", "Units": "mm"},
+    "native_z_mm": {"Description": "Planted site in T1w space, z (RAS)", "Units": "mm"},
 }
 
 
@@ -142,12 +153,19 @@ class DemoSpec:
     seed: int
     clinical: simulate.ClinicalSpec
     imaging: simulate.ImagingSpec
+    # "native": fMRIPrep's per-echo series in each run's own space (what fMRIPrep writes);
+    # "template": every echo already in MNI152NLin6Asym (another pipeline's output).
+    layout: str = "native"
+
+
+LAYOUTS = ("native", "template")
 
 
 def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
     """Build a :class:`DemoSpec` from the validated ``demo`` config section."""
     clinical = demo["clinical"]
     imaging = demo["imaging"]
+    native_mm = imaging.get("native_voxel_size_mm")
     return DemoSpec(
         seed=int(demo["seed"]),
         clinical=simulate.ClinicalSpec(
@@ -160,6 +178,8 @@ def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
         ),
         imaging=simulate.ImagingSpec(
             voxel_size_mm=float(imaging["voxel_size_mm"]),
+            native_voxel_size_mm=None if native_mm is None else float(native_mm),
+            t1w_voxel_size_mm=float(imaging.get("t1w_voxel_size_mm", 2.0)),
             n_runs=int(imaging["n_runs"]),
             n_volumes=int(imaging["n_volumes"]),
             repetition_time_s=float(imaging["repetition_time_s"]),
@@ -169,6 +189,7 @@ def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
             artefact_percent=float(imaging["artefact_percent"]),
             circuit_percent=float(imaging["circuit_percent"]),
         ),
+        layout=str(demo.get("layout", "native")),
     )
 
 
@@ -181,6 +202,8 @@ def write_demo_dataset(
     memory) cannot hold that many subjects at once."""
     root = Path(root)
     spec.imaging.validate()
+    if spec.layout not in LAYOUTS:
+        raise simulate.SimulationError(f"demo.layout must be one of {LAYOUTS}, got {spec.layout!r}")
     tables = simulate.simulate_clinical(spec.clinical, spec.seed)
     _write_clinical(root, tables, spec)
 
@@ -190,28 +213,12 @@ def write_demo_dataset(
     targets = simulate.draw_targets(
         template, len(subjects), spec.imaging.target_spread_mm, target_rng
     )
-    planted_mm = atlas.voxel_centres_mm(template.affine, targets)
-    planted = pd.DataFrame(
-        {
-            "participant_id": [f"sub-{s}" for s in subjects],
-            "x_mm": planted_mm[:, 0],
-            "y_mm": planted_mm[:, 1],
-            "z_mm": planted_mm[:, 2],
-            "i": targets[:, 0],
-            "j": targets[:, 1],
-            "k": targets[:, 2],
-        }
-    )
-    simulation_dir = root / "derivatives" / "simulation"
-    write_dataset_description(simulation_dir, "Demo cohort: planted ground truth")
-    write_tsv(simulation_dir / "planted_targets.tsv", planted, PLANTED_DICTIONARY)
-    write_json(
-        simulation_dir / "simulation_parameters.json",
-        {"seed": spec.seed, "imaging": asdict(spec.imaging), "space": SPACE},
-    )
-
     fmriprep_dir = root / "derivatives" / "fmriprep"
-    write_dataset_description(fmriprep_dir, "Demo cohort: fMRIPrep-style derivatives (simulated)")
+    write_dataset_description(
+        fmriprep_dir,
+        "Demo cohort: fMRIPrep derivatives (simulated)",
+        sources=["../../"],
+    )
     jobs = [
         (root, spec, template, subject, number, targets[number - 1])
         for number, subject in enumerate(subjects, start=1)
@@ -223,11 +230,32 @@ def write_demo_dataset(
     log.info("simulating %d subjects in %d processes", len(subjects), workers)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for subject in pool.map(_write_subject, jobs):
-                log.info("wrote sub-%s", subject)
+            natives = list(pool.map(_write_subject, jobs))
     else:
-        for job in jobs:
-            log.info("wrote sub-%s", _write_subject(job))
+        natives = [_write_subject(job) for job in jobs]
+
+    planted_mm = atlas.voxel_centres_mm(template.affine, targets)
+    planted = pd.DataFrame(
+        {
+            "participant_id": [f"sub-{s}" for s in subjects],
+            "x_mm": planted_mm[:, 0],
+            "y_mm": planted_mm[:, 1],
+            "z_mm": planted_mm[:, 2],
+            "i": targets[:, 0],
+            "j": targets[:, 1],
+            "k": targets[:, 2],
+            "native_x_mm": [n[0] for n in natives],
+            "native_y_mm": [n[1] for n in natives],
+            "native_z_mm": [n[2] for n in natives],
+        }
+    )
+    simulation_dir = root / "derivatives" / "simulation"
+    write_dataset_description(simulation_dir, "Demo cohort: planted ground truth")
+    write_tsv(simulation_dir / "planted_targets.tsv", planted, PLANTED_DICTIONARY)
+    write_json(
+        simulation_dir / "simulation_parameters.json",
+        {"seed": spec.seed, "imaging": asdict(spec.imaging), "space": SPACE, "layout": spec.layout},
+    )
 
 
 def _write_clinical(root: Path, tables: dict[str, pd.DataFrame], spec: DemoSpec) -> None:
@@ -242,45 +270,210 @@ def _write_clinical(root: Path, tables: dict[str, pd.DataFrame], spec: DemoSpec)
     write_tsv(phenotype / "madrs.tsv", tables["madrs"], MADRS_DICTIONARY)
     write_tsv(phenotype / "blinding.tsv", tables["blinding"], BLINDING_DICTIONARY)
     write_tsv(phenotype / "adverse_events.tsv", tables["adverse_events"], ADVERSE_EVENTS_DICTIONARY)
+    # Task metadata shared by every run (the inheritance principle); each echo's sidecar
+    # adds its EchoTime.
+    write_json(
+        root / f"task-{TASK}_bold.json",
+        {"TaskName": TASK, "RepetitionTime": spec.imaging.repetition_time_s},
+    )
 
 
-def _write_subject(job) -> str:
+def _write_subject(job) -> tuple[float, float, float]:
+    """Write one subject's raw data and fMRIPrep derivatives; returns the planted target
+    in the subject's T1w space (RAS mm; NaN for the template layout, which has no T1w)."""
     root, spec, template, subject, number, target = job
     root = Path(root)
     imaging = spec.imaging
     rng = np.random.default_rng([spec.seed, number])
-    model = simulate.subject_model(imaging, template, target, rng)
-    func = root / "derivatives" / "fmriprep" / f"sub-{subject}" / "func"
+    fields = simulate.draw_subject_fields(imaging, template, target, rng)
+    writer = _NativeWriter if spec.layout == "native" else _TemplateWriter
+    subject_writer = writer(root, spec, template, subject, number)
     latent_dir = root / "derivatives" / "simulation" / f"sub-{subject}" / "func"
-    func.mkdir(parents=True, exist_ok=True)
-    for run_number in range(1, imaging.n_runs + 1):
-        run = simulate.simulate_run(imaging, template, model, rng, dtype=np.int16)
-        entities = {"sub": subject, "task": TASK, "run": run_number}
-        for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
-            name = bids_name("bold", ".nii.gz", echo=echo, space=SPACE, desc="preproc", **entities)
-            img = simulate.to_image(data, template.affine, imaging.repetition_time_s)
-            img.to_filename(func / name)
-            write_json(
-                (func / name.replace(".nii.gz", ".json")),
-                {
-                    "EchoTime": te,
-                    "RepetitionTime": imaging.repetition_time_s,
-                    "TaskName": TASK,
-                    "SkullStripped": False,
-                    "SliceTimingCorrected": False,
-                },
-            )
-        mask = simulate.to_image(template.brain.astype(np.uint8), template.affine, dtype=np.uint8)
-        mask.to_filename(func / bids_name("mask", ".nii.gz", space=SPACE, desc="brain", **entities))
-        confounds_name = bids_name("timeseries", ".tsv", desc="confounds", **entities)
-        dictionary = dict(CONFOUNDS_DICTIONARY)
-        for column in run.confounds.columns:
-            if column.startswith("non_steady_state_outlier"):
-                dictionary[column] = {"Description": "One-hot: this volume is non-steady-state"}
-        write_tsv(func / confounds_name, run.confounds, dictionary)
+    for run_index in range(imaging.n_runs):
+        entities = {"sub": subject, "task": TASK, "run": run_index + 1}
+        model = simulate.model_on_grid(imaging, template, fields, subject_writer.grid(run_index))
+        run = simulate.simulate_run(imaging, model, rng, dtype=np.int16)
+        subject_writer.write_run(run_index, entities, run)
         write_tsv(
             latent_dir / bids_name("timeseries", ".tsv", desc="latent", **entities),
             run.latent,
             LATENT_DICTIONARY,
         )
-    return subject
+    return subject_writer.planted_native(fields.target_mm)
+
+
+class _TemplateWriter:
+    """Every echo in MNI152NLin6Asym on the template grid (``layout="template"``)."""
+
+    def __init__(self, root: Path, spec: DemoSpec, template, subject: str, number: int):
+        self.spec, self.template, self.subject = spec, template, subject
+        self.func = root / "derivatives" / "fmriprep" / f"sub-{subject}" / "func"
+
+    def grid(self, run_index: int):
+        return None  # the template grid
+
+    def write_run(self, run_index: int, entities: dict, run: simulate.SimulatedRun) -> None:
+        imaging, template = self.spec.imaging, self.template
+        for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
+            name = bids_name("bold", ".nii.gz", echo=echo, space=SPACE, desc="preproc", **entities)
+            simulate.to_image(data, template.affine, imaging.repetition_time_s).to_filename(
+                self.func / name
+            )
+            write_json(self.func / name.replace(".nii.gz", ".json"), _echo_sidecar(te, imaging))
+        mask = simulate.to_image(template.brain.astype(np.uint8), template.affine, dtype=np.uint8)
+        mask.to_filename(
+            self.func / bids_name("mask", ".nii.gz", space=SPACE, desc="brain", **entities)
+        )
+        _write_confounds(self.func, entities, run.confounds)
+
+    def planted_native(self, target_mm: np.ndarray) -> tuple[float, float, float]:
+        return (np.nan, np.nan, np.nan)
+
+
+class _NativeWriter:
+    """What fMRIPrep writes with ``--me-output-echos`` (``layout="native"``): per-echo
+    series in each run's own space, the raw data they came from, the T1w image and the
+    transforms (see :mod:`tmstarget.simulate_native`)."""
+
+    def __init__(self, root: Path, spec: DemoSpec, template, subject: str, number: int):
+        imaging = spec.imaging
+        self.root, self.spec, self.template, self.subject = root, spec, template, subject
+        fmriprep = root / "derivatives" / "fmriprep" / f"sub-{subject}"
+        self.anat, self.func = fmriprep / "anat", fmriprep / "func"
+        self.raw_func = root / f"sub-{subject}" / "func"
+        self.space = simulate_native.draw_native_space(
+            np.random.default_rng([spec.seed, number, 1]),
+            imaging.n_runs,
+            imaging.acquisition_voxel_mm,
+            imaging.t1w_voxel_size_mm,
+            field_spacing_mm=max(4.0, imaging.voxel_size_mm),
+        )
+        self.template_xfm = simulate_native.write_template_transform(
+            self.space,
+            self.anat / f"sub-{subject}_from-T1w_to-{SPACE}_mode-image_xfm.h5",
+        )
+        t1w, brain_mask = simulate_native.t1w_images(self.space, self.template_xfm)
+        t1w_name = bids_name("T1w", ".nii.gz", sub=subject, desc="preproc")
+        t1w.to_filename(self.anat / t1w_name)
+        write_json(self.anat / t1w_name.replace(".nii.gz", ".json"), {"SkullStripped": False})
+        brain_mask.to_filename(self.anat / bids_name("mask", ".nii.gz", sub=subject, desc="brain"))
+        raw_anat = root / f"sub-{subject}" / "anat"
+        raw_anat.mkdir(parents=True, exist_ok=True)
+        _link(self.anat / t1w_name, raw_anat / bids_name("T1w", ".nii.gz", sub=subject))
+        self.tissue = simulate_native.TissueSampler.load(min(2.0, imaging.acquisition_voxel_mm))
+        self.run_xfms: dict[int, Path] = {}
+
+    def grid(self, run_index: int):
+        entities = {"sub": self.subject, "task": TASK, "run": run_index + 1}
+        name = bids_name("xfm", ".txt", **entities)
+        # from-/to-/mode- are not among bids_name's entities (fMRIPrep puts them after run).
+        name = name.replace("_xfm.txt", "_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt")
+        xfm = simulate_native.write_run_transform(self.space, run_index, self.func / name)
+        self.run_xfms[run_index] = xfm
+        linear = self.space.t1w_to_boldref[run_index] @ self.space.template_to_t1w
+        positions = simulate_native.grid_positions(
+            self.space.bold_affine, self.space.bold_shape, [self.template_xfm, xfm], linear
+        )
+        return simulate_native.sampling_grid(positions, self.tissue)
+
+    def write_run(self, run_index: int, entities: dict, run: simulate.SimulatedRun) -> None:
+        imaging, affine = self.spec.imaging, self.space.bold_affine
+        self.raw_func.mkdir(parents=True, exist_ok=True)
+        for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
+            name = bids_name("bold", ".nii.gz", echo=echo, desc="preproc", **entities)
+            img = simulate.to_image(data, affine, imaging.repetition_time_s, xform_code=1)
+            img.to_filename(self.func / name)
+            write_json(self.func / name.replace(".nii.gz", ".json"), _echo_sidecar(te, imaging))
+            raw = bids_name("bold", ".nii.gz", echo=echo, **entities)
+            _link(self.func / name, self.raw_func / raw)
+            write_json(self.raw_func / raw.replace(".nii.gz", ".json"), {"EchoTime": te})
+            if echo == 1:
+                steady = data[..., imaging.n_non_steady_state :]
+                boldref = steady.mean(axis=-1, dtype=np.float32)
+        mask = (np.asarray(run.echoes[0]).max(axis=-1) > 0).astype(np.uint8)
+        simulate.to_image(mask, affine, dtype=np.uint8, xform_code=1).to_filename(
+            self.func / bids_name("mask", ".nii.gz", desc="brain", **entities)
+        )
+        simulate.to_image(boldref, affine, dtype=np.float32, xform_code=1).to_filename(
+            self.func / bids_name("boldref", ".nii.gz", desc="coreg", **entities)
+        )
+        _write_confounds(self.func, entities, run.confounds)
+
+    def planted_native(self, target_mm: np.ndarray) -> tuple[float, float, float]:
+        return tuple(float(v) for v in native.mni_to_native(target_mm, self.template_xfm)[0])
+
+
+def _echo_sidecar(te: float, imaging: simulate.ImagingSpec) -> dict:
+    return {
+        "EchoTime": te,
+        "RepetitionTime": imaging.repetition_time_s,
+        "TaskName": TASK,
+        "SkullStripped": False,
+        "SliceTimingCorrected": False,
+    }
+
+
+def _write_confounds(func: Path, entities: dict, confounds: pd.DataFrame) -> None:
+    """The confounds table with its JSON: fMRIPrep's CompCor metadata, and a description
+    of every column."""
+    dictionary = {}
+    for column in confounds.columns:
+        dictionary[column] = {"Description": _confound_description(column)}
+        if column in confounds.attrs.get("compcor", {}):
+            dictionary[column] |= confounds.attrs["compcor"][column]
+    write_tsv(func / bids_name("timeseries", ".tsv", desc="confounds", **entities), confounds, dictionary)
+
+
+_CONFOUND_DESCRIPTIONS = {
+    "global_signal": "Mean signal within the brain mask",
+    "white_matter": "Mean signal within white matter",
+    "csf": "Mean signal within cerebrospinal fluid",
+    "csf_wm": "Mean signal within white matter and CSF",
+    "tcompcor": "Mean signal within the tCompCor mask (2% most variable voxels)",
+    "std_dvars": "DVARS divided by its median",
+    "dvars": "Root mean square of the volume-to-volume signal change",
+    "framewise_displacement": "Framewise displacement (Power 2012; rotations on a 50 mm sphere), mm",
+    "rmsd": "Root mean square deviation of an 80 mm sphere (Jenkinson 2002), mm",
+    "trans_x": "Translation along x, mm",
+    "trans_y": "Translation along y, mm",
+    "trans_z": "Translation along z, mm",
+    "rot_x": "Rotation about x, rad",
+    "rot_y": "Rotation about y, rad",
+    "rot_z": "Rotation about z, rad",
+}
+
+
+def _confound_description(column: str) -> str:
+    for suffix, what in (
+        ("_derivative1_power2", "squared backward difference of"),
+        ("_derivative1", "backward difference of"),
+        ("_power2", "square of"),
+    ):
+        if column.endswith(suffix):
+            base = column[: -len(suffix)]
+            return f"{what.capitalize()} {base} ({_CONFOUND_DESCRIPTIONS[base]})"
+    if column in _CONFOUND_DESCRIPTIONS:
+        return _CONFOUND_DESCRIPTIONS[column]
+    for prefix, what in (
+        ("t_comp_cor_", "temporal CompCor component"),
+        ("c_comp_cor_", "anatomical CompCor component (CSF)"),
+        ("w_comp_cor_", "anatomical CompCor component (white matter)"),
+        ("a_comp_cor_", "anatomical CompCor component (white matter and CSF)"),
+        ("cosine", "discrete cosine drift regressor (128 s high-pass)"),
+        ("non_steady_state_outlier", "one-hot: this volume is non-steady-state"),
+        ("motion_outlier", "one-hot: FD > 0.5 mm or standardised DVARS > 1.5 at this volume"),
+    ):
+        if column.startswith(prefix):
+            return what[0].upper() + what[1:]
+    raise ValueError(f"no description for confounds column {column!r}")
+
+
+def _link(source: Path, link: Path) -> None:
+    """``link`` holds the same bytes as ``source``: a hard link, or a copy where the file
+    system has none."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    try:
+        os.link(source, link)
+    except OSError:
+        shutil.copyfile(source, link)

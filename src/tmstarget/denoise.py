@@ -49,10 +49,12 @@ import pandas as pd
 from nilearn import signal as nsignal
 from scipy import ndimage
 
+from tmstarget import confounds as confounds_module
+
 LGR = logging.getLogger(__name__)
 
-MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
-TISSUE_COLUMNS = ("global_signal", "white_matter", "csf")
+MOTION_COLUMNS = confounds_module.MOTION
+TISSUE_COLUMNS = confounds_module.TISSUE
 FD_COLUMN = "framewise_displacement"
 
 # File that run_tedana writes next to tedana's own outputs; read back by read_tedana_result.
@@ -565,27 +567,21 @@ def framewise_displacement(confounds: pd.DataFrame, head_radius_mm: float = 50.0
 
 def nuisance_regressors(
     confounds: pd.DataFrame,
-    tissue_signals: Sequence[str] = TISSUE_COLUMNS,
-    motion: bool = True,
-    motion_derivatives: bool = True,
+    strategy: str = "trial",
+    columns: Sequence[str] | None = None,
+    source: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Design matrix of nuisance regressors (one row per volume, no intercept or trend).
-
-    Default: global signal, white matter, CSF, the 6 motion parameters and their backward
-    differences (first row 0), i.e. 15 columns. The constant and the linear trend are not
-    columns: :func:`clean_run` removes them by detrending signals and regressors alike.
-    Compute this on confounds that were already trimmed of dummy volumes.
-    """
-    columns = list(tissue_signals) + (list(MOTION_COLUMNS) if motion else [])
-    _require_columns(confounds, columns)
-    design = confounds[columns].astype(float).copy()
-    if motion and motion_derivatives:
-        for name in MOTION_COLUMNS:
-            design[f"{name}_derivative1"] = design[name].diff().fillna(0.0)
-    bad = [c for c in design.columns if not np.all(np.isfinite(design[c].to_numpy()))]
-    if bad:
-        raise PreprocessingError(f"confounds have missing or non-finite values in {bad}")
-    return design.reset_index(drop=True)
+    """Design matrix of nuisance regressors (one row per volume, no intercept or trend)
+    of a named strategy (:data:`tmstarget.confounds.STRATEGIES`; the trial's: global
+    signal, white matter, CSF, the 6 motion parameters and fMRIPrep's
+    ``_derivative1`` columns, 15 in all), or of the named ``columns``. The constant and the
+    linear trend are not columns: :func:`clean_run` removes them by detrending signals and
+    regressors alike. Compute this on confounds that were already trimmed of dummy
+    volumes."""
+    try:
+        return confounds_module.nuisance_design(confounds, strategy, columns, source)
+    except confounds_module.ConfoundsError as error:
+        raise PreprocessingError(str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -604,10 +600,11 @@ def clean_run(
     low_pass_hz: float | None = 0.08,
     high_pass_hz: float | None = None,
     censor_fd_mm: float | None = None,
-    tissue_signals: Sequence[str] = TISSUE_COLUMNS,
-    motion_derivatives: bool = True,
+    nuisance: str = "trial",
+    nuisance_columns: Sequence[str] | None = None,
     min_volumes: int = 50,
     chunk_voxels: int = 20000,
+    confounds_source: str | Path | None = None,
 ) -> CleanResult:
     """Nuisance regression, linear detrending and Butterworth filtering in one step.
 
@@ -646,7 +643,9 @@ def clean_run(
             f"censoring at FD > {censor_fd_mm} mm leaves {int(kept.sum())} of {n_vols} volumes, "
             f"fewer than min_volumes={min_volumes}"
         )
-    design = nuisance_regressors(confounds, tissue_signals, True, motion_derivatives).to_numpy()
+    design = nuisance_regressors(
+        confounds, nuisance, nuisance_columns, confounds_source
+    ).to_numpy()
     # z-scored here rather than by nilearn (standardize_confounds), whose "zscore" default is
     # deprecated; the projection is the same.
     sd = design.std(axis=0)
@@ -915,11 +914,12 @@ def postprocess_run(
     high_pass_hz: float | None = None,
     censor_fd_mm: float | None = None,
     fwhm_mm: float = 6.0,
-    tissue_signals: Sequence[str] = TISSUE_COLUMNS,
-    motion_derivatives: bool = True,
+    nuisance: str = "trial",
+    nuisance_columns: Sequence[str] | None = None,
     min_volumes: int = 50,
     fd_flag_mm: float = 0.5,
     carpet_voxels: int = 2000,
+    confounds_source: str | Path | None = None,
 ) -> CleanedRun:
     """Steps 3-4 for one run plus its QC: drop dummies, clean, smooth.
 
@@ -930,8 +930,10 @@ def postprocess_run(
     ``bold_img``. tSNR before = mean / SD of the reference; tSNR after = mean of the
     reference / SD of the cleaned, unsmoothed series (cleaning removes the mean, and
     smoothing would inflate it). ``mode`` and ``components`` are only passed to the QC.
+    ``confounds_source`` (the table's file) is named in errors.
     """
     bold = _load(bold_img)
+    source = f" ({confounds_source})" if confounds_source else ""
     reference = bold if reference_img is None else _load(reference_img)
     if reference.shape != bold.shape:
         raise PreprocessingError(
@@ -940,7 +942,7 @@ def postprocess_run(
     expected = bold.shape[3] + (n_dummy if image_dummies_dropped else 0)
     if len(confounds) != expected:
         raise PreprocessingError(
-            f"confounds have {len(confounds)} rows but the run has {expected} volumes "
+            f"confounds{source} have {len(confounds)} rows but the run has {expected} volumes "
             f"(counting {n_dummy} dummy volumes); the confounds file does not match the run"
         )
     if not image_dummies_dropped:
@@ -968,9 +970,10 @@ def postprocess_run(
         low_pass_hz=low_pass_hz,
         high_pass_hz=high_pass_hz,
         censor_fd_mm=censor_fd_mm,
-        tissue_signals=tissue_signals,
-        motion_derivatives=motion_derivatives,
+        nuisance=nuisance,
+        nuisance_columns=nuisance_columns,
         min_volumes=min_volumes,
+        confounds_source=confounds_source,
     )
     ref_series = np.asarray(reference.dataobj, dtype=np.float64)[mask]
     residual_sd = np.asarray(cleaned.img.dataobj, dtype=np.float64)[mask].std(axis=1)
@@ -1121,6 +1124,8 @@ class RunInput:
     # True for tedana's output; None infers it from the lengths (external input: dropped
     # if the image has n_dummy volumes fewer than the confounds).
     dummies_dropped: bool | None = True
+    # The run's dummy volumes; None: fMRIPrep's non_steady_state_outlier columns.
+    n_dummy: int | None = None
 
 
 @dataclass
@@ -1141,26 +1146,49 @@ def cleaning_options(preprocess: Mapping) -> dict:
         "high_pass_hz",
         "censor_fd_mm",
         "fwhm_mm",
-        "tissue_signals",
-        "motion_derivatives",
+        "nuisance",
+        "nuisance_columns",
         "concat_normalise",
         "fd_flag_mm",
     )
     return {key: preprocess[key] for key in keys} | {"thresholds": preprocess["qc_thresholds"]}
 
 
+def run_dummies(
+    configured: int | None,
+    discovered: int | None,
+    confounds: pd.DataFrame | None = None,
+    source: str | Path | None = None,
+) -> int:
+    """The dummy volumes of a run: the configured number (``preprocess.n_dummy``) when
+    given, else the number discovery read from the confounds table's header, else the
+    non-steady-state volumes the table flags (:func:`tmstarget.confounds.dummy_volumes`)."""
+    if configured is not None:
+        return int(configured)
+    if confounds is not None:
+        found = confounds_module.dummy_volumes(confounds, source)
+        if discovered is not None and found != discovered:
+            raise confounds_module.ConfoundsError(
+                f"{source}: {found} non-steady-state volumes flagged, {discovered} columns"
+            )
+        return found
+    if discovered is None:
+        raise PreprocessingError("the number of dummy volumes is unknown")
+    return int(discovered)
+
+
 def clean_subject(
     subject: str,
     runs: Sequence[RunInput],
     *,
-    n_dummy: int = 4,
+    n_dummy: int | None = None,
     min_volumes: int = 50,
     low_pass_hz: float | None = 0.08,
     high_pass_hz: float | None = None,
     censor_fd_mm: float | None = None,
     fwhm_mm: float = 6.0,
-    tissue_signals: Sequence[str] = TISSUE_COLUMNS,
-    motion_derivatives: bool = True,
+    nuisance: str = "trial",
+    nuisance_columns: Sequence[str] | None = None,
     concat_normalise: Literal["zscore", "demean"] = "zscore",
     fd_flag_mm: float = 0.5,
     thresholds: Mapping[str, float] | None = None,
@@ -1168,7 +1196,9 @@ def clean_subject(
     """Steps 3-5 for every run of one subject: clean, smooth, then join the runs.
 
     The subject's brain mask is the intersection of its runs' masks (every voxel of the
-    joined series has data in every run). Runs must share TR and grid.
+    joined series has data in every run). Runs must share TR and grid. Dummy volumes per
+    run: ``n_dummy`` when given (the config's override), else the run's own
+    (``RunInput.n_dummy``), else the non-steady-state volumes its confounds table flags.
     """
     if not runs:
         raise PreprocessingError(f"sub-{subject}: no runs to clean")
@@ -1189,11 +1219,15 @@ def clean_subject(
     mask_img = nib.Nifti1Image(joint.astype(np.uint8), masks[0].affine)
     cleaned = []
     for run in runs:
-        confounds = pd.read_csv(run.confounds, sep="\t", na_values=["n/a"])
+        try:
+            confounds = confounds_module.read_confounds(run.confounds)
+            dummies = run_dummies(n_dummy, run.n_dummy, confounds, run.confounds)
+        except confounds_module.ConfoundsError as error:
+            raise PreprocessingError(f"sub-{subject} {run.label}: {error}") from error
         bold = _load(run.bold)
         dropped = run.dummies_dropped
         if dropped is None:
-            dropped = n_dummy > 0 and bold.shape[3] == len(confounds) - n_dummy
+            dropped = dummies > 0 and bold.shape[3] == len(confounds) - dummies
         LGR.info("sub-%s %s: cleaning %d volumes (%s)", subject, run.label, bold.shape[3], run.mode)
         cleaned.append(
             postprocess_run(
@@ -1204,16 +1238,17 @@ def clean_subject(
                 reference_img=run.reference,
                 mode=run.mode,
                 components=run.components,
-                n_dummy=n_dummy,
+                n_dummy=dummies,
                 image_dummies_dropped=dropped,
                 low_pass_hz=low_pass_hz,
                 high_pass_hz=high_pass_hz,
                 censor_fd_mm=censor_fd_mm,
                 fwhm_mm=fwhm_mm,
-                tissue_signals=tissue_signals,
-                motion_derivatives=motion_derivatives,
+                nuisance=nuisance,
+                nuisance_columns=nuisance_columns,
                 min_volumes=min_volumes,
                 fd_flag_mm=fd_flag_mm,
+                confounds_source=run.confounds,
             )
         )
     joined = concatenate_runs([run.img for run in cleaned], mask_img, how=concat_normalise)

@@ -63,9 +63,6 @@ DEFAULT_CONNECTIVITY_METHOD = "circuit_searchlight"
 DEFAULT_SCALP_METHOD = "beam_f3"
 COORDINATE_CONVENTION = "RAS"
 
-# Index tolerance (voxels) for a point on the edge of a displacement field's grid: the
-# library computes indices in float32.
-_GRID_EDGE_TOL = 1e-3
 # Decimals in the CSV: 1 micrometre, far below any navigation system's accuracy.
 _CSV_DECIMALS = 3
 
@@ -208,33 +205,9 @@ def find_template_to_t1w(
 # ------------------------------------------------------------------------ applying them
 
 
-def _load_transforms(transform_path: Path) -> list:
-    """The transforms of an ITK file, in the order they apply to a point (RAS)."""
-    from nitransforms import linear, manip
-
-    try:
-        if transform_path.name.endswith(".h5"):
-            transforms = list(manip.load(transform_path, fmt="itk").transforms)
-        else:  # a single ITK affine (.txt, .tfm, .mat)
-            transforms = [linear.load(transform_path, fmt="itk")]
-    # h5py and nitransforms' I/O errors are OSErrors, its TransformError a TypeError;
-    # unknown ITK transform types raise NotImplementedError.
-    except (OSError, KeyError, IndexError, ValueError, TypeError, NotImplementedError) as error:
-        raise ValueError(
-            f"cannot read ITK transform {transform_path}: {type(error).__name__}: {error}"
-        ) from error
-    if not transforms:
-        raise ValueError(f"cannot read ITK transform {transform_path}: it holds no transform")
-    if isinstance(transforms[0], linear.LinearTransformsMapping):
-        raise ValueError(
-            f"cannot read ITK transform {transform_path}: it holds a series of affines, "
-            "not one template-to-T1w transform"
-        )
-    return transforms
-
-
 def mni_to_native(
-    points_mm: np.ndarray | Sequence[float], transform_path: str | Path
+    points_mm: np.ndarray | Sequence[float],
+    transform_path: str | Path | Sequence[str | Path],
 ) -> np.ndarray:
     """Map template (MNI) points to the subject's T1w space.
 
@@ -243,7 +216,9 @@ def mni_to_native(
     points_mm : template-space coordinates, RAS mm, shape (3,) or (n, 3).
     transform_path : the file :func:`find_template_to_t1w` returns: fMRIPrep's
         ``from-T1w_to-<template>_mode-image_xfm.h5`` (ITK composite, LPS on disk), or an
-        ITK affine (``.txt``/``.tfm``/``.mat``) with the same meaning.
+        ITK affine (``.txt``/``.tfm``/``.mat``) with the same meaning; or a list of files
+        applied in turn, template side first (a template-to-template transform, then the
+        subject's, as :attr:`tmstarget.bids.Run.template_xfms` lists them).
 
     Returns
     -------
@@ -251,12 +226,12 @@ def mni_to_native(
 
     Raises
     ------
-    FileNotFoundError if the file does not exist; ValueError naming the file if it cannot
+    FileNotFoundError if a file does not exist; ValueError naming the file if it cannot
     be read as an ITK transform, or if a point falls outside its displacement field.
     """
-    from nitransforms.nonlinear import DenseFieldTransform
+    from tmstarget import transforms
 
-    transform_path = Path(transform_path)
+    files = [transform_path] if isinstance(transform_path, str | Path) else list(transform_path)
     points = np.asarray(points_mm, dtype=float)
     if points.ndim == 1:
         points = points[np.newaxis]
@@ -264,34 +239,14 @@ def mni_to_native(
         raise ValueError(f"points_mm must have shape (3,) or (n, 3), got {points.shape}")
     if not np.all(np.isfinite(points)):
         raise ValueError("points_mm must be finite")
-    if not transform_path.is_file():
-        raise FileNotFoundError(f"no ITK transform at {transform_path}")
-
-    mapped = points.copy()
     with warnings.catch_warnings():
         # The transforms carry no resampling grid; mapping points does not need one.
         warnings.filterwarnings("ignore", message="Reference space not set")
-        transforms = _load_transforms(transform_path)
-        for transform in transforms:
-            if isinstance(transform, DenseFieldTransform):
-                _check_inside_field(transform, mapped, transform_path)
-            mapped = np.asarray(transform.map(mapped), dtype=float)
+        chain = transforms.load_chain(files)
+        mapped = transforms.map_points(chain, points, files)
     if mapped.shape != points.shape or not np.all(np.isfinite(mapped)):
-        raise ValueError(f"ITK transform {transform_path} gave no finite mapping of the points")
+        raise ValueError(f"ITK transform {files} gave no finite mapping of the points")
     return mapped
-
-
-def _check_inside_field(transform, points: np.ndarray, transform_path: Path) -> None:
-    """ValueError unless every point lies on the displacement field's grid."""
-    grid = transform.reference
-    ijk = np.asarray(grid.index(points), dtype=float).reshape(len(points), 3)
-    upper = np.asarray(grid.shape[:3], dtype=float) - 1
-    outside = np.any((ijk < -_GRID_EDGE_TOL) | (ijk > upper + _GRID_EDGE_TOL), axis=1)
-    if np.any(outside):
-        raise ValueError(
-            f"points {points[outside].round(2).tolist()} (RAS mm) lie outside the "
-            f"displacement field of {transform_path}; are they in its template space?"
-        )
 
 
 # ------------------------------------------------------------------ neuronavigation export

@@ -311,9 +311,15 @@ class ImagingSpec:
 
     Times in seconds, distances in mm. ``bold_percent`` is the amplitude (standard
     deviation) of each BOLD source as a percentage signal change at ``reference_te_s``.
+    ``voxel_size_mm`` is the MNI grid the subject's maps are drawn on (and the analysis
+    grid of the demo, where the planted targets are voxel centres);
+    ``native_voxel_size_mm`` the acquisition grid of the native runs (default: the
+    same) and ``t1w_voxel_size_mm`` the anatomical image's.
     """
 
     voxel_size_mm: float = 4.0
+    native_voxel_size_mm: float | None = None
+    t1w_voxel_size_mm: float = 2.0
     n_runs: int = 2
     n_volumes: int = 120
     repetition_time_s: float = 2.0
@@ -336,12 +342,22 @@ class ImagingSpec:
     # effect, the same fraction at every echo); fMRIPrep flags them in the confounds.
     n_non_steady_state: int = 4
 
+    @property
+    def acquisition_voxel_mm(self) -> float:
+        """The native runs' voxel size (mm)."""
+        return self.native_voxel_size_mm or self.voxel_size_mm
+
     def validate(self) -> None:
         tes = np.asarray(self.echo_times_s)
         if len(tes) < 1 or np.any(tes <= 0) or np.any(np.diff(tes) <= 0):
             raise SimulationError(
                 f"demo.imaging.echo_times_s must be positive and increasing, got {list(tes)}"
             )
+        for name in ("voxel_size_mm", "t1w_voxel_size_mm"):
+            if not getattr(self, name) > 0:
+                raise SimulationError(f"demo.imaging.{name} must be positive")
+        if self.native_voxel_size_mm is not None and not self.native_voxel_size_mm > 0:
+            raise SimulationError("demo.imaging.native_voxel_size_mm must be positive")
         if self.n_volumes < 20 + self.n_non_steady_state:
             raise SimulationError(
                 "demo.imaging.n_volumes must be at least 20 plus the non-steady-state volumes"
@@ -469,11 +485,52 @@ def _sparse(fields: np.ndarray, threshold_sd: float = 1.0) -> np.ndarray:
 
 
 @dataclass
-class SubjectModel:
-    """A subject's spatial maps, shared by all of their runs (on brain voxels)."""
+class SamplingGrid:
+    """The voxels a subject's data are simulated on: the template grid itself, or a native
+    BOLD grid (:mod:`tmstarget.simulate_native`) whose voxel centres have been mapped into
+    MNI space through the subject's transforms."""
 
+    shape: tuple[int, int, int]
+    voxels: np.ndarray  # flat indices (C order) of the brain voxels on this grid
+    xyz_mm: np.ndarray  # (n_voxels, 3) MNI world coordinates of those voxels (RAS mm)
+    grey: np.ndarray  # bool per brain voxel
+    white: np.ndarray
+    csf: np.ndarray
+
+
+def template_grid(template: Template) -> SamplingGrid:
+    """The template's own grid as a :class:`SamplingGrid`."""
+    vox = np.flatnonzero(template.brain.ravel())
+    return SamplingGrid(
+        shape=template.shape,
+        voxels=vox,
+        xyz_mm=atlas.voxel_centres_mm(template.affine, np.argwhere(template.brain)),
+        grey=template.tissue["gm"].ravel()[vox],
+        white=template.tissue["wm"].ravel()[vox],
+        csf=template.tissue["csf"].ravel()[vox],
+    )
+
+
+@dataclass
+class SubjectFields:
+    """A subject's random spatial maps, drawn once on the template grid (MNI space) and
+    shared by all of their runs; :func:`model_on_grid` samples them where a run's voxels
+    lie."""
+
+    target_mm: np.ndarray  # planted DLPFC site (MNI mm)
+    networks: np.ndarray  # (n_networks, *template.shape), sparse unit-variance fields
+    local: np.ndarray  # (N_LOCAL_FIELDS, *template.shape)
+    s0_noise: np.ndarray  # (n_s0_sources, *template.shape)
+    s0_modulation: np.ndarray  # template.shape, unit-variance smooth field
+
+
+@dataclass
+class SubjectModel:
+    """A subject's spatial maps on the brain voxels of one sampling grid."""
+
+    shape: tuple[int, int, int]  # the grid the voxels index
     voxels: np.ndarray  # flat indices of brain voxels
-    xyz_mm: np.ndarray  # (n_voxels, 3) world coordinates
+    xyz_mm: np.ndarray  # (n_voxels, 3) MNI world coordinates
     circuit_map: np.ndarray  # +patch at the DLPFC target, -sgACC field, grey matter only
     global_map: np.ndarray
     network_maps: np.ndarray  # (n_networks, n_voxels) large-scale networks
@@ -489,59 +546,122 @@ class SubjectModel:
 N_LOCAL_FIELDS = 12
 
 
-def subject_model(
+def draw_subject_fields(
     spec: ImagingSpec, template: Template, target_ijk: np.ndarray, rng: np.random.Generator
+) -> SubjectFields:
+    """Draw one subject's random maps on the template grid; the DLPFC patch is centred at
+    the template voxel ``target_ijk``."""
+    shape = template.shape
+    voxel_mm = spec.voxel_size_mm
+    # Networks are sparse in space, a few blobs each (the peaks of a smooth random field),
+    # as real networks are: spatially non-Gaussian sources, which spatial ICA separates.
+    networks = _sparse(_smooth_field(rng, shape, 20.0 / voxel_mm, spec.n_networks))
+    # Small-scale fluctuations: fine sparse fields, each with its own slow time course
+    # (cheaper than smoothing a 4D noise volume, and just as structured).
+    local = _sparse(_smooth_field(rng, shape, 6.0 / voxel_mm, N_LOCAL_FIELDS))
+    s0_noise = _sparse(
+        _smooth_field(rng, shape, 30.0 / voxel_mm, spec.n_s0_sources), threshold_sd=0.0
+    )
+    s0_modulation = _smooth_field(rng, shape, 8.0, 1)[0]
+    return SubjectFields(
+        target_mm=atlas.voxel_centres_mm(template.affine, np.asarray(target_ijk)[None, :])[0],
+        networks=networks,
+        local=local,
+        s0_noise=s0_noise,
+        s0_modulation=s0_modulation,
+    )
+
+
+def subject_model(
+    spec: ImagingSpec,
+    template: Template,
+    target_ijk: np.ndarray,
+    rng: np.random.Generator,
+    grid: SamplingGrid | None = None,
 ) -> SubjectModel:
-    """Draw one subject's spatial maps; the DLPFC patch is centred at ``target_ijk``."""
-    brain = template.brain
-    vox = np.flatnonzero(brain.ravel())
-    xyz = atlas.voxel_centres_mm(template.affine, np.argwhere(brain))
-    grey = template.tissue["gm"].ravel()[vox]
-    white = template.tissue["wm"].ravel()[vox]
-    csf = template.tissue["csf"].ravel()[vox]
-    sgacc = template.sgacc.ravel()[vox]
-    target_mm = atlas.voxel_centres_mm(template.affine, target_ijk[None, :])[0]
+    """Draw one subject's spatial maps (:func:`draw_subject_fields`) and place them on
+    ``grid`` (default: the template grid); the DLPFC patch is centred at ``target_ijk``."""
+    fields = draw_subject_fields(spec, template, target_ijk, rng)
+    return model_on_grid(spec, template, fields, grid)
+
+
+def model_on_grid(
+    spec: ImagingSpec,
+    template: Template,
+    fields: SubjectFields,
+    grid: SamplingGrid | None = None,
+) -> SubjectModel:
+    """A subject's maps on the brain voxels of ``grid`` (default: the template grid).
+
+    The circuit (DLPFC patch with the coil-cone profile, sgACC field) is evaluated at each
+    voxel's MNI position exactly; the random fields are read off the template grid there
+    (trilinear), so that every run of a subject, wherever its voxels lie, sees the same
+    brain."""
+    on_template = grid is None
+    grid = template_grid(template) if grid is None else grid
+    xyz = grid.xyz_mm
+    grey, white, csf = grid.grey, grid.white, grid.csf
     # The DLPFC patch has the profile of the trial's coil cone around the planted site
     # (nested spheres, weights 5/4/3/2/1 within 2/4/7/9/12 mm, peak 1): the planted site is
     # then, by construction, the surface site whose coil best captures the patch, the
     # ground truth of the searchlight as much as of voxel-wise methods.
+    target_mm = fields.target_mm
     patch = _cone_profile(np.linalg.norm(xyz - target_mm, axis=1))
     # The homotopic right DLPFC follows the circuit too (the real circuit is bilateral).
     mirror_mm = target_mm * np.array([-1.0, 1.0, 1.0])
     patch += _cone_profile(np.linalg.norm(xyz - mirror_mm, axis=1))
-    voxel_mm = spec.voxel_size_mm
-    # Networks are sparse in space, a few blobs each (the peaks of a smooth random field),
-    # as real networks are: spatially non-Gaussian sources, which spatial ICA separates.
-    networks = _sparse(_smooth_field(rng, brain.shape, 20.0 / voxel_mm, spec.n_networks))
-    # Small-scale fluctuations: fine sparse fields, each with its own slow time course
-    # (cheaper than smoothing a 4D noise volume, and just as structured).
-    local = _sparse(_smooth_field(rng, brain.shape, 6.0 / voxel_mm, N_LOCAL_FIELDS))
-    s0_noise = _sparse(
-        _smooth_field(rng, brain.shape, 30.0 / voxel_mm, spec.n_s0_sources), threshold_sd=0.0
-    )
+    if on_template:
+        sgacc = template.sgacc.ravel()[grid.voxels]
+
+        def sample(volumes: np.ndarray) -> np.ndarray:
+            return volumes.reshape(len(volumes), -1)[:, grid.voxels]
+    else:
+        sgacc = sgacc_field(xyz)
+        index = _template_index(template, xyz)
+
+        def sample(volumes: np.ndarray) -> np.ndarray:
+            return np.stack(
+                [ndimage.map_coordinates(v, index, order=1, mode="nearest") for v in volumes]
+            ).astype(np.float32)
+
     s0 = np.where(grey, _TISSUE_S0["gm"], np.where(white, _TISSUE_S0["wm"], _TISSUE_S0["csf"]))
-    s0 = s0 * (1 + 0.05 * _smooth_field(rng, brain.shape, 8.0, 1)[0].ravel()[vox])
+    s0 = s0 * (1 + 0.05 * sample(fields.s0_modulation[None])[0])
     r2star = np.where(
         grey, _TISSUE_R2STAR["gm"], np.where(white, _TISSUE_R2STAR["wm"], _TISSUE_R2STAR["csf"])
     )
+    n_s0 = max(spec.n_s0_sources, 1)
     return SubjectModel(
-        voxels=vox,
+        shape=tuple(int(n) for n in grid.shape),
+        voxels=grid.voxels,
         xyz_mm=xyz,
         circuit_map=((patch - sgacc) * grey).astype(np.float32),
         global_map=np.where(grey, 1.0, np.where(white, 0.3, 0.1)).astype(np.float32),
-        network_maps=networks.reshape(spec.n_networks, -1)[:, vox]
-        * grey
-        / np.sqrt(spec.n_networks),
-        local_maps=local.reshape(N_LOCAL_FIELDS, -1)[:, vox] * grey / np.sqrt(N_LOCAL_FIELDS),
-        s0_noise_maps=(
-            s0_noise.reshape(spec.n_s0_sources, -1)[:, vox] / np.sqrt(max(spec.n_s0_sources, 1))
-        ).astype(np.float32),
+        network_maps=sample(fields.networks) * grey / np.sqrt(spec.n_networks),
+        local_maps=sample(fields.local) * grey / np.sqrt(N_LOCAL_FIELDS),
+        s0_noise_maps=(sample(fields.s0_noise) / np.sqrt(n_s0)).astype(np.float32),
         s0=s0.astype(np.float32),
         r2star=r2star.astype(np.float32),
         grey=grey,
         white=white,
         csf=csf,
     )
+
+
+def sgacc_field(xyz_mm: np.ndarray) -> np.ndarray:
+    """The subgenual cingulate's share of the circuit at MNI points (peak 1): Gaussians of
+    :data:`SGACC_FIELD_SIGMA_MM` around the seed and its mirror."""
+    centre = np.asarray(atlas.SGACC_CENTRE_MM)
+    field = np.zeros(len(xyz_mm))
+    for seed_mm in (centre, centre * np.array([-1.0, 1.0, 1.0])):
+        field += np.exp(-((xyz_mm - seed_mm) ** 2).sum(axis=1) / (2 * SGACC_FIELD_SIGMA_MM**2))
+    peak = 1.0 + np.exp(-((2 * centre[0]) ** 2) / (2 * SGACC_FIELD_SIGMA_MM**2))
+    return (field / peak).astype(np.float32)
+
+
+def _template_index(template: Template, xyz_mm: np.ndarray) -> np.ndarray:
+    """Fractional voxel indices (3, n) of MNI points on the template grid."""
+    inverse = np.linalg.inv(template.affine)
+    return (xyz_mm @ inverse[:3, :3].T + inverse[:3, 3]).T
 
 
 @dataclass
@@ -555,16 +675,17 @@ class SimulatedRun:
 
 def simulate_run(
     spec: ImagingSpec,
-    template: Template,
     model: SubjectModel,
     rng: np.random.Generator,
     dtype: type = np.float32,
 ) -> SimulatedRun:
-    """Simulate one multi-echo run of the subject described by ``model``.
+    """Simulate one multi-echo run of the subject described by ``model``, on the grid its
+    voxels index (``model.shape``).
 
     Returns echo arrays of ``dtype`` in scanner units (zero outside the brain; an integer
-    dtype rounds, like scanner data, and halves the memory of a full-scale run), an
-    fMRIPrep-style confounds table and the latent circuit/global time courses.
+    dtype rounds, like scanner data, and halves the memory of a full-scale run), the
+    confounds table fMRIPrep would write (:func:`fmriprep_confounds`) and the latent
+    circuit/global time courses.
     """
     spec.validate()
     n_t, tr = spec.n_volumes, spec.repetition_time_s
@@ -594,8 +715,6 @@ def simulate_run(
     jerks = rng.choice(n_t, size=max(1, n_t // 40), replace=False)
     motion[jerks] += rng.normal(0, 0.4, (len(jerks), 6))
     motion[:, 3:] *= np.pi / 180  # the walk above is in mm and degrees
-    displacement = np.abs(np.diff(motion, axis=0))
-    fd = np.concatenate([[np.nan], displacement[:, :3].sum(1) + 50 * displacement[:, 3:].sum(1)])
 
     # S0 artefacts: motion projected onto spatial gradients, spikes at jerks, slow drift,
     # and the bright non-steady-state volumes at the start.
@@ -630,22 +749,149 @@ def simulate_run(
             middle = data.T.copy()
         if np.issubdtype(dtype, np.integer):
             data = np.round(data)
-        volume = np.zeros((*template.shape, n_t), dtype=dtype)
+        volume = np.zeros((*model.shape, n_t), dtype=dtype)
         volume.reshape(-1, n_t)[vox] = data.T
         echoes.append(volume)
         del data
 
-    confounds = pd.DataFrame(
-        motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
-    )
-    confounds["framewise_displacement"] = fd
-    confounds["global_signal"] = middle.mean(0)
-    confounds["white_matter"] = middle[model.white].mean(0)
-    confounds["csf"] = middle[model.csf].mean(0)
-    for k in range(spec.n_non_steady_state):
-        confounds[f"non_steady_state_outlier{k:02d}"] = (np.arange(n_t) == k).astype(float)
+    confounds = fmriprep_confounds(motion, middle, model, tr, spec.n_non_steady_state)
     latent = pd.DataFrame({"circuit": circuit, "global_signal": global_signal})
     return SimulatedRun(echoes=echoes, confounds=confounds, latent=latent)
+
+
+MOTION_PARAMETERS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
+# fMRIPrep's defaults: --fd-spike-threshold 0.5 mm, --dvars-spike-threshold 1.5, CompCor
+# components kept up to 50% of the variance, cosine regressors for a 128 s high-pass.
+FD_SPIKE_MM = 0.5
+DVARS_SPIKE = 1.5
+COMPCOR_VARIANCE = 0.5
+HIGH_PASS_PERIOD_S = 128.0
+
+
+def _expanded(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    """A confound with fMRIPrep's expansions: ``_derivative1`` (backward difference, n/a in
+    the first row), ``_power2`` and ``_derivative1_power2``."""
+    derivative = np.r_[np.nan, np.diff(values)]
+    return {
+        name: values,
+        f"{name}_derivative1": derivative,
+        f"{name}_power2": values**2,
+        f"{name}_derivative1_power2": derivative**2,
+    }
+
+
+def _cosine_basis(n_volumes: int, tr_s: float) -> np.ndarray:
+    """DCT-II drift regressors of a ``HIGH_PASS_PERIOD_S`` high-pass (volumes x k), as
+    fMRIPrep's ``cosine_XX`` columns: every cosine slower than the cut-off, no constant."""
+    order = max(int(np.floor(2 * n_volumes * tr_s / HIGH_PASS_PERIOD_S)), 1)
+    time = np.arange(n_volumes)
+    basis = [
+        np.sqrt(2.0 / n_volumes) * np.cos(np.pi / n_volumes * (time + 0.5) * k)
+        for k in range(1, order)
+    ]
+    return np.stack(basis, axis=1) if basis else np.empty((n_volumes, 0))
+
+
+def _compcor(
+    series: np.ndarray, cosines: np.ndarray, prefix: str, mask_name: str, method: str
+) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """CompCor components of ``series`` (voxels x volumes, steady state only): high-pass
+    (the cosines) and linear detrend, then the left singular vectors explaining the first
+    ``COMPCOR_VARIANCE`` of the variance, with fMRIPrep's metadata."""
+    n_t = series.shape[1]
+    design = np.column_stack([np.ones(n_t), np.linspace(-1, 1, n_t), cosines])
+    data = series.T.astype(np.float64)
+    data = data - design @ np.linalg.lstsq(design, data, rcond=None)[0]
+    sd = data.std(axis=0)
+    data = data[:, sd > 0] / sd[sd > 0]
+    u, singular, _ = np.linalg.svd(data, full_matrices=False)
+    explained = singular**2 / np.sum(singular**2)
+    cumulative = np.cumsum(explained)
+    keep = int(np.searchsorted(cumulative, COMPCOR_VARIANCE) + 1)
+    columns, metadata = {}, {}
+    for k in range(min(keep, len(singular))):
+        name = f"{prefix}{k:02d}"
+        columns[name] = u[:, k]
+        metadata[name] = {
+            "CumulativeVarianceExplained": float(cumulative[k]),
+            "Mask": mask_name,
+            "Method": method,
+            "Retained": True,
+            "SingularValue": float(singular[k]),
+            "VarianceExplained": float(explained[k]),
+        }
+    return columns, metadata
+
+
+def fmriprep_confounds(
+    motion: np.ndarray,
+    bold: np.ndarray,
+    model: SubjectModel,
+    tr_s: float,
+    n_non_steady_state: int,
+) -> pd.DataFrame:
+    """The confounds table fMRIPrep writes for a run (``docs/outputs.rst``, "Confounds"),
+    column for column, from the head motion (volumes x 6: mm, radians) and the BOLD series
+    on the brain voxels (``bold``, voxels x volumes; the middle echo stands in for the
+    optimal combination).
+
+    Global, white-matter, CSF and combined signals with their ``_derivative1``/``_power2``
+    expansions; DVARS (raw and standardised), framewise displacement (Power 2012, 50 mm
+    head) and RMSD; temporal, CSF, white-matter and combined CompCor; ``cosineXX``;
+    ``non_steady_state_outlierXX`` (one column per leading non-steady-state volume); the
+    six motion parameters with their expansions; ``motion_outlierXX`` (FD > 0.5 mm or
+    standardised DVARS > 1.5). As in fMRIPrep, CompCor and cosine rows of non-steady-state
+    volumes are 0 and first-row derivatives are n/a. The CompCor metadata fMRIPrep puts in
+    the table's JSON are in ``table.attrs["compcor"]``.
+    """
+    n_t = motion.shape[0]
+    steady = slice(n_non_steady_state, None)
+    n_steady = n_t - n_non_steady_state
+    columns: dict[str, np.ndarray] = {}
+    columns |= _expanded("global_signal", bold.mean(0))
+    columns |= _expanded("csf", bold[model.csf].mean(0))
+    columns |= _expanded("white_matter", bold[model.white].mean(0))
+    columns["csf_wm"] = bold[model.csf | model.white].mean(0)
+    variance = bold[:, steady].var(axis=1)
+    high_variance = variance >= np.quantile(variance, 0.98)
+    columns["tcompcor"] = bold[high_variance].mean(0)
+    difference = np.diff(bold.astype(np.float64), axis=1)
+    dvars = np.r_[np.nan, np.sqrt((difference**2).mean(0))]
+    columns["std_dvars"] = dvars / np.nanmedian(dvars)
+    columns["dvars"] = dvars
+    step = np.abs(np.diff(motion, axis=0))
+    columns["framewise_displacement"] = np.r_[np.nan, step[:, :3].sum(1) + 50 * step[:, 3:].sum(1)]
+    # RMS deviation of a sphere of 80 mm radius (Jenkinson 2002, small-angle form).
+    columns["rmsd"] = np.r_[
+        np.nan, np.sqrt((step[:, :3] ** 2).sum(1) + 0.4 * 80.0**2 * (step[:, 3:] ** 2).sum(1))
+    ]
+    cosines = _cosine_basis(n_steady, tr_s)
+    metadata: dict[str, dict] = {}
+    for prefix, voxels, mask_name, method in (
+        ("t_comp_cor_", high_variance, "", "tCompCor"),
+        ("c_comp_cor_", model.csf, "CSF", "aCompCor"),
+        ("w_comp_cor_", model.white, "WM", "aCompCor"),
+        ("a_comp_cor_", model.csf | model.white, "combined", "aCompCor"),
+    ):
+        components, described = _compcor(bold[voxels][:, steady], cosines, prefix, mask_name, method)
+        for name, values in components.items():
+            columns[name] = np.r_[np.zeros(n_non_steady_state), values]
+        metadata |= {name: {k: v for k, v in d.items() if v != ""} for name, d in described.items()}
+    for k in range(cosines.shape[1]):
+        columns[f"cosine{k:02d}"] = np.r_[np.zeros(n_non_steady_state), cosines[:, k]]
+    for k in range(n_non_steady_state):
+        columns[f"non_steady_state_outlier{k:02d}"] = (np.arange(n_t) == k).astype(float)
+    for k, name in enumerate(MOTION_PARAMETERS):
+        columns |= _expanded(name, motion[:, k])
+    spikes = np.flatnonzero(
+        (np.nan_to_num(columns["framewise_displacement"]) > FD_SPIKE_MM)
+        | (np.nan_to_num(columns["std_dvars"]) > DVARS_SPIKE)
+    )
+    for k, volume in enumerate(spikes):
+        columns[f"motion_outlier{k:02d}"] = (np.arange(n_t) == volume).astype(float)
+    table = pd.DataFrame(columns)
+    table.attrs["compcor"] = metadata
+    return table
 
 
 def run_memory_mb(spec: ImagingSpec, n_brain_voxels: int, grid_voxels: int) -> float:
@@ -665,18 +911,23 @@ def demo_memory_mb(spec: ImagingSpec, workers: int) -> int:
 
 
 def to_image(
-    data: np.ndarray, affine: np.ndarray, tr_s: float | None = None, dtype=np.int16
+    data: np.ndarray,
+    affine: np.ndarray,
+    tr_s: float | None = None,
+    dtype=np.int16,
+    xform_code: int = 4,
 ) -> nib.Nifti1Image:
-    """A NIfTI image of ``data`` in MNI space with units set (mm, s) and, for 4D data, the
-    TR in the header's fourth zoom. Signal is rounded to int16 like scanner data (the
-    rounding error, SD 0.3, is far below the thermal noise)."""
+    """A NIfTI image of ``data`` with units set (mm, s) and, for 4D data, the TR in the
+    header's fourth zoom. ``xform_code`` 4 says MNI152 space, 1 scanner (native) space.
+    Signal is rounded to int16 like scanner data (the rounding error, SD 0.3, is far below
+    the thermal noise)."""
     if data.dtype != dtype:
         data = (np.round(data) if np.issubdtype(dtype, np.integer) else data).astype(dtype)
     img = nib.Nifti1Image(data, affine)
     img.header.set_slope_inter(1.0, 0.0)
     img.header.set_xyzt_units("mm", "sec")
-    img.header.set_qform(affine, code=4)  # MNI152
-    img.header.set_sform(affine, code=4)
+    img.header.set_qform(affine, code=xform_code)
+    img.header.set_sform(affine, code=xform_code)
     if tr_s is not None and data.ndim == 4:
         img.header.set_zooms(img.header.get_zooms()[:3] + (tr_s,))
     return img

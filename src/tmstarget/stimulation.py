@@ -61,6 +61,13 @@ TARGETS_DICTIONARY = {
     },
     "native_y_mm": {"Description": "Cortical site in T1w space, y", "Units": "mm"},
     "native_z_mm": {"Description": "Cortical site in T1w space, z", "Units": "mm"},
+    "scalp_native_x_mm": {
+        "Description": "Coil position (template scalp) carried into the subject's T1w space, "
+        "x (RAS); n/a without fMRIPrep's transform",
+        "Units": "mm",
+    },
+    "scalp_native_y_mm": {"Description": "Coil position in T1w space, y", "Units": "mm"},
+    "scalp_native_z_mm": {"Description": "Coil position in T1w space, z", "Units": "mm"},
 }
 
 
@@ -207,12 +214,13 @@ def subject_targets(
     maps: SubjectMaps,
     settings: TargetingSettings,
     head_cm: tuple[float, float, float] | None,
-    transform: str | Path | None = None,
+    transform: str | Path | Sequence[str | Path] | None = None,
 ) -> SubjectTargets:
     """Every configured method's target, Beam F3 (from ``head_cm``: nasion-inion,
     tragus-tragus, circumference in cm; None skips it), coil positions on the template
     scalp, circuit connectivity at every site and native T1w coordinates if
-    ``transform`` (fMRIPrep's ``from-T1w_to-<template>`` file) is given."""
+    ``transform`` (fMRIPrep's ``from-T1w_to-<template>`` file, or a list of files template
+    side first, see :func:`tmstarget.native.mni_to_native`) is given."""
     brain = np.asarray(maps.brain_mask.dataobj) > 0
     rows, score_maps = [], {}
     for method in settings.methods:
@@ -246,12 +254,15 @@ def subject_targets(
         # Beam F3 is placed on the scalp first; keep that point as its coil position.
         beam = table["method"] == BEAM_F3
         table.loc[beam, ["scalp_x_mm", "scalp_y_mm", "scalp_z_mm"]] = scalp.place_beam_f3(*head_cm)
-    native_mm = (
-        native.mni_to_native(sites_mm, transform)
-        if transform is not None
-        else np.full_like(sites_mm, np.nan)
-    )
-    table[["native_x_mm", "native_y_mm", "native_z_mm"]] = native_mm
+    scalp_mm = table[["scalp_x_mm", "scalp_y_mm", "scalp_z_mm"]].to_numpy(dtype=float)
+    if transform is not None:
+        native_mm = native.mni_to_native(np.vstack([sites_mm, scalp_mm]), transform)
+    else:
+        native_mm = np.full((2 * len(sites_mm), 3), np.nan)
+    table[["native_x_mm", "native_y_mm", "native_z_mm"]] = native_mm[: len(sites_mm)]
+    table[["scalp_native_x_mm", "scalp_native_y_mm", "scalp_native_z_mm"]] = native_mm[
+        len(sites_mm) :
+    ]
     table.insert(0, "participant_id", participant_id)
     return SubjectTargets(table=table[list(TARGETS_DICTIONARY)], score_maps=score_maps)
 

@@ -1,0 +1,304 @@
+"""One interpolation from a run's own space into the analysis grid.
+
+fMRIPrep leaves the per-echo series of a multi-echo run in the run's own space (its BOLD
+reference, "boldref"); tedana denoises them there (tedana's FAQ: run tedana on the native
+echoes, then apply fMRIPrep's transforms). This module carries the result into the
+analysis grid in one interpolation, through the chain fMRIPrep wrote
+(:func:`tmstarget.transforms.load_chain`): template point -> T1w point
+(``from-T1w_to-<template>_mode-image_xfm.h5``) -> boldref point
+(``from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt``) -> voxel of the native grid.
+
+The analysis grid is the FSL MNI152 box (:func:`tmstarget.atlas.mni_grid`): at 2 mm the
+91 x 109 x 91 grid of MNI152NLin6Asym ``res-2``, stored RAS (positive diagonal affine),
+on which the trial's circuit map and masks are defined. A run's brain mask on that grid
+is fMRIPrep's boldref ``desc-brain_mask`` carried along the same mapping (trilinear
+fraction of at least 0.5), as fMRIPrep resamples masks into its template outputs; voxels
+mapping outside the native grid are outside the mask.
+
+The mapping is computed once per run (:func:`plan_resampling`) and stored as a sparse
+matrix from the native voxels to the mask voxels of the grid: each row holds the
+interpolation weights of one grid voxel. Every volume is then one sparse product, done in
+blocks of volumes read straight from the file, so no more than one block of the 4D series
+is in memory at once. Kernels: ``cubic`` (the default, as fMRIPrep 23.2 and later resample
+BOLD series: cubic B-spline, the data prefiltered volume by volume, mirror boundaries, as
+``scipy.ndimage.map_coordinates(order=3, mode="mirror")``), ``linear`` (trilinear) and
+``nearest``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage, sparse
+
+from tmstarget import atlas, transforms
+
+KERNELS = ("cubic", "linear", "nearest")
+# Volumes per block: a block of a trial-sized native run (2.5 mm, ~550,000 voxels) is
+# 35 MB of float32, of the 2 mm grid 58 MB.
+BLOCK_VOLUMES = 16
+
+
+class ResamplingError(ValueError):
+    """A run cannot be carried into the analysis grid; the message names the file."""
+
+
+def analysis_grid(voxel_size_mm: float) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and RAS affine of the analysis grid: the FSL MNI152 box at ``voxel_size_mm``
+    (at 2 mm exactly MNI152NLin6Asym ``res-2``)."""
+    return atlas.mni_grid(voxel_size_mm)
+
+
+@dataclass
+class Resampler:
+    """Everything needed to carry volumes of one run into the analysis grid."""
+
+    grid_shape: tuple[int, int, int]
+    grid_affine: np.ndarray
+    mask: np.ndarray  # bool on the grid: the run's brain mask there
+    weights: sparse.csr_matrix  # (mask voxels, native voxels, C order)
+    native_shape: tuple[int, int, int]
+    kernel: str
+    seconds_planning: float = 0.0
+
+    @property
+    def n_voxels(self) -> int:
+        return int(self.mask.sum())
+
+
+def plan_resampling(
+    native_mask: str | Path | nib.spatialimages.SpatialImage,
+    xfm_files: Sequence[str | Path],
+    grid_shape: tuple[int, int, int],
+    grid_affine: np.ndarray,
+    kernel: str = "cubic",
+) -> Resampler:
+    """Map every voxel centre of the grid through ``xfm_files`` (template side first, see
+    :func:`tmstarget.transforms.load_chain`) into the native grid of ``native_mask`` (the
+    run's boldref brain mask, on the grid of its series), keep the grid voxels that fall in
+    the mask, and tabulate their interpolation weights."""
+    if kernel not in KERNELS:
+        raise ResamplingError(f"preprocess.resample.kernel must be one of {KERNELS}, got {kernel!r}")
+    start = time.perf_counter()
+    mask_img = nib.load(str(native_mask)) if isinstance(native_mask, str | Path) else native_mask
+    native_shape = tuple(int(n) for n in mask_img.shape[:3])
+    chain = transforms.load_chain(xfm_files)
+    ijk = np.indices(grid_shape).reshape(3, -1).T
+    world = ijk @ grid_affine[:3, :3].T + grid_affine[:3, 3]
+    boldref = transforms.map_points(chain, world, xfm_files)
+    to_voxels = np.linalg.inv(mask_img.affine)
+    coordinates = (boldref @ to_voxels[:3, :3].T + to_voxels[:3, 3]).T  # (3, grid voxels)
+    native_mask_values = (np.asarray(mask_img.dataobj) > 0).astype(np.float32)
+    fraction = ndimage.map_coordinates(
+        native_mask_values, coordinates, order=1, mode="constant", cval=0.0
+    )
+    mask = (fraction >= 0.5).reshape(grid_shape)
+    if not mask.any():
+        names = ", ".join(Path(f).name for f in xfm_files)
+        raise ResamplingError(
+            f"no voxel of the analysis grid maps into the brain mask {mask_img.get_filename()} "
+            f"through {names}: do the transforms belong to this run?"
+        )
+    weights = interpolation_weights(coordinates[:, mask.ravel()], native_shape, kernel)
+    return Resampler(
+        grid_shape=tuple(int(n) for n in grid_shape),
+        grid_affine=np.asarray(grid_affine, dtype=float),
+        mask=mask,
+        weights=weights,
+        native_shape=native_shape,
+        kernel=kernel,
+        seconds_planning=time.perf_counter() - start,
+    )
+
+
+def _mirror(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices reflected into 0..n-1 as scipy's ``mode="mirror"`` does (the edge sample is
+    not repeated: -1 -> 1, n -> n - 2)."""
+    if n == 1:
+        return np.zeros_like(index)
+    period = 2 * (n - 1)
+    index = np.abs(index) % period
+    return np.where(index >= n, period - index, index)
+
+
+def _cubic_bspline(distance: np.ndarray) -> np.ndarray:
+    """The cubic B-spline kernel at ``distance`` (in voxels)."""
+    d = np.abs(distance)
+    inner = (4.0 - 6.0 * d**2 + 3.0 * d**3) / 6.0
+    outer = (2.0 - d) ** 3 / 6.0
+    return np.where(d < 1.0, inner, np.where(d < 2.0, outer, 0.0))
+
+
+def interpolation_weights(
+    coordinates: np.ndarray, native_shape: tuple[int, int, int], kernel: str = "cubic"
+) -> sparse.csr_matrix:
+    """Sparse matrix (points, native voxels in C order) of interpolation weights at the
+    fractional voxel ``coordinates`` (shape (3, points)). For ``cubic`` the weights apply
+    to spline coefficients (:func:`spline_coefficients`), for the others to the data."""
+    n_points = coordinates.shape[1]
+    if kernel == "nearest":
+        taps = [np.rint(coordinates).astype(np.int64)[:, :, None]]
+        weights = [np.ones((3, n_points, 1))]
+    else:
+        if kernel == "linear":
+            base = np.floor(coordinates).astype(np.int64)
+            offsets = np.arange(2)
+        else:
+            base = np.floor(coordinates).astype(np.int64) - 1
+            offsets = np.arange(4)
+        index = base[:, :, None] + offsets  # (3, points, taps per axis)
+        distance = coordinates[:, :, None] - index
+        if kernel == "linear":
+            per_axis = np.clip(1.0 - np.abs(distance), 0.0, 1.0)
+        else:
+            per_axis = _cubic_bspline(distance)
+        taps, weights = [index], [per_axis]
+    index, per_axis = taps[0], weights[0]
+    n_taps = index.shape[2]
+    if kernel == "linear":
+        # trilinear: outside the grid counts as 0 (as map_coordinates mode="constant")
+        inside = (index >= 0) & (index < np.array(native_shape)[:, None, None])
+        per_axis = np.where(inside, per_axis, 0.0)
+        index = np.clip(index, 0, np.array(native_shape)[:, None, None] - 1)
+    elif kernel == "nearest":
+        index = np.clip(index, 0, np.array(native_shape)[:, None, None] - 1)
+    else:
+        index = np.stack([_mirror(index[a], native_shape[a]) for a in range(3)])
+    i = index[0][:, :, None, None]
+    j = index[1][:, None, :, None]
+    k = index[2][:, None, None, :]
+    flat = (i * native_shape[1] + j) * native_shape[2] + k
+    value = per_axis[0][:, :, None, None] * per_axis[1][:, None, :, None] * per_axis[2][:, None, None, :]
+    rows = np.repeat(np.arange(n_points), n_taps**3)
+    matrix = sparse.csr_matrix(
+        (value.reshape(-1), (rows, flat.reshape(-1))),
+        shape=(n_points, int(np.prod(native_shape))),
+    )
+    matrix.sum_duplicates()  # mirrored taps may repeat a voxel
+    matrix.eliminate_zeros()
+    return matrix.astype(np.float32)
+
+
+def spline_coefficients(volume: np.ndarray) -> np.ndarray:
+    """Cubic B-spline coefficients of a 3D volume (mirror boundaries), float32."""
+    return ndimage.spline_filter(volume, order=3, output=np.float32, mode="mirror")
+
+
+def resample_block(resampler: Resampler, block: np.ndarray) -> np.ndarray:
+    """The mask voxels (rows) of a block of native volumes (x, y, z, t) in the grid."""
+    if block.shape[:3] != resampler.native_shape:
+        raise ResamplingError(
+            f"volumes of shape {block.shape[:3]} do not match the run's native grid "
+            f"{resampler.native_shape}"
+        )
+    if resampler.kernel == "cubic":
+        block = np.stack(
+            [spline_coefficients(block[..., t]) for t in range(block.shape[3])], axis=-1
+        )
+    columns = np.ascontiguousarray(block.reshape(-1, block.shape[3]), dtype=np.float32)
+    return resampler.weights @ columns
+
+
+def iter_volume_blocks(
+    path: str | Path, block_volumes: int = BLOCK_VOLUMES
+) -> Iterator[np.ndarray]:
+    """Blocks of consecutive volumes (x, y, z, t, float32) of a 4D NIfTI, read in file
+    order from nibabel's array proxy with the file kept open, so a gzip stream is
+    decompressed once (not once per block)."""
+    img = nib.load(str(path), keep_file_open=True)
+    if img.ndim != 4:
+        raise ResamplingError(f"{path} is not a 4D series (shape {img.shape})")
+    n_volumes = img.shape[3]
+    try:
+        for start in range(0, n_volumes, block_volumes):
+            stop = min(start + block_volumes, n_volumes)
+            yield np.asarray(img.dataobj[..., start:stop], dtype=np.float32)
+    except (EOFError, OSError, ValueError) as error:
+        raise ResamplingError(f"cannot read {path}: {type(error).__name__}: {error}") from error
+    finally:
+        del img  # closes the kept-open file
+
+
+def grid_header(
+    resampler: Resampler, n_volumes: int, repetition_time_s: float, dtype=np.float32
+) -> nib.Nifti1Header:
+    """The NIfTI header of a 4D series on the analysis grid (RAS, MNI xforms, TR)."""
+    header = nib.Nifti1Header()
+    header.set_data_shape((*resampler.grid_shape, n_volumes))
+    header.set_data_dtype(dtype)
+    header.set_qform(resampler.grid_affine, code=4)
+    header.set_sform(resampler.grid_affine, code=4)
+    zooms = np.sqrt((resampler.grid_affine[:3, :3] ** 2).sum(axis=0))
+    header.set_zooms((*zooms, repetition_time_s))
+    header.set_xyzt_units("mm", "sec")
+    return header
+
+
+def write_series(
+    path: str | Path, header: nib.Nifti1Header, blocks: Iterator[np.ndarray]
+) -> Path:
+    """Write a 4D NIfTI block by block (blocks of volumes, x, y, z, t) without ever
+    holding the whole series: header, then each block's bytes in file (Fortran) order.
+    ``.nii.gz`` goes through nibabel's deterministic gzip writer (no time stamp), so the
+    same data give the same bytes. Written to a temporary name and renamed at the end."""
+    from nibabel.openers import Opener
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial{''.join(path.suffixes)}")
+    expected = header.get_data_shape()
+    dtype = header.get_data_dtype()
+    written = 0
+    try:
+        with Opener(str(partial), "wb") as stream:
+            header.write_to(stream)
+            stream.write(b"\x00" * (int(header["vox_offset"]) - stream.tell()))
+            for block in blocks:
+                if block.shape[:3] != tuple(expected[:3]):
+                    raise ResamplingError(f"block of shape {block.shape} for a grid {expected}")
+                stream.write(np.asarray(block, dtype=dtype).tobytes(order="F"))
+                written += block.shape[3]
+        if written != expected[3]:
+            raise ResamplingError(f"{path}: wrote {written} volumes, the header says {expected[3]}")
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def resample_series(
+    resampler: Resampler,
+    in_path: str | Path,
+    out_path: str | Path,
+    repetition_time_s: float,
+    block_volumes: int = BLOCK_VOLUMES,
+) -> int:
+    """Carry a 4D series of the run into the grid, block by block; returns its volumes.
+    Outside the run's mask the output is 0."""
+    n_volumes = int(nib.load(str(in_path)).shape[3])
+    header = grid_header(resampler, n_volumes, repetition_time_s)
+
+    def blocks() -> Iterator[np.ndarray]:
+        for block in iter_volume_blocks(in_path, block_volumes):
+            out = np.zeros((*resampler.grid_shape, block.shape[3]), np.float32)
+            out[resampler.mask] = resample_block(resampler, block)  # rows in C order
+            yield out
+
+    write_series(out_path, header, blocks())
+    return n_volumes
+
+
+def resample_mask(resampler: Resampler, out_path: str | Path) -> Path:
+    """Write the run's brain mask on the grid (uint8, RAS, MNI xforms)."""
+    img = nib.Nifti1Image(resampler.mask.astype(np.uint8), resampler.grid_affine)
+    img.header.set_qform(resampler.grid_affine, code=4)
+    img.header.set_sform(resampler.grid_affine, code=4)
+    img.header.set_xyzt_units("mm", "sec")
+    img.to_filename(str(out_path))
+    return Path(out_path)

@@ -1,0 +1,154 @@
+"""One run from fMRIPrep's outputs to the analysis grid: tedana where the echoes are,
+then one interpolation (the workflow's per-run job, rule ``prepare_run``).
+
+For fMRIPrep's native echoes (tedana's FAQ, "Running tedana on fMRIPrep outputs"):
+tedana denoises the echoes in the run's own space with the boldref brain mask, then the
+denoised series and the optimal combination (the QC's "before") are carried into the
+analysis grid through fMRIPrep's transforms in one interpolation
+(:mod:`tmstarget.resample`), and so is the brain mask. Both happen in one process, so
+tedana's imports are paid once per run. tedana's component table, report figures and its
+own files stay in the run's tedana folder; its native 4D series are removed once carried
+over (they would double the disk a run needs and nothing downstream reads them).
+
+For echoes already in the template (another pipeline's output) tedana runs there and its
+series are moved to the same outputs. Single-echo runs skip tedana; data denoised
+elsewhere skip it too and are only carried over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+
+from tmstarget import denoise, resample
+
+LGR = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """Where :func:`prepare_run` writes (the rule's declared outputs)."""
+
+    tedana_dir: Path  # tedana's folder of the run, with the workflow's summary
+    bold: Path  # the series to clean, on the analysis grid
+    optcom: Path  # its reference before denoising (the optimal combination)
+    mask: Path  # the run's brain mask on the analysis grid
+
+
+def prepare_run(
+    echo_files: Sequence[str | Path],
+    echo_times_s: Sequence[float] | None,
+    mask_file: str | Path,
+    outputs: RunOutputs,
+    *,
+    repetition_time_s: float,
+    n_dummy: int,
+    xfm_files: Sequence[str | Path] = (),
+    grid_voxel_mm: float = 2.0,
+    kernel: str = "cubic",
+    tedana: Mapping | None = None,
+    denoised: bool = False,
+    min_volumes: int = 50,
+    n_threads: int = 1,
+) -> dict:
+    """tedana (``tedana``: the config's ``preprocess.tedana`` settings; skipped for one
+    echo or ``denoised`` input) and the interpolation into the analysis grid through
+    ``xfm_files`` (template side first; empty: the run is already in the template).
+    Returns the summary also written to ``outputs.tedana_dir / "tmstarget_denoise.json"``.
+    """
+    settings = {"mode": "me-ica", "seed": 42, "ica_method": "fastica", "n_robust_runs": 30,
+                "tree": "tedana_orig", "tedpca": "aic", "figures": False} | dict(tedana or {})
+    start = time.perf_counter()
+    if denoised:
+        series, reference = Path(echo_files[0]), Path(echo_files[0])
+        summary = {"mode": "external", "n_dummy": None, "components": denoise.component_summary(None)}
+        outputs.tedana_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        result = denoise.run_tedana(
+            echo_files,
+            echo_times_s,
+            mask_file,
+            outputs.tedana_dir,
+            mode=settings["mode"],
+            n_dummy=n_dummy,
+            min_volumes=min_volumes,
+            seed=settings["seed"],
+            ica_method=settings["ica_method"],
+            n_robust_runs=settings["n_robust_runs"],
+            tree=settings["tree"],
+            tedpca=settings["tedpca"],
+            figures=settings["figures"],
+            n_threads=n_threads,
+            overwrite=True,
+        )
+        series, reference = result.bold, result.optcom
+        summary = json.loads((outputs.tedana_dir / denoise.SUMMARY_NAME).read_text())
+    tedana_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if xfm_files:
+        shape, affine = resample.analysis_grid(grid_voxel_mm)
+        resampler = resample.plan_resampling(mask_file, xfm_files, shape, affine, kernel)
+        resample.resample_series(resampler, series, outputs.bold, repetition_time_s)
+        if reference != series:
+            resample.resample_series(resampler, reference, outputs.optcom, repetition_time_s)
+        else:
+            shutil.copyfile(outputs.bold, outputs.optcom)
+        resample.resample_mask(resampler, outputs.mask)
+        resampling = {
+            "transforms": [str(f) for f in xfm_files],
+            "grid": "MNI152NLin6Asym box",
+            "voxel_size_mm": grid_voxel_mm,
+            "kernel": kernel,
+            "mask_voxels": resampler.n_voxels,
+        }
+        if not denoised:
+            # tedana's native series, now carried over: not kept twice
+            for path in {series, reference}:
+                Path(path).unlink(missing_ok=True)
+    else:
+        _place(series, outputs.bold, keep=denoised)
+        if reference != series:
+            _place(reference, outputs.optcom, keep=denoised)
+        else:
+            shutil.copyfile(outputs.bold, outputs.optcom)
+        nib.load(str(mask_file)).to_filename(str(outputs.mask))
+        resampling = None
+    resampling_s = time.perf_counter() - start
+    summary |= {
+        "resampling": resampling,
+        "seconds": {"tedana": round(tedana_s, 1), "resampling": round(resampling_s, 1)},
+        "n_volumes": int(nib.load(str(outputs.bold)).shape[3]),
+    }
+    (outputs.tedana_dir / denoise.SUMMARY_NAME).write_text(
+        json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    )
+    LGR.info(
+        "%s: %s in %.1f s, resampling in %.1f s",
+        outputs.tedana_dir.name,
+        summary["mode"],
+        tedana_s,
+        resampling_s,
+    )
+    return summary
+
+
+def _place(source: Path, target: Path, keep: bool) -> None:
+    """Move ``source`` to ``target`` (copy when the input is the user's own file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if keep:
+        shutil.copyfile(source, target)
+    else:
+        shutil.move(str(source), str(target))
+
+
+def read_summary(tedana_dir: str | Path) -> dict:
+    """What :func:`prepare_run` recorded for a run (mode, components, volumes, timing)."""
+    return json.loads((Path(tedana_dir) / denoise.SUMMARY_NAME).read_text())
