@@ -28,13 +28,28 @@ Conventions
   else, i.e. no change). The mixed model always uses every available rating (it is valid
   when data are missing at random) and is unaffected by the policy.
 
+- **Primary analysis** (``primary_analysis``, one of :data:`PRIMARY_ANALYSES`): the
+  prespecified test of the primary endpoint; Table 2 marks its row and calls every other P
+  value secondary and unadjusted for multiple comparisons. The trial's is the Mann-Whitney
+  U test of the reduction from baseline to the primary visit.
+
 Methods (references in the function docstrings): Mann-Whitney U two-sided; Hodges-Lehmann
-shift with the Moses distribution-free CI; ANCOVA (OLS, t-based CI); linear mixed model
-``madrs ~ arm * visit + (1 | participant)`` (REML) with Wald z contrasts; Cohen's d with
-noncentral-t CI and Hedges' g; Wilson intervals for proportions; Newcombe hybrid score
-(method 10) CI for risk differences; Fisher's exact test; Altman's NNT CI; Bang's
-blinding index with its multinomial-variance Wald CI; Spearman rho with a Fisher-z
-(Bonett-Wright variance) or seeded bootstrap CI.
+shift with the Moses distribution-free CI; Student t; ANCOVA (OLS, t-based CI); MMRM
+(:mod:`tmstarget.mmrm`: reduction at each post-baseline visit ~ visit + arm x visit +
+baseline x visit, unstructured covariance by REML with a prespecified fallback, Satterthwaite
+df); linear mixed model ``madrs ~ arm * visit + (1 | participant)`` (REML) with Wald z
+contrasts; Cohen's d with noncentral-t CI and Hedges' g; Wilson intervals for proportions
+and Newcombe hybrid score (method 10) CIs for risk differences (both from statsmodels);
+Fisher's exact test; Altman's NNT CI; Bang's blinding index with Tango's score CI; Spearman
+rho with a Fisher-z (Bonett-Wright variance) or seeded bootstrap CI.
+
+**Edge cases.** A statistic the data cannot support (zero variance in both arms, one arm
+empty, a perfect ANCOVA fit, a mixed model that does not converge) raises
+:class:`NotEstimable`, whose message names the quantity; :func:`analyse_primary` records the
+message and the tables print "NA" with that message as a footnote, so every other number and
+table is still written. Inputs that are wrong rather than uninformative (negative counts,
+counts above their total, NaN counts, infinite values) raise :class:`ValueError` naming the
+quantity. Missing values (NaN) in a sample are dropped; infinite values are an error.
 """
 
 from __future__ import annotations
@@ -57,10 +72,26 @@ from tmstarget.clinical import (
     DONT_KNOW,
     validate_visits,
 )
+from tmstarget.mmrm import COVARIANCE_STRUCTURES, MMRMError, fit_with_fallback
 from tmstarget.tables import cell, cells_frame
 
 EXPERIMENTAL, CONTROL = ARM_ROLES
 MISSING_POLICIES = ("non_responder", "exclude", "last_observation")
+# The prespecified primary analysis of the primary endpoint (``outcomes.primary_analysis``);
+# trial planning simulates the same choices.
+PRIMARY_ANALYSES = ("mann_whitney", "t_test", "ancova", "mmrm", "random_intercept")
+PRIMARY_ANALYSIS_LABELS = {
+    "mann_whitney": "the two-sided Mann-Whitney U test of the MADRS reduction from baseline",
+    "t_test": "the two-sided Student t test of the MADRS reduction from baseline",
+    "ancova": "the ANCOVA of the MADRS reduction from baseline adjusted for baseline MADRS",
+    "mmrm": "the MMRM contrast of the MADRS reduction from baseline",
+    "random_intercept": "the random-intercept mixed-model contrast of the MADRS reduction",
+}
+
+
+class NotEstimable(ValueError):
+    """The data cannot support this statistic (the message names it and says why)."""
+
 
 DEFAULT_VISIT_LABELS = {
     "baseline": "Baseline",
@@ -101,6 +132,11 @@ class OutcomeParams:
     scan_cost : cost of one targeting fMRI scan (with analysis), in ``currency``; the cost
         per additional responder is number needed to scan * scan_cost.
     currency : printed with the cost.
+    primary_analysis : the prespecified primary analysis, one of :data:`PRIMARY_ANALYSES`.
+    mmrm_covariances : MMRM covariance structures in the prespecified order of fallback
+        (the first that converges is used; see :mod:`tmstarget.mmrm`).
+    mmrm_baseline_by_visit : MMRM with a baseline x visit interaction (a baseline slope per
+        visit, as in most depression-trial MMRMs) rather than one common baseline slope.
     correlation_ci : ``fisher`` (Fisher z, Bonett-Wright variance) | ``bootstrap``.
     n_bootstrap, seed : bootstrap resamples and seed (used only for bootstrap CIs).
     arm_names : printed names of the roles.
@@ -120,6 +156,9 @@ class OutcomeParams:
     hodges_lehmann_ci: str = "exact"
     effect_size_ci: str = "noncentral_t"
     mann_whitney_method: str = "asymptotic"
+    primary_analysis: str = "mann_whitney"
+    mmrm_covariances: tuple[str, ...] = COVARIANCE_STRUCTURES
+    mmrm_baseline_by_visit: bool = True
     scan_cost: float = 1000.0
     currency: str = "USD"
     correlation_ci: str = "fisher"
@@ -134,8 +173,10 @@ class OutcomeParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "visits", tuple(self.visits))
         object.__setattr__(self, "consort_visits", tuple(self.consort_visits))
+        object.__setattr__(self, "mmrm_covariances", tuple(self.mmrm_covariances))
         validate_visits(self.visits, self.baseline_visit)
         choices = {
+            "primary_analysis": PRIMARY_ANALYSES,
             "missing_policy": MISSING_POLICIES,
             "hodges_lehmann_ci": ("exact", "normal"),
             "effect_size_ci": ("noncentral_t", "normal"),
@@ -146,6 +187,15 @@ class OutcomeParams:
             if getattr(self, name) not in allowed:
                 raise ValueError(
                     f"outcomes.{name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
+        structures = self.mmrm_covariances
+        if not structures or len(set(structures)) != len(structures):
+            raise ValueError("outcomes.mmrm_covariances: list one or more distinct structures")
+        for structure in structures:
+            if structure not in COVARIANCE_STRUCTURES:
+                raise ValueError(
+                    f"outcomes.mmrm_covariances: {structure!r} is not one of "
+                    f"{', '.join(COVARIANCE_STRUCTURES)}"
                 )
         if self.primary_visit not in self.visits or self.primary_visit == self.baseline_visit:
             raise ValueError(
@@ -267,19 +317,36 @@ class BinaryOutcome:
 # --------------------------------------------------------------------------------------
 
 
-def wilson_interval(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for count/total, without continuity correction.
+def _check_count(count: float, total: float, quantity: str) -> tuple[int, int]:
+    """Whole ``count`` in 0..``total`` and ``total`` >= 1, as ints; otherwise an error
+    naming ``quantity`` (NotEstimable for an empty group, ValueError for wrong input)."""
+    for name, value in (("count", count), ("total", total)):
+        if value is None or not math.isfinite(float(value)) or float(value) != round(value):
+            raise ValueError(f"{quantity}: the {name} must be a whole number, got {value!r}")
+    count, total = int(count), int(total)
+    if total < 0 or count < 0:
+        raise ValueError(f"{quantity}: counts cannot be negative (got {count}/{total})")
+    if count > total:
+        raise ValueError(f"{quantity}: the count {count} exceeds its total {total}")
+    if total == 0:
+        raise NotEstimable(f"{quantity}: no participants in the denominator (total 0)")
+    return count, total
 
-    Newcombe (1998), Stat Med 17:857-872, method 3.
+
+def wilson_interval(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for count/total, without continuity correction
+    (statsmodels ``proportion_confint(method="wilson")``; Newcombe 1998, Stat Med 17:857,
+    method 3). The limits are exactly 0 for count 0 and exactly 1 for count = total.
+
+    Raises :class:`NotEstimable` for total 0 and ValueError for impossible counts.
     """
-    if total <= 0:
-        return (math.nan, math.nan)
-    z = float(stats.norm.isf((1.0 - confidence) / 2.0))
-    p = count / total
-    denominator = 1.0 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from statsmodels.stats.proportion import proportion_confint
+
+    count, total = _check_count(count, total, "Wilson interval")
+    low, high = proportion_confint(count, total, alpha=1.0 - confidence, method="wilson")
+    low = 0.0 if count == 0 else min(max(float(low), 0.0), 1.0)
+    high = 1.0 if count == total else min(max(float(high), 0.0), 1.0)
+    return (low, high)
 
 
 def newcombe_difference(
@@ -287,21 +354,29 @@ def newcombe_difference(
 ) -> Estimate:
     """Risk difference p1 - p2 with the Newcombe hybrid score interval.
 
-    Method 10 of Newcombe (1998), Stat Med 17:873-890: the squared distances of each
-    proportion to its own Wilson limits are combined,
-    ``L = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``U = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
+    Method 10 of Newcombe (1998), Stat Med 17:873-890 (statsmodels
+    ``confint_proportions_2indep(method="newcomb")``): the distances of each proportion to
+    its own Wilson limits are combined, ``L = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``,
+    ``U = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``; limits within [-1, 1].
+
+    Raises :class:`NotEstimable` when a total is 0 and ValueError for NaN, negative or
+    too-large counts, naming the quantity.
     """
-    p1, p2 = count1 / total1, count2 / total2
-    l1, u1 = wilson_interval(count1, total1, confidence)
-    l2, u2 = wilson_interval(count2, total2, confidence)
-    difference = p1 - p2
-    low = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return Estimate(difference, max(-1.0, low), min(1.0, high))
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    count1, total1 = _check_count(count1, total1, "risk difference (first group)")
+    count2, total2 = _check_count(count2, total2, "risk difference (second group)")
+    low, high = confint_proportions_2indep(
+        count1, total1, count2, total2, method="newcomb", compare="diff", alpha=1.0 - confidence
+    )
+    difference = count1 / total1 - count2 / total2
+    return Estimate(difference, max(-1.0, float(low)), min(1.0, float(high)))
 
 
 def fisher_exact_p(count1: int, total1: int, count2: int, total2: int) -> float:
     """Two-sided Fisher exact P for the 2x2 table [[count1, total1 - count1], [...]]."""
+    count1, total1 = _check_count(count1, total1, "Fisher exact test (first group)")
+    count2, total2 = _check_count(count2, total2, "Fisher exact test (second group)")
     table = [[count1, total1 - count1], [count2, total2 - count2]]
     return float(stats.fisher_exact(table, alternative="two-sided").pvalue)
 
@@ -343,21 +418,35 @@ def cost_per_additional_responder(nnt: NumberNeededToTreat, unit_cost: float) ->
 # --------------------------------------------------------------------------------------
 
 
-def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    return array[np.isfinite(array)]
+def _observed(values: Sequence[float] | np.ndarray, quantity: str) -> np.ndarray:
+    """The non-missing values as floats: NaN (missing) is dropped, +-inf is an error."""
+    array = np.asarray(values, dtype=float).ravel()
+    if np.isinf(array).any():
+        raise ValueError(f"{quantity}: {int(np.isinf(array).sum())} infinite value(s) in the data")
+    return array[~np.isnan(array)]
+
+
+def _two_samples(
+    x: Sequence[float], y: Sequence[float], quantity: str, minimum: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _observed(x, quantity), _observed(y, quantity)
+    if len(x) < minimum or len(y) < minimum:
+        raise NotEstimable(
+            f"{quantity}: needs at least {minimum} value(s) in each group "
+            f"(got {len(x)} and {len(y)})"
+        )
+    return x, y
 
 
 def mann_whitney(x: Sequence[float], y: Sequence[float], method: str = "asymptotic") -> MannWhitney:
     """Two-sided Mann-Whitney U test and rank-biserial correlation (x vs y).
 
-    ``asymptotic`` uses the normal approximation with tie and continuity corrections.
-    The rank-biserial r = 2U/(n_x n_y) - 1 (Kerby 2014; equals Cliff's delta): the share
-    of pairs where x is larger minus the share where y is larger.
+    ``asymptotic`` uses the normal approximation with tie and continuity corrections
+    (all values tied: U = n_x n_y / 2, P = 1). The rank-biserial r = 2U/(n_x n_y) - 1
+    (Kerby 2014; equals Cliff's delta): the share of pairs where x is larger minus the
+    share where y is larger.
     """
-    x, y = _finite(x), _finite(y)
-    if len(x) < 1 or len(y) < 1:
-        raise ValueError("Mann-Whitney U needs at least one value in each group")
+    x, y = _two_samples(x, y, "Mann-Whitney U")
     result = stats.mannwhitneyu(x, y, alternative="two-sided", method=method)
     u = float(result.statistic)
     return MannWhitney(u, float(result.pvalue), 2.0 * u / (len(x) * len(y)) - 1.0, len(x), len(y))
@@ -365,7 +454,7 @@ def mann_whitney(x: Sequence[float], y: Sequence[float], method: str = "asymptot
 
 def rank_biserial(x: Sequence[float], y: Sequence[float]) -> float:
     """Rank-biserial correlation 2U/(n_x n_y) - 1 computed from all pairs (ties = 1/2)."""
-    x, y = _finite(x), _finite(y)
+    x, y = _two_samples(x, y, "rank-biserial r")
     differences = x[:, None] - y[None, :]
     u = np.sum(differences > 0) + 0.5 * np.sum(differences == 0)
     return float(2.0 * u / differences.size - 1.0)
@@ -417,9 +506,11 @@ def hodges_lehmann(
 
     Hollander & Wolfe, Nonparametric Statistical Methods, ch. 4. ``method`` chooses the
     critical value (see :func:`moses_critical_value`); with ties the order-statistic interval
-    is kept as is (slightly conservative). The P value is not set here (use Mann-Whitney).
+    is kept as is (slightly conservative). When the samples are too small for any interval
+    at ``confidence`` the limits are -inf and inf (documented, not an error). The P value is
+    not set here (use Mann-Whitney). An empty group raises :class:`NotEstimable`.
     """
-    x, y = _finite(x), _finite(y)
+    x, y = _two_samples(x, y, "Hodges-Lehmann shift")
     differences = np.sort((x[:, None] - y[None, :]).ravel())
     estimate = float(np.median(differences))
     c = moses_critical_value(len(x), len(y), confidence, method)
@@ -432,7 +523,10 @@ def hedges_correction(df: float) -> float:
     """Exact small-sample factor J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)).
 
     Hedges (1981); J(2) = 0.5642, J(4) = 0.7979, about 1 - 3/(4 df - 1) for large df.
+    Defined for df > 1 (J tends to 0 as df -> 1); smaller df raise ValueError.
     """
+    if not df > 1:
+        raise ValueError(f"Hedges' correction J(df): needs df > 1, got {df}")
     return float(
         math.exp(special.gammaln(df / 2) - special.gammaln((df - 1) / 2)) / math.sqrt(df / 2)
     )
@@ -461,6 +555,12 @@ def _noncentral_t_limits(t: float, df: float, confidence: float) -> tuple[float,
     return solve(1.0 - alpha_half), solve(alpha_half)
 
 
+def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
+    df = len(x) + len(y) - 2
+    sum_squares = float(np.sum((x - x.mean()) ** 2) + np.sum((y - y.mean()) ** 2))
+    return math.sqrt(sum_squares / df)
+
+
 def cohens_d(
     x: Sequence[float], y: Sequence[float], confidence: float = 0.95, method: str = "noncentral_t"
 ) -> Estimate:
@@ -469,16 +569,16 @@ def cohens_d(
     ``noncentral_t`` (exact under normality; Steiger & Fouladi 1997, as MBESS::ci.smd):
     the CI limits of the noncentrality parameter of t = d / sqrt(1/n_x + 1/n_y), rescaled.
     ``normal``: Hedges & Olkin (1985) SE sqrt((n_x+n_y)/(n_x n_y) + d^2 / (2 (n_x+n_y))).
-    The P value is the pooled-variance t test.
+    The P value is the pooled-variance t test. Fewer than 2 values in a group, or no
+    variation in either group (pooled SD 0, e.g. all reductions tied), raise
+    :class:`NotEstimable`.
     """
-    x, y = _finite(x), _finite(y)
+    x, y = _two_samples(x, y, "Cohen's d", minimum=2)
     n_x, n_y = len(x), len(y)
-    if n_x < 2 or n_y < 2:
-        raise ValueError("Cohen's d needs at least two values in each group")
     df = n_x + n_y - 2
-    pooled = math.sqrt(((n_x - 1) * np.var(x, ddof=1) + (n_y - 1) * np.var(y, ddof=1)) / df)
-    if pooled == 0:
-        raise ValueError("Cohen's d is undefined when both groups have zero variance")
+    pooled = _pooled_sd(x, y)
+    if not pooled > 0:
+        raise NotEstimable("Cohen's d: undefined when neither group varies (pooled SD 0)")
     d = float((np.mean(x) - np.mean(y)) / pooled)
     scale = math.sqrt(1.0 / n_x + 1.0 / n_y)
     t = d / scale
@@ -496,21 +596,29 @@ def hedges_g(
 ) -> Estimate:
     """Hedges' g = J(df) * d with the CI of d multiplied by J (exact J, see above)."""
     d = cohens_d(x, y, confidence, method)
-    j = hedges_correction(len(_finite(x)) + len(_finite(y)) - 2)
+    j = hedges_correction(len(_observed(x, "Hedges' g")) + len(_observed(y, "Hedges' g")) - 2)
     return Estimate(j * d.estimate, j * d.low, j * d.high, d.p_value, j * d.se)
 
 
 def mean_difference(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Estimate:
-    """Mean x - mean y with the pooled-variance (Student) t CI and P."""
-    x, y = _finite(x), _finite(y)
-    result = stats.ttest_ind(x, y, equal_var=True)
-    interval = result.confidence_interval(confidence_level=confidence)
-    return Estimate(
-        float(np.mean(x) - np.mean(y)),
-        float(interval.low),
-        float(interval.high),
-        float(result.pvalue),
-    )
+    """Mean x - mean y with the pooled-variance (Student) t CI and P.
+
+    Defined with one value in a group as long as the other has two or more (df = n_x +
+    n_y - 2 >= 1; the single value adds nothing to the pooled variance). An empty group,
+    two values in all, or no variation at all (pooled SD 0) raise :class:`NotEstimable`.
+    """
+    x, y = _two_samples(x, y, "mean difference")
+    df = len(x) + len(y) - 2
+    if df < 1:
+        raise NotEstimable("mean difference: needs at least 3 values in all for a t interval")
+    pooled = _pooled_sd(x, y)
+    if not pooled > 0:
+        raise NotEstimable("mean difference: no variation in either group (pooled SD 0)")
+    difference = float(np.mean(x) - np.mean(y))
+    se = pooled * math.sqrt(1.0 / len(x) + 1.0 / len(y))
+    critical = float(stats.t.isf((1.0 - confidence) / 2.0, df))
+    p_value = float(2.0 * stats.t.sf(abs(difference / se), df))
+    return Estimate(difference, difference - critical * se, difference + critical * se, p_value, se)
 
 
 def ancova_difference(
@@ -522,16 +630,34 @@ def ancova_difference(
     """Arm difference adjusted for baseline: OLS ``outcome ~ 1 + experimental + baseline``.
 
     Returns the coefficient of the experimental indicator with its t-based CI and P.
-    Rows with a missing outcome or baseline are dropped.
+    Rows with a missing outcome or baseline are dropped. :class:`NotEstimable` when fewer
+    than 4 rows remain, an arm has no row, the baseline does not vary (it cannot be
+    separated from the intercept), or the model fits exactly (residual variance 0: no CI
+    or P exists). Infinite values raise ValueError.
     """
     import statsmodels.api as sm
 
     outcome = np.asarray(outcome, dtype=float)
     baseline = np.asarray(baseline, dtype=float)
     indicator = np.asarray(experimental, dtype=float)
-    keep = np.isfinite(outcome) & np.isfinite(baseline)
+    if np.isinf(outcome).any() or np.isinf(baseline).any():
+        raise ValueError("ANCOVA: infinite value(s) in the outcome or baseline")
+    keep = ~np.isnan(outcome) & ~np.isnan(baseline)
+    n_arm = int(indicator[keep].sum())
+    if n_arm == 0 or n_arm == int(keep.sum()):
+        raise NotEstimable(
+            f"ANCOVA: needs participants in both arms with an outcome and a baseline "
+            f"(got {n_arm} and {int(keep.sum()) - n_arm})"
+        )
+    if keep.sum() < 4:
+        raise NotEstimable(f"ANCOVA: {int(keep.sum())} participants cannot estimate 3 terms")
     design = np.column_stack([np.ones(keep.sum()), indicator[keep], baseline[keep]])
+    if np.linalg.matrix_rank(design) < 3:
+        raise NotEstimable("ANCOVA: the baseline does not vary, so it cannot be adjusted for")
     fit = sm.OLS(outcome[keep], design).fit()
+    total = float(np.sum((outcome[keep] - outcome[keep].mean()) ** 2))
+    if float(fit.ssr) <= 1e-20 * max(total, 1.0):
+        raise NotEstimable("ANCOVA: the model fits the data exactly (residual variance 0)")
     low, high = fit.conf_int(alpha=1.0 - confidence)[1]
     return Estimate(
         float(fit.params[1]), float(low), float(high), float(fit.pvalues[1]), float(fit.bse[1])
@@ -539,8 +665,8 @@ def ancova_difference(
 
 
 def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
-    """Median, 25th and 75th percentile (linear interpolation, R type 7)."""
-    values = _finite(values)
+    """Median, 25th and 75th percentile (linear interpolation, R type 7); NaN when empty."""
+    values = _observed(values, "median (IQR)")
     if values.size == 0:
         return (math.nan, math.nan, math.nan)
     q1, median, q3 = np.percentile(values, [25, 50, 75])
@@ -552,25 +678,67 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
 # --------------------------------------------------------------------------------------
 
 
+def tango_score_statistic(n_correct: int, n_incorrect: int, n: int, delta: float) -> float:
+    """Tango's (1998) score statistic for H0: p_correct - p_incorrect = ``delta``.
+
+    Tango T, Stat Med 17:891-908: with b correct, c incorrect of n (the rest don't know),
+    the constrained MLE of p_incorrect is the positive root of ``2n q^2 - (b + c - (2n - b +
+    c) delta) q - c delta (1 - delta) = 0`` and ``Z = (b - c - n delta) / sqrt(n (2q + delta
+    - delta^2))``. At delta = 0 it is McNemar's (b - c) / sqrt(b + c).
+    """
+    b, c = float(n_correct), float(n_incorrect)
+    a_coefficient = 2.0 * n
+    b_coefficient = -b - c + (2.0 * n - b + c) * delta
+    c_coefficient = -c * delta * (1.0 - delta)
+    discriminant = max(b_coefficient * b_coefficient - 4.0 * a_coefficient * c_coefficient, 0.0)
+    q = (-b_coefficient + math.sqrt(discriminant)) / (2.0 * a_coefficient)
+    variance = n * (2.0 * q + delta - delta * delta)
+    numerator = b - c - n * delta
+    if variance <= 0:
+        return math.copysign(math.inf, numerator) if numerator else 0.0
+    return numerator / math.sqrt(variance)
+
+
 def bang_blinding_index(
     n_correct: int, n_incorrect: int, n_dont_know: int, confidence: float = 0.95
 ) -> Estimate:
-    """Bang's blinding index for one arm with a two-sided Wald CI.
+    """Bang's blinding index for one arm with Tango's score CI.
 
     Bang, Ni & Davis (2004), Control Clin Trials 25:143-156:
-    BI = (2 c/(c+i) - 1) (c+i)/n = (c - i)/n with n = c + i + don't know.
-    Var = [p_c (1 - p_c) + p_i (1 - p_i) + 2 p_c p_i] / n (multinomial variance of p_c - p_i,
-    as in the R package BI). BI = 0: random guessing; 1: everyone correct; -1: everyone wrong.
+    BI = (2 c/(c+i) - 1) (c+i)/n = (c - i)/n with n = c + i + don't know, i.e. the
+    difference between the shares of correct and incorrect guesses. BI = 0: random
+    guessing; 1: everyone correct; -1: everyone wrong. The CI inverts Tango's score test
+    for a difference of two multinomial shares of one sample (:func:`tango_score_statistic`,
+    the paired-proportions interval, which depends only on c, i and n): it stays within
+    [-1, 1] and has positive width even when every guess is correct (lower limit
+    (n - z^2)/(n + z^2), the Wilson limit on the BI scale). ``se`` is the multinomial
+    (Wald) SE sqrt((p_c (1 - p_c) + p_i (1 - p_i) + 2 p_c p_i)/n) of the R package BI.
+    No answers (n = 0) give NaN; negative or non-whole counts raise ValueError.
     Bang prefers one-sided intervals for claims of unblinding; we report the two-sided one.
     """
-    n = n_correct + n_incorrect + n_dont_know
+    counts = (n_correct, n_incorrect, n_dont_know)
+    for value in counts:
+        if value is None or not math.isfinite(float(value)) or value != round(value) or value < 0:
+            raise ValueError(f"Bang blinding index: counts must be whole and >= 0, got {counts}")
+    b, c, n = int(n_correct), int(n_incorrect), int(sum(counts))
     if n == 0:
         return Estimate(math.nan)
-    p_c, p_i = n_correct / n, n_incorrect / n
+    p_c, p_i = b / n, c / n
     estimate = p_c - p_i
     se = math.sqrt((p_c * (1 - p_c) + p_i * (1 - p_i) + 2 * p_c * p_i) / n)
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
-    return Estimate(estimate, estimate - z * se, estimate + z * se, math.nan, se)
+    edge = 1e-12
+
+    def solve(target: float, low: float, high: float) -> float:
+        return float(
+            optimize.brentq(
+                lambda d: tango_score_statistic(b, c, n, d) - target, low, high, xtol=1e-12
+            )
+        )
+
+    lower = -1.0 if b == 0 and c == n else solve(z, -1.0 + edge, min(estimate, 1.0 - edge))
+    upper = 1.0 if b == n else solve(-z, max(estimate, -1.0 + edge), 1.0 - edge)
+    return Estimate(estimate, max(-1.0, lower), min(1.0, upper), math.nan, se)
 
 
 def spearman_with_ci(
@@ -639,11 +807,13 @@ def mixed_model_contrasts(
 
     One row per post-baseline visit: ``n_connectivity``/``n_scalp`` (ratings),
     ``reduction_connectivity``/``reduction_scalp`` (model-estimated mean reduction from
-    baseline, points), ``difference`` = connectivity - scalp in reduction (minus the
-    interaction coefficient; positive favours connectivity) with ``low``/``high``/``p_value``
-    (Wald z), and ``madrs_difference`` = connectivity - scalp in MADRS at the visit (arm +
-    interaction coefficients; negative favours connectivity) with ``madrs_low``/``madrs_high``/
-    ``madrs_p_value``. ``attrs`` records convergence and dropped visits.
+    baseline, points) with Wald z CIs ``reduction_<arm>_low``/``_high``, ``difference`` =
+    connectivity - scalp in reduction (minus the interaction coefficient; positive favours
+    connectivity) with ``se``/``low``/``high``/``p_value`` (Wald z), and ``madrs_difference``
+    = connectivity - scalp in MADRS at the visit (arm + interaction coefficients; negative
+    favours connectivity) with ``madrs_low``/``madrs_high``/``madrs_p_value``. ``attrs``
+    records convergence and dropped visits. Too few visits or ratings raise
+    :class:`NotEstimable`.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -656,12 +826,12 @@ def mixed_model_contrasts(
         if visit in counts.index and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
     ]
     if baseline_visit not in usable:
-        raise ValueError("mixed model: the baseline visit needs ratings in both arms")
+        raise NotEstimable("mixed model: the baseline visit needs ratings in both arms")
     dropped = [visit for visit in visits if visit not in usable]
     data = data[data["session_id"].isin(usable)].sort_values(["participant_id", "session_id"])
     post = [visit for visit in usable if visit != baseline_visit]
     if not post:
-        raise ValueError("mixed model: no post-baseline visit has ratings in both arms")
+        raise NotEstimable("mixed model: no post-baseline visit has ratings in both arms")
     experimental = (data["arm"] == EXPERIMENTAL).to_numpy(dtype=float)
     columns = [np.ones(len(data))]
     columns += [(data["session_id"] == visit).to_numpy(dtype=float) for visit in post]
@@ -679,7 +849,10 @@ def mixed_model_contrasts(
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = model.fit(reml=True)
+        try:
+            result = model.fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as error:
+            raise NotEstimable(f"random-intercept mixed model: the fit failed ({error})") from error
     convergence_warnings = [
         str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
     ]
@@ -687,11 +860,16 @@ def mixed_model_contrasts(
     covariance = np.asarray(result.cov_params(), dtype=float)[:k, :k]
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
 
-    def contrast(weights: np.ndarray) -> tuple[float, float, float, float]:
+    if not np.all(np.isfinite(beta)) or not np.all(np.isfinite(covariance)):
+        raise NotEstimable("random-intercept mixed model: the fit gave no finite estimates")
+
+    def contrast(weights: np.ndarray) -> tuple[float, float, float, float, float]:
         estimate = float(weights @ beta)
-        se = float(math.sqrt(weights @ covariance @ weights))
-        p_value = float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else math.nan
-        return estimate, estimate - z * se, estimate + z * se, p_value
+        se = float(math.sqrt(max(float(weights @ covariance @ weights), 0.0)))
+        if not se > 0:
+            return estimate, math.nan, math.nan, math.nan, se
+        p_value = float(2 * stats.norm.sf(abs(estimate / se)))
+        return estimate, estimate - z * se, estimate + z * se, p_value, se
 
     rows = []
     n_post = len(post)
@@ -710,14 +888,21 @@ def mixed_model_contrasts(
         w_level[interaction_column] = 1.0
         difference = contrast(w_interaction)
         level = contrast(w_level)
+        connectivity = contrast(w_connectivity)
+        scalp = contrast(w_scalp)
         rows.append(
             {
                 "visit": visit,
                 "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
                 "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
-                "reduction_connectivity": float(w_connectivity @ beta),
-                "reduction_scalp": float(w_scalp @ beta),
+                "reduction_connectivity": connectivity[0],
+                "reduction_connectivity_low": connectivity[1],
+                "reduction_connectivity_high": connectivity[2],
+                "reduction_scalp": scalp[0],
+                "reduction_scalp_low": scalp[1],
+                "reduction_scalp_high": scalp[2],
                 "difference": difference[0],
+                "se": difference[4],
                 "low": difference[1],
                 "high": difference[2],
                 "p_value": difference[3],
@@ -733,6 +918,124 @@ def mixed_model_contrasts(
     frame.attrs["dropped_visits"] = dropped
     frame.attrs["n_participants"] = int(data["participant_id"].nunique())
     frame.attrs["n_ratings"] = len(data)
+    return frame
+
+
+def mmrm_contrasts(
+    long: pd.DataFrame,
+    visits: Sequence[str],
+    baseline_visit: str = DEFAULT_BASELINE_VISIT,
+    confidence: float = 0.95,
+    structures: Sequence[str] = COVARIANCE_STRUCTURES,
+    baseline_by_visit: bool = True,
+) -> pd.DataFrame:
+    """Mixed model for repeated measures of the reduction from baseline, as trials report it.
+
+    Outcome: reduction = baseline MADRS - MADRS at each post-baseline visit (points,
+    positive = improvement) of every participant with a baseline and at least one later
+    rating (all available ratings: valid under missing at random; no imputation). Fixed
+    effects: visit (categorical), arm x visit and baseline MADRS (centred at the analysed
+    participants' mean; per visit when ``baseline_by_visit``). Covariance: the first of
+    ``structures`` whose REML fit converges (prespecified fallback, default unstructured,
+    then Toeplitz, then compound symmetry; :mod:`tmstarget.mmrm`). Inference: t with
+    Satterthwaite df. Visits without ratings in both arms are left out.
+
+    One row per post-baseline visit: ``n_connectivity``/``n_scalp`` (ratings),
+    ``reduction_<arm>`` (least-squares mean reduction at the mean baseline) with
+    ``reduction_<arm>_low``/``_high``, ``difference`` (connectivity - scalp) with ``se``,
+    ``df``, ``low``, ``high``, ``p_value``. ``attrs``: ``structure`` (used), ``attempts``
+    (``[structure, outcome]`` per structure tried), ``baseline_by_visit``,
+    ``n_participants``, ``n_ratings``, ``dropped_visits``, ``minus_two_reml``.
+    Raises :class:`NotEstimable` when no structure converges or the design is degenerate.
+    """
+    data = long[long["session_id"].isin(visits)]
+    baselines = (
+        data[data["session_id"] == baseline_visit]
+        .drop_duplicates("participant_id")
+        .set_index("participant_id")["madrs_total"]
+        .astype(float)
+    )
+    post_data = data[(data["session_id"] != baseline_visit)].copy()
+    post_data["baseline"] = post_data["participant_id"].map(baselines)
+    post_data = post_data[post_data["baseline"].notna()]
+    counts = post_data.groupby(["session_id", "arm"]).size().unstack(fill_value=0)
+    post = [
+        visit
+        for visit in visits
+        if visit != baseline_visit
+        and visit in counts.index
+        and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
+    ]
+    dropped = [v for v in visits if v != baseline_visit and v not in post]
+    if not post:
+        raise NotEstimable("MMRM: no post-baseline visit has ratings in both arms")
+    post_data = post_data[post_data["session_id"].isin(post)].sort_values(
+        ["participant_id", "session_id"], kind="stable"
+    )
+    position = {visit: index for index, visit in enumerate(post)}
+    visit_index = post_data["session_id"].map(position).to_numpy(dtype=int)
+    n_visits = len(post)
+    experimental = (post_data["arm"] == EXPERIMENTAL).to_numpy(dtype=float)
+    baseline = post_data["baseline"].to_numpy(dtype=float)
+    analysed = post_data.drop_duplicates("participant_id")
+    centre = float(analysed["baseline"].mean())
+    centred = baseline - centre
+    one_hot = np.eye(n_visits)[visit_index]
+    columns = [one_hot, one_hot * experimental[:, None]]
+    columns.append(one_hot * centred[:, None] if baseline_by_visit else centred[:, None])
+    design = np.column_stack(columns)
+    reduction = baseline - post_data["madrs_total"].to_numpy(dtype=float)
+    if not np.any(centred != 0):
+        raise NotEstimable("MMRM: the baseline MADRS does not vary, so it cannot be a covariate")
+    try:
+        fit, attempts = fit_with_fallback(
+            reduction,
+            design,
+            post_data["participant_id"].to_numpy(),
+            visit_index,
+            n_visits,
+            structures,
+        )
+    except MMRMError as error:
+        raise NotEstimable(f"MMRM: {error}") from error
+    k = design.shape[1]
+    rows = []
+    for visit in post:
+        j = position[visit]
+        w_scalp = np.zeros(k)
+        w_scalp[j] = 1.0
+        w_difference = np.zeros(k)
+        w_difference[n_visits + j] = 1.0
+        scalp = fit.contrast(w_scalp, confidence)
+        connectivity = fit.contrast(w_scalp + w_difference, confidence)
+        difference = fit.contrast(w_difference, confidence)
+        rows.append(
+            {
+                "visit": visit,
+                "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
+                "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
+                "reduction_connectivity": connectivity.estimate,
+                "reduction_connectivity_low": connectivity.low,
+                "reduction_connectivity_high": connectivity.high,
+                "reduction_scalp": scalp.estimate,
+                "reduction_scalp_low": scalp.low,
+                "reduction_scalp_high": scalp.high,
+                "difference": difference.estimate,
+                "se": difference.se,
+                "df": difference.df,
+                "low": difference.low,
+                "high": difference.high,
+                "p_value": difference.p_value,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame.attrs["structure"] = fit.structure
+    frame.attrs["attempts"] = [[structure, message] for structure, message in attempts]
+    frame.attrs["baseline_by_visit"] = bool(baseline_by_visit)
+    frame.attrs["n_participants"] = int(analysed["participant_id"].nunique())
+    frame.attrs["n_ratings"] = len(post_data)
+    frame.attrs["dropped_visits"] = dropped
+    frame.attrs["minus_two_reml"] = float(fit.minus_two_reml)
     return frame
 
 
@@ -852,7 +1155,13 @@ def visit_summary(
 
 @dataclass(frozen=True)
 class PrimaryResults:
-    """Everything Table 2 and the outcome figures print (see :func:`analyse_primary`)."""
+    """Everything Table 2 and the outcome figures print (see :func:`analyse_primary`).
+
+    A statistic the data cannot support holds NaN (an empty frame for the mixed models)
+    and ``not_estimable`` maps its key (``hodges_lehmann``, ``mann_whitney``,
+    ``mean_difference``, ``ancova``, ``cohens_d``, ``hedges_g``, ``response``,
+    ``remission``, ``mmrm``, ``random_intercept``) to the reason.
+    """
 
     params: OutcomeParams
     outcomes: pd.DataFrame  # participant_outcomes
@@ -871,28 +1180,54 @@ class PrimaryResults:
     hedges_g: Estimate
     response: BinaryOutcome
     remission: BinaryOutcome
-    mixed_model: pd.DataFrame
+    mixed_model: pd.DataFrame  # random-intercept model (mixed_model_contrasts)
+    mmrm: pd.DataFrame = field(default_factory=pd.DataFrame)  # mmrm_contrasts
+    not_estimable: dict[str, str] = field(default_factory=dict)
+
+
+_NOT_ESTIMABLE = Estimate(math.nan)
+
+
+def _guarded(reasons: dict[str, str], key: str, compute, fallback):
+    """``compute()``, or ``fallback`` with the reason recorded when it is not estimable."""
+    try:
+        return compute()
+    except NotEstimable as error:
+        reasons[key] = str(error)
+        return fallback
 
 
 def _binary_outcome(
-    name: str, outcomes: pd.DataFrame, column: str, params: OutcomeParams
+    name: str, outcomes: pd.DataFrame, column: str, params: OutcomeParams, reasons: dict[str, str]
 ) -> BinaryOutcome:
     counts = {}
     for role in ARM_ROLES:
         values = outcomes.loc[outcomes["arm"] == role, column].dropna()
         counts[role] = (int(values.sum()), int(len(values)))
     (c1, n1), (c2, n2) = counts[EXPERIMENTAL], counts[CONTROL]
-    rd = newcombe_difference(c1, n1, c2, n2, params.confidence)
-    rd = replace(rd, p_value=fisher_exact_p(c1, n1, c2, n2))
-    nnt = number_needed_to_treat(rd)
+
+    def rate(count: int, total: int) -> Estimate:
+        if total == 0:
+            return _NOT_ESTIMABLE
+        return Estimate(count / total, *wilson_interval(count, total, params.confidence))
+
+    def difference() -> Estimate:
+        rd = newcombe_difference(c1, n1, c2, n2, params.confidence)
+        return replace(rd, p_value=fisher_exact_p(c1, n1, c2, n2))
+
+    rd = _guarded(reasons, name, difference, _NOT_ESTIMABLE)
+    if math.isnan(rd.estimate):
+        nnt = NumberNeededToTreat(math.nan, math.nan, math.nan, False)
+    else:
+        nnt = number_needed_to_treat(rd)
     return BinaryOutcome(
         name=name,
         count_experimental=c1,
         total_experimental=n1,
         count_control=c2,
         total_control=n2,
-        rate_experimental=Estimate(c1 / n1, *wilson_interval(c1, n1, params.confidence)),
-        rate_control=Estimate(c2 / n2, *wilson_interval(c2, n2, params.confidence)),
+        rate_experimental=rate(c1, n1),
+        rate_control=rate(c2, n2),
         risk_difference=rd,
         number_needed=nnt,
         cost_per_additional=cost_per_additional_responder(nnt, params.scan_cost),
@@ -902,20 +1237,30 @@ def _binary_outcome(
 def analyse_primary(
     participants: pd.DataFrame, madrs: pd.DataFrame, params: OutcomeParams | None = None
 ) -> PrimaryResults:
-    """Run every primary and secondary outcome analysis once (see the module docstring)."""
+    """Run every primary and secondary outcome analysis once (see the module docstring).
+
+    A statistic the data cannot support is NaN with its reason in ``not_estimable``; the
+    others are still computed. Each arm needs at least one randomised participant.
+    """
     params = params or OutcomeParams()
     outcomes = participant_outcomes(participants, madrs, params)
     by_arm = {role: outcomes[outcomes["arm"] == role] for role in ARM_ROLES}
+    for role, frame in by_arm.items():
+        if frame.empty:
+            raise ValueError(f"arm {role}: no randomised participant; nothing to compare")
     analysed = {role: frame[frame["primary"].notna()] for role, frame in by_arm.items()}
-    for role, frame in analysed.items():
-        if len(frame) < 2:
-            raise ValueError(
-                f"arm {role}: fewer than 2 participants with a {params.primary_visit} rating; "
-                "the primary analysis is not possible"
-            )
     x = analysed[EXPERIMENTAL]["reduction"].to_numpy()
     y = analysed[CONTROL]["reduction"].to_numpy()
     both = pd.concat([analysed[EXPERIMENTAL], analysed[CONTROL]])
+    reasons: dict[str, str] = {}
+    confidence = params.confidence
+    long = _with_arm(participants, madrs)
+
+    def mean_sd(frame: pd.DataFrame) -> tuple[float, float]:
+        values = frame["reduction"]
+        mean = float(values.mean()) if len(values) else math.nan
+        return (mean, float(values.std(ddof=1)) if len(values) > 1 else math.nan)
+
     return PrimaryResults(
         params=params,
         outcomes=outcomes,
@@ -924,26 +1269,67 @@ def analyse_primary(
         baseline={role: median_iqr(frame["baseline"]) for role, frame in by_arm.items()},
         primary={role: median_iqr(frame["primary"]) for role, frame in analysed.items()},
         reduction={role: median_iqr(frame["reduction"]) for role, frame in analysed.items()},
-        reduction_mean_sd={
-            role: (float(frame["reduction"].mean()), float(frame["reduction"].std(ddof=1)))
-            for role, frame in analysed.items()
-        },
+        reduction_mean_sd={role: mean_sd(frame) for role, frame in analysed.items()},
         percent_reduction={
             role: median_iqr(-frame["percent_change"]) for role, frame in analysed.items()
         },
-        hodges_lehmann=hodges_lehmann(x, y, params.confidence, params.hodges_lehmann_ci),
-        mann_whitney=mann_whitney(x, y, params.mann_whitney_method),
-        mean_difference=mean_difference(x, y, params.confidence),
-        ancova=ancova_difference(
-            both["reduction"], both["baseline"], both["arm"] == EXPERIMENTAL, params.confidence
+        hodges_lehmann=_guarded(
+            reasons,
+            "hodges_lehmann",
+            lambda: hodges_lehmann(x, y, confidence, params.hodges_lehmann_ci),
+            _NOT_ESTIMABLE,
         ),
-        cohens_d=cohens_d(x, y, params.confidence, params.effect_size_ci),
-        hedges_g=hedges_g(x, y, params.confidence, params.effect_size_ci),
-        response=_binary_outcome("response", outcomes, "responder", params),
-        remission=_binary_outcome("remission", outcomes, "remitter", params),
-        mixed_model=mixed_model_contrasts(
-            _with_arm(participants, madrs), params.visits, params.baseline_visit, params.confidence
+        mann_whitney=_guarded(
+            reasons,
+            "mann_whitney",
+            lambda: mann_whitney(x, y, params.mann_whitney_method),
+            MannWhitney(math.nan, math.nan, math.nan, len(x), len(y)),
         ),
+        mean_difference=_guarded(
+            reasons, "mean_difference", lambda: mean_difference(x, y, confidence), _NOT_ESTIMABLE
+        ),
+        ancova=_guarded(
+            reasons,
+            "ancova",
+            lambda: ancova_difference(
+                both["reduction"], both["baseline"], both["arm"] == EXPERIMENTAL, confidence
+            ),
+            _NOT_ESTIMABLE,
+        ),
+        cohens_d=_guarded(
+            reasons,
+            "cohens_d",
+            lambda: cohens_d(x, y, confidence, params.effect_size_ci),
+            _NOT_ESTIMABLE,
+        ),
+        hedges_g=_guarded(
+            reasons,
+            "hedges_g",
+            lambda: hedges_g(x, y, confidence, params.effect_size_ci),
+            _NOT_ESTIMABLE,
+        ),
+        response=_binary_outcome("response", outcomes, "responder", params, reasons),
+        remission=_binary_outcome("remission", outcomes, "remitter", params, reasons),
+        mixed_model=_guarded(
+            reasons,
+            "random_intercept",
+            lambda: mixed_model_contrasts(long, params.visits, params.baseline_visit, confidence),
+            pd.DataFrame(),
+        ),
+        mmrm=_guarded(
+            reasons,
+            "mmrm",
+            lambda: mmrm_contrasts(
+                long,
+                params.visits,
+                params.baseline_visit,
+                confidence,
+                params.mmrm_covariances,
+                params.mmrm_baseline_by_visit,
+            ),
+            pd.DataFrame(),
+        ),
+        not_estimable=reasons,
     )
 
 
