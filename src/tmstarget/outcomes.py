@@ -72,8 +72,8 @@ from tmstarget.clinical import (
     DONT_KNOW,
     validate_visits,
 )
-from tmstarget.mmrm import COVARIANCE_STRUCTURES, MMRMError, fit_with_fallback
-from tmstarget.tables import cell, cells_frame
+from tmstarget.mmrm import COVARIANCE_LABELS, COVARIANCE_STRUCTURES, MMRMError, fit_with_fallback
+from tmstarget.tables import cell, cells_frame, whole_or_one_decimal
 
 EXPERIMENTAL, CONTROL = ARM_ROLES
 MISSING_POLICIES = ("non_responder", "exclude", "last_observation")
@@ -1186,6 +1186,14 @@ class PrimaryResults:
 
 
 _NOT_ESTIMABLE = Estimate(math.nan)
+_ARM_CI_COLUMNS = [
+    f"reduction_{role}{suffix}" for role in ARM_ROLES for suffix in ("", "_low", "_high")
+]
+MIXED_MODEL_COLUMNS = ["visit", "n_connectivity", "n_scalp", *_ARM_CI_COLUMNS]
+MIXED_MODEL_COLUMNS += ["difference", "se", "low", "high", "p_value"]
+MIXED_MODEL_COLUMNS += ["madrs_difference", "madrs_low", "madrs_high", "madrs_p_value"]
+MMRM_COLUMNS = ["visit", "n_connectivity", "n_scalp", *_ARM_CI_COLUMNS]
+MMRM_COLUMNS += ["difference", "se", "df", "low", "high", "p_value"]
 
 
 def _guarded(reasons: dict[str, str], key: str, compute, fallback):
@@ -1314,7 +1322,7 @@ def analyse_primary(
             reasons,
             "random_intercept",
             lambda: mixed_model_contrasts(long, params.visits, params.baseline_visit, confidence),
-            pd.DataFrame(),
+            pd.DataFrame(columns=MIXED_MODEL_COLUMNS),
         ),
         mmrm=_guarded(
             reasons,
@@ -1327,7 +1335,7 @@ def analyse_primary(
                 params.mmrm_covariances,
                 params.mmrm_baseline_by_visit,
             ),
-            pd.DataFrame(),
+            pd.DataFrame(columns=MMRM_COLUMNS),
         ),
         not_estimable=reasons,
     )
@@ -1346,13 +1354,37 @@ def _percent(confidence: float) -> str:
     return f"{100 * confidence:g}%"
 
 
+OPTIONAL_CATEGORIES = {"race": "Race", "ethnicity": "Ethnicity"}
+
+
+def _category_levels(
+    values: pd.Series, column: str, dictionary: Mapping[str, Any] | None
+) -> list[tuple[str, str]]:
+    """(value, printed label) of a categorical column: the data dictionary's ``Levels`` in
+    their order (values not seen are kept: a zero row is information), then values the
+    dictionary does not list, in sorted order, as written."""
+    entry = dict((dictionary or {}).get(column) or {})
+    levels = dict(entry.get("Levels") or {})
+    seen = sorted({str(v) for v in values.dropna()})
+    ordered = [(str(value), str(label)) for value, label in levels.items()]
+    ordered += [(value, value.replace("_", " ")) for value in seen if value not in levels]
+    return [(value, label[:1].upper() + label[1:]) for value, label in ordered]
+
+
 def table1_baseline(
-    participants: pd.DataFrame, madrs: pd.DataFrame, params: OutcomeParams | None = None
+    participants: pd.DataFrame,
+    madrs: pd.DataFrame,
+    params: OutcomeParams | None = None,
+    dictionary: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Table 1: baseline characteristics by arm and overall (a cell frame, no P values).
 
-    Age, sex, failed treatments, baseline MADRS, head measurements (cm). Statistics over the
-    participants with a value; missing values are counted in a note.
+    Age, sex, race and ethnicity (only when ``participants.tsv`` has ``race`` /
+    ``ethnicity`` columns; categories and their printed labels from the data dictionary
+    ``dictionary`` = participants.json, participants without a value as "Not reported"),
+    failed treatments (a count: whole numbers print without decimals), baseline MADRS,
+    head measurements (cm). Statistics over the participants with a value; missing values
+    are counted in a note.
     """
     params = params or OutcomeParams()
     baseline = madrs.loc[
@@ -1365,18 +1397,23 @@ def table1_baseline(
     cells = []
     missing_notes = []
 
-    def add(section: str, row: str, kind: str, column_name: str, decimals: int = 1) -> None:
+    def add(section: str, row: str, kind: str, column_name: str, decimals: int | None = 1) -> None:
+        """One row; ``decimals=None``: count data, whole numbers print without decimals
+        (one decimal for the whole row as soon as any group's number is not whole)."""
+        per_group = {}
         for role, frame in groups:
-            values = frame[column_name].astype(float)
-            finite = values.dropna()
+            finite = frame[column_name].astype(float).dropna()
             if kind == "mean_sd":
-                numbers = {
+                per_group[role] = {
                     "value": finite.mean() if len(finite) else math.nan,
                     "sd": finite.std(ddof=1) if len(finite) > 1 else math.nan,
                 }
             else:
                 median, q1, q3 = median_iqr(finite)
-                numbers = {"value": median, "low": q1, "high": q3}
+                per_group[role] = {"value": median, "low": q1, "high": q3}
+        if decimals is None:
+            decimals = whole_or_one_decimal(*(v for n in per_group.values() for v in n.values()))
+        for role, _ in groups:
             cells.append(
                 cell(
                     section,
@@ -1385,33 +1422,66 @@ def table1_baseline(
                     kind,
                     column_label=headers[role],
                     decimals=decimals,
-                    **numbers,
+                    **per_group[role],
                 )
             )
         n_missing = int(data[column_name].isna().sum())
         if n_missing:
             missing_notes.append(f"{row.split(',')[0]}: missing for {n_missing} participant(s).")
 
-    add("", "Age, mean (SD), y", "mean_sd", "age")
-    for sex, label in (("F", "Female"), ("M", "Male")):
-        for role, frame in groups:
-            cells.append(
-                cell(
-                    "Sex, No. (%)",
-                    label,
-                    role,
-                    "n_pct",
-                    column_label=headers[role],
-                    count=int((frame["sex"] == sex).sum()),
-                    total=int(frame["sex"].notna().sum()),
-                    decimals=0,
+    def categories(
+        title: str, column: str, levels: list[tuple[str, str]], of_recorded: bool
+    ) -> None:
+        for value, label in levels:
+            for role, frame in groups:
+                total = int(frame[column].notna().sum()) if of_recorded else len(frame)
+                cells.append(
+                    cell(
+                        title,
+                        label,
+                        role,
+                        "n_pct",
+                        column_label=headers[role],
+                        count=int((frame[column].astype("string") == value).sum()),
+                        total=total,
+                        decimals=0,
+                    )
                 )
-            )
+
+    add("", "Age, mean (SD), y", "mean_sd", "age")
+    categories("Sex, No. (%)", "sex", [("F", "Female"), ("M", "Male")], of_recorded=True)
     if data["sex"].isna().any():
         missing_notes.append(f"Sex: missing for {int(data['sex'].isna().sum())} participant(s).")
-    add("Clinical", "Failed treatments, median (IQR), No.", "median_iqr", "n_failed_treatments")
+    shown_categories = []
+    for column, name in OPTIONAL_CATEGORIES.items():
+        if column not in data.columns:
+            continue
+        shown_categories.append(name.lower())
+        levels = _category_levels(data[column], column, dictionary)
+        title = f"{name}, No. (%)"
+        categories(title, column, levels, of_recorded=False)
+        if data[column].isna().any():
+            for role, frame in groups:
+                cells.append(
+                    cell(
+                        title,
+                        "Not reported",
+                        role,
+                        "n_pct",
+                        column_label=headers[role],
+                        count=int(frame[column].isna().sum()),
+                        total=len(frame),
+                        decimals=0,
+                    )
+                )
+    add(
+        "Clinical",
+        "Failed treatments, median (IQR), No.",
+        "median_iqr",
+        "n_failed_treatments",
+        None,
+    )
     add("Clinical", "MADRS total score, mean (SD), points", "mean_sd", "madrs_total")
-    add("Clinical", "MADRS total score, median (IQR), points", "median_iqr", "madrs_total")
     add("Head measurements, mean (SD), cm", "Nasion-inion distance", "mean_sd", "nasion_inion_cm")
     add("Head measurements, mean (SD), cm", "Tragus-tragus distance", "mean_sd", "tragus_tragus_cm")
     add(
@@ -1419,86 +1489,126 @@ def table1_baseline(
     )
     notes = [
         "Abbreviation: MADRS, Montgomery-Asberg Depression Rating Scale (0-60; higher is worse).",
-        "Head measurements are the inputs of the Beam F3 method. Percentages are of "
+        "Head measurements are the inputs of the Beam F3 method. Percentages of sex are of "
         "participants with a recorded value.",
         *missing_notes,
     ]
+    if shown_categories:
+        notes.insert(
+            2,
+            f"{' and '.join(shown_categories).capitalize()} as recorded in participants.tsv, with "
+            "the categories and labels of its data dictionary (participants.json) where it "
+            "lists them; percentages are of all participants in the column.",
+        )
     return cells_frame(
         cells,
-        caption="Table 1. Baseline characteristics of the participants by arm",
+        caption="Table 1. Baseline Characteristics of the Participants by Arm",
         notes=notes,
         row_header="Characteristic",
     )
 
 
+class _Footnotes:
+    """Lettered footnotes in order of first use (JAMA: a, b, c as they appear)."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, str] = {}
+        self.texts: list[tuple[str, str]] = []
+        self.markers: list[tuple[str, str, str | None, str]] = []
+
+    def letter(self, key: str, text: str) -> str:
+        if key not in self.letters:
+            letter = "abcdefghijklmnoprstuvwxyz"[len(self.letters)]
+            self.letters[key] = letter
+            self.texts.append((letter, text))
+        return self.letters[key]
+
+    def mark(self, section: str, row: str, column: str | None, key: str, text: str) -> None:
+        self.markers.append((section, row, column, self.letter(key, text)))
+
+
+def _covariance_sentence(frame: pd.DataFrame, structures: Sequence[str]) -> str:
+    """What the MMRM's covariance is and how the prespecified fallback went."""
+    used = frame.attrs.get("structure", structures[0])
+    order = ", then ".join(COVARIANCE_LABELS[s] for s in structures)
+    failed = [
+        f"{COVARIANCE_LABELS[s]} did not converge ({message})"
+        for s, message in frame.attrs.get("attempts", [])
+        if s != used
+    ]
+    text = f"{COVARIANCE_LABELS[used]} within-participant covariance (prespecified order: {order})"
+    return text + ("; " + "; ".join(failed) if failed else "")
+
+
 def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
-    """Table 2 (cell frame) from :func:`analyse_primary` results."""
+    """Table 2 (cell frame) from :func:`analyse_primary` results.
+
+    Columns: one per arm, the between-arm difference with its CI (differences only: in
+    points, percentage points or SD units), the number needed to scan and the cost per
+    additional responder (their own column), and the P value. The prespecified primary
+    analysis (``params.primary_analysis``) is named in its row; every other P value is
+    secondary and unadjusted (note). Footnote letters tie each method to its rows; a
+    statistic that is not estimable prints "NA" with its reason as a footnote.
+    """
     params = results.params
     primary_label = params.visit_label(params.primary_visit)
+    primary_lower = primary_label.lower()
+    ci = _percent(params.confidence)
     headers = {role: _arm_header(params, role, results.n_randomised[role]) for role in ARM_ROLES}
-    effect_header = (
-        f"Difference, {params.arm_name(EXPERIMENTAL)} \u2212 "
-        f"{params.arm_name(CONTROL)} "
-        f"({_percent(params.confidence)} CI)"
+    headers["effect"] = (
+        f"Difference, {params.arm_name(EXPERIMENTAL)} \u2212 {params.arm_name(CONTROL)} ({ci} CI)"
     )
-    headers["effect"] = effect_header
+    headers["derived"] = f"Number needed to scan or cost ({ci} CI)"
     headers["p"] = "P value"
     cells = []
+    notes = _Footnotes()
+    reasons = results.not_estimable
 
-    def arms(
-        section: str, row: str, kind: str, values: dict[str, dict[str, float]], decimals: int = 1
-    ) -> None:
+    def add(section: str, row: str, column: str, kind: str, **numbers: Any) -> None:
+        cells.append(cell(section, row, column, kind, column_label=headers[column], **numbers))
+
+    def arms(section: str, row: str, kind: str, values: dict[str, dict[str, float]], **kw) -> None:
         for role in ARM_ROLES:
-            cells.append(
-                cell(
-                    section,
-                    row,
-                    role,
-                    kind,
-                    column_label=headers[role],
-                    decimals=decimals,
-                    **values[role],
-                )
-            )
+            add(section, row, role, kind, **values[role], **kw)
 
-    def effect(section: str, row: str, kind: str, decimals: int = 1, **numbers: float) -> None:
-        cells.append(
-            cell(
-                section,
-                row,
-                "effect",
-                kind,
-                column_label=effect_header,
-                decimals=decimals,
-                **numbers,
-            )
-        )
-
-    def p_cell(section: str, row: str, p_value: float) -> None:
-        cells.append(cell(section, row, "p", "p", column_label="P value", value=p_value))
+    def not_estimable(section: str, row: str, column: str, key: str) -> None:
+        if key in reasons:
+            notes.mark(section, row, column, f"na:{key}", f"NA, not estimable: {reasons[key]}.")
 
     def as_iqr(triple: tuple[float, float, float]) -> dict[str, float]:
         return {"value": triple[0], "low": triple[1], "high": triple[2]}
 
-    section = "MADRS total score, points"
-    arms(
-        section,
-        "Baseline, median (IQR)",
-        "median_iqr",
-        {r: as_iqr(results.baseline[r]) for r in ARM_ROLES},
-    )
-    arms(
-        section,
-        f"{primary_label}, median (IQR)",
-        "median_iqr",
-        {r: as_iqr(results.primary[r]) for r in ARM_ROLES},
-    )
-    row = f"Reduction, baseline to {primary_label.lower()}, median (IQR)"
+    def primary_row(label: str, analysis: str) -> str:
+        return f"{label}, primary analysis" if params.primary_analysis == analysis else label
+
+    section = "MADRS total score, median (IQR), points"
+    arms(section, "Baseline", "median_iqr", {r: as_iqr(results.baseline[r]) for r in ARM_ROLES})
+    arms(section, primary_label, "median_iqr", {r: as_iqr(results.primary[r]) for r in ARM_ROLES})
+
+    section = f"MADRS reduction, baseline to {primary_lower}, points"
+    row = primary_row("Median (IQR)", "mann_whitney")
     arms(section, row, "median_iqr", {r: as_iqr(results.reduction[r]) for r in ARM_ROLES})
-    hl = results.hodges_lehmann
-    effect(section, row, "estimate_ci", value=hl.estimate, low=hl.low, high=hl.high)
-    p_cell(section, row, results.mann_whitney.p_value)
-    row = "Reduction, mean (SD)"
+    hl, mw = results.hodges_lehmann, results.mann_whitney
+    add(section, row, "effect", "estimate_ci", value=hl.estimate, low=hl.low, high=hl.high)
+    add(section, row, "p", "p", value=mw.p_value)
+    exact = "exact" if params.hodges_lehmann_ci == "exact" else "normal-approximation"
+    mw_text = (
+        f"Hodges-Lehmann shift (median of all between-arm differences) with the Moses {ci} CI "
+        f"({exact} critical value); P from the two-sided Mann-Whitney U test "
+        f"({params.mann_whitney_method}"
+        + (", tie- and continuity-corrected" if params.mann_whitney_method == "asymptotic" else "")
+        + ")"
+    )
+    if math.isfinite(mw.u):
+        mw_text += (
+            f": U = {format_number_plain(mw.u, whole_or_one_decimal(mw.u))}, rank-biserial r = "
+            f"{format_number_plain(mw.rank_biserial, 2)} (2U/(n1 n2) - 1)"
+        )
+    notes.mark(section, row, None, "mann_whitney", mw_text + ".")
+    not_estimable(section, row, "effect", "hodges_lehmann")
+    not_estimable(section, row, "p", "mann_whitney")
+
+    row = primary_row("Mean (SD)", "t_test")
     arms(
         section,
         row,
@@ -1509,46 +1619,68 @@ def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
         },
     )
     md = results.mean_difference
-    effect(section, row, "estimate_ci", value=md.estimate, low=md.low, high=md.high)
-    p_cell(section, row, md.p_value)
-    row = "Reduction adjusted for baseline (ANCOVA)"
+    add(section, row, "effect", "estimate_ci", value=md.estimate, low=md.low, high=md.high)
+    add(section, row, "p", "p", value=md.p_value)
+    notes.mark(section, row, None, "t_test", "Difference in means; Student t CI and P.")
+    not_estimable(section, row, "effect", "mean_difference")
+
+    row = primary_row("Adjusted for baseline MADRS (ANCOVA)", "ancova")
     an = results.ancova
-    effect(section, row, "estimate_ci", value=an.estimate, low=an.low, high=an.high)
-    p_cell(section, row, an.p_value)
+    add(section, row, "effect", "estimate_ci", value=an.estimate, low=an.low, high=an.high)
+    add(section, row, "p", "p", value=an.p_value)
+    notes.mark(
+        section,
+        row,
+        None,
+        "ancova",
+        "Analysis of covariance: least squares, reduction ~ arm + baseline MADRS; t CI and P.",
+    )
+    not_estimable(section, row, "effect", "ancova")
     arms(
         section,
-        "Reduction, % of baseline, median (IQR)",
+        "% of baseline, median (IQR)",
         "median_iqr",
         {r: as_iqr(results.percent_reduction[r]) for r in ARM_ROLES},
         decimals=0,
     )
 
-    section = "Effect sizes for the reduction"
-    for label, estimate in (("Cohen d", results.cohens_d), ("Hedges g", results.hedges_g)):
-        effect(
+    section = "Standardized difference in the reduction, SD units"
+    d_method = "noncentral t" if params.effect_size_ci == "noncentral_t" else "Hedges-Olkin normal"
+    for label, key, estimate in (
+        ("Cohen d", "cohens_d", results.cohens_d),
+        ("Hedges g", "hedges_g", results.hedges_g),
+    ):
+        add(
             section,
             label,
+            "effect",
             "estimate_ci",
             decimals=2,
             value=estimate.estimate,
             low=estimate.low,
             high=estimate.high,
         )
-    mw = results.mann_whitney
-    effect(section, "Rank-biserial r", "number", decimals=2, value=mw.rank_biserial)
-    effect(section, "Mann-Whitney U", "number", decimals=1, value=mw.u)
-    p_cell(section, "Mann-Whitney U", mw.p_value)
+        notes.mark(
+            section,
+            label,
+            None,
+            "effect_size",
+            f"Cohen d: difference in means / pooled SD, {d_method} CI; Hedges g: d times the "
+            "exact small-sample factor J(n1 + n2 - 2). No test of their own (the t test of the "
+            "mean row applies).",
+        )
+        not_estimable(section, label, "effect", key)
 
     percent_threshold = f"{100 * params.response_min_reduction:g}%"
     for outcome, title in (
-        (results.response, f"Response (reduction ≥{percent_threshold}) at {primary_label.lower()}"),
+        (results.response, f"Response (reduction ≥{percent_threshold}) at {primary_lower}"),
         (
             results.remission,
-            f"Remission (MADRS ≤{params.remission_max_score:g}) at {primary_label.lower()}",
+            f"Remission (MADRS ≤{params.remission_max_score:g}) at {primary_lower}",
         ),
     ):
         noun = "Responders" if outcome.name == "response" else "Remitters"
-        row = f"{noun}, No./total (%)"
+        row = f"{noun}, No./total No. (%)"
         arms(
             title,
             row,
@@ -1563,102 +1695,193 @@ def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
             decimals=0,
         )
         rd = outcome.risk_difference
-        effect(
-            title, row, "estimate_ci", value=100 * rd.estimate, low=100 * rd.low, high=100 * rd.high
+        add(
+            title,
+            row,
+            "effect",
+            "estimate_ci",
+            value=100 * rd.estimate,
+            low=100 * rd.low,
+            high=100 * rd.high,
         )
-        p_cell(title, row, rd.p_value)
+        add(title, row, "p", "p", value=rd.p_value)
+        notes.mark(
+            title,
+            row,
+            None,
+            "risk_difference",
+            f"Risk difference in percentage points with the Newcombe hybrid score {ci} CI; "
+            "P from Fisher's exact test.",
+        )
+        not_estimable(title, row, "effect", outcome.name)
         nnt = outcome.number_needed
-        effect(
-            title, "Number needed to scan", "nnt", value=nnt.estimate, low=nnt.low, high=nnt.high
+        nnt_row = "Number needed to scan, NNTB or NNTH"
+        add(title, nnt_row, "derived", "nnt", value=nnt.estimate, low=nnt.low, high=nnt.high)
+        notes.mark(
+            title,
+            nnt_row,
+            None,
+            "nnt",
+            "Number needed to scan = 1/risk difference, rounded up to a whole number: NNTB, "
+            "scans needed for 1 additional participant to benefit (NNTH: to be harmed); "
+            "Altman's CI from the inverted risk-difference limits, through infinity when "
+            "that CI includes 0.",
         )
         cost = outcome.cost_per_additional
         extra = "responder" if outcome.name == "response" else "remitter"
-        effect(
+        cost_row = f"Cost per additional {extra} at an assumed scan cost, {params.currency}"
+        add(
             title,
-            f"Scan cost per additional {extra}, {params.currency}",
+            cost_row,
+            "derived",
             "cost",
             decimals=0,
             value=cost.estimate,
             low=cost.low,
             high=cost.high,
         )
+        notes.mark(
+            title,
+            cost_row,
+            None,
+            "cost",
+            f"Scan cost/risk difference (the unrounded number needed x {params.scan_cost:,.0f} "
+            f"{params.currency}): the cost of one targeting scan with its analysis is a user-set "
+            "assumption (configuration outcomes.scan_cost), not trial data. Upper limit ∞ when "
+            "the risk-difference CI includes 0; NA when the point estimate shows no benefit.",
+        )
 
-    section = "Mixed model: reduction from baseline by visit, points"
-    for record in results.mixed_model.itertuples():
-        row = params.visit_label(record.visit)
-        arms(
-            section,
-            row,
-            "number",
-            {
-                EXPERIMENTAL: {"value": record.reduction_connectivity},
-                CONTROL: {"value": record.reduction_scalp},
-            },
-        )
-        effect(
-            section, row, "estimate_ci", value=record.difference, low=record.low, high=record.high
-        )
-        p_cell(section, row, record.p_value)
+    for key, frame, title, method in (
+        (
+            "mmrm",
+            results.mmrm,
+            "MMRM: least-squares mean reduction from baseline (95% CI), points",
+            "mmrm",
+        ),
+        (
+            "random_intercept",
+            results.mixed_model,
+            "Random-intercept mixed model: estimated reduction from baseline (95% CI), points",
+            "random_intercept",
+        ),
+    ):
+        title = title.replace("95%", ci)
+        if key == "mmrm":
+            structures = params.mmrm_covariances
+            baseline_term = (
+                "baseline MADRS x visit" if params.mmrm_baseline_by_visit else "baseline MADRS"
+            )
+            text = (
+                "Mixed model for repeated measures: reduction from baseline at each "
+                f"post-baseline visit ~ visit + arm x visit + {baseline_term} (visit "
+                f"categorical, baseline centred at its mean), "
+                f"{_covariance_sentence(frame, structures) if len(frame) else 'covariance'}, "
+                "REML; least-squares means at the mean baseline; t CIs and P with "
+                "Satterthwaite df; all available ratings"
+            )
+        else:
+            text = (
+                "Random-intercept linear mixed model: MADRS ~ arm x visit + (1 | participant) "
+                "over all visits including baseline (visit categorical), REML; estimated "
+                "reduction = minus the visit effect; Wald z CIs and P; all available ratings"
+            )
+        if len(frame):
+            text += (
+                f" of {frame.attrs.get('n_participants', 'all')} participants"
+                + (
+                    f"; visits without ratings in both arms left out: "
+                    f"{', '.join(params.visit_label(v) for v in frame.attrs['dropped_visits'])}"
+                    if frame.attrs.get("dropped_visits")
+                    else ""
+                )
+                + "."
+            )
+            if key == "random_intercept" and not frame.attrs.get("converged", True):
+                text += " The fit did not converge cleanly; interpret these rows with care."
+        else:
+            text += "."
+        notes.mark(title, "", None, method, text)
+        if not len(frame):
+            row = primary_row(primary_label, method)
+            for column in (*ARM_ROLES, "effect", "p"):
+                add(title, row, column, "estimate_ci" if column != "p" else "p")
+            not_estimable(title, row, "effect", key)
+            continue
+        for record in frame.itertuples():
+            row = params.visit_label(record.visit)
+            if record.visit == params.primary_visit:
+                row = primary_row(row, method)
+            arms(
+                title,
+                row,
+                "estimate_ci",
+                {
+                    role: {
+                        "value": getattr(record, f"reduction_{role}"),
+                        "low": getattr(record, f"reduction_{role}_low"),
+                        "high": getattr(record, f"reduction_{role}_high"),
+                    }
+                    for role in ARM_ROLES
+                },
+            )
+            add(
+                title,
+                row,
+                "effect",
+                "estimate_ci",
+                value=record.difference,
+                low=record.low,
+                high=record.high,
+            )
+            add(title, row, "p", "p", value=record.p_value)
 
     n_cont = results.n_continuous
     policy_text = {
         "non_responder": (
-            f"Participants without a {primary_label.lower()} rating count as non-responders and "
+            f"Participants without a {primary_lower} rating count as non-responders and "
             "non-remitters (denominator: all randomised); continuous analyses use the participants "
-            f"rated at {primary_label.lower()}"
+            f"rated at {primary_lower}"
         ),
         "exclude": (
-            f"Complete-case analysis: participants without a {primary_label.lower()} rating are "
+            f"Complete-case analysis: participants without a {primary_lower} rating are "
             "left out of every primary-visit analysis"
         ),
         "last_observation": (
-            f"A missing {primary_label.lower()} rating is replaced by the participant's last "
+            f"A missing {primary_lower} rating is replaced by the participant's last "
             "earlier rating (last observation carried forward) in every primary-visit analysis"
         ),
     }[params.missing_policy]
-    ci = _percent(params.confidence)
-    d_method = "noncentral t" if params.effect_size_ci == "noncentral_t" else "Hedges-Olkin normal"
-    mm = results.mixed_model
-    notes = [
+    table_notes = [
         "Abbreviations: ANCOVA, analysis of covariance; IQR, interquartile range; MADRS, "
-        "Montgomery-Asberg Depression Rating Scale; NNTB/NNTH, number needed to treat to "
-        "benefit/harm.",
-        f"Reduction = baseline - {primary_label.lower()} MADRS (positive = improvement). "
-        f"Effects are {params.arm_name(EXPERIMENTAL)} minus "
-        f"{params.arm_name(CONTROL)}; positive "
-        f"effects favour the {params.arm_name(EXPERIMENTAL)} arm.",
-        f"Continuous analyses include {n_cont[EXPERIMENTAL]} and {n_cont[CONTROL]} participants. "
-        f"Median reduction row: Hodges-Lehmann shift with the Moses {ci} CI "
-        f"({'exact' if params.hodges_lehmann_ci == 'exact' else 'normal-approximation'} critical "
-        f"value) and two-sided Mann-Whitney U P ({params.mann_whitney_method}). "
-        "Mean row: Student t. "
-        "ANCOVA: least squares with baseline MADRS as covariate.",
-        f"Cohen d: pooled SD, {d_method} "
-        "CI; Hedges g: exact small-sample correction. Rank-biserial r = 2U/(n1 n2) - 1.",
-        f"{policy_text}. Risk differences in percentage points with the Newcombe hybrid score CI; "
-        "P from Fisher's exact test. Number needed to scan = 1/risk difference with Altman's CI "
-        "(through infinity when the risk-difference CI includes 0). "
-        "Cost = number needed to scan x "
-        f"{params.scan_cost:,.0f} {params.currency} per scan.",
-        "Mixed model: MADRS ~ arm x visit + (1 | participant), REML, all available ratings of "
-        f"{mm.attrs.get('n_participants', 'all')} participants; arm columns show model-estimated "
-        "reductions, effects the difference in reduction with Wald z CI and P.",
+        "Montgomery-Asberg Depression Rating Scale; MMRM, mixed model for repeated measures; "
+        "NA, not available; NNTB/NNTH, number needed to treat (here, to scan) to benefit/harm.",
+        f"Primary analysis (prespecified): {PRIMARY_ANALYSIS_LABELS[params.primary_analysis]} "
+        f"to {primary_lower}, in the row marked primary analysis. All other P values are from "
+        "secondary analyses, are not adjusted for multiple comparisons and are exploratory.",
+        f"Reduction = baseline - {primary_lower} MADRS (positive = improvement). Differences "
+        f"are {params.arm_name(EXPERIMENTAL)} minus {params.arm_name(CONTROL)}; positive "
+        f"differences favour the {params.arm_name(EXPERIMENTAL)} arm. Analyses of the "
+        f"{primary_lower} reduction include {n_cont[EXPERIMENTAL]} and {n_cont[CONTROL]} "
+        f"participants. {policy_text}.",
     ]
-    if mm.attrs.get("dropped_visits"):
-        notes.append(
-            "Visits without ratings in both arms left out of the mixed model: "
-            f"{', '.join(mm.attrs['dropped_visits'])}."
-        )
-    if not mm.attrs.get("converged", True):
-        notes.append(
-            "Warning: the mixed model did not converge cleanly; interpret its rows with care."
-        )
-    return cells_frame(
+    frame = cells_frame(
         cells,
-        caption=f"Table 2. Primary and secondary outcomes (baseline to {primary_label.lower()})",
-        notes=notes,
+        caption=f"Table 2. Primary and Secondary Outcomes, Baseline to {primary_label}",
+        notes=table_notes,
         row_header="Outcome",
+        markers=notes.markers,
+        footnotes=notes.texts,
+        columns=[*ARM_ROLES, "effect", "derived", "p"],
     )
+    frame.attrs["not_estimable"] = dict(reasons)
+    return frame
+
+
+def format_number_plain(value: float, decimals: int = 1) -> str:
+    """A number for running text in a note (half-up, normalised; see tables)."""
+    from tmstarget.tables import format_number
+
+    return format_number(value, decimals)
 
 
 def table2_outcomes(
@@ -1783,8 +2006,8 @@ def table3_blinding_safety(
     else:
         summary = blinding_summary(participants, blinding, params)
         for assessor, title in (
-            ("participant", "Blinding: participants' guess, No. (%)"),
-            ("rater", "Blinding: raters' guess, No. (%)"),
+            ("participant", "Blinding: participants' guess, No./total No. (%)"),
+            ("rater", "Blinding: raters' guess, No./total No. (%)"),
         ):
             part = summary[summary["assessor"] == assessor].set_index("arm")
             show_missing = bool(part["not_answered"].sum())
@@ -1800,7 +2023,7 @@ def table3_blinding_safety(
                             title,
                             label,
                             role,
-                            "n_pct",
+                            "n_total_pct",
                             column_label=headers[role],
                             count=part.at[role, key],
                             total=part.at[role, "n"],
@@ -1833,7 +2056,7 @@ def table3_blinding_safety(
                         decimals=2,
                     )
                 )
-    title = "Adverse events, participants with ≥1 event, No./total (%)"
+    title = "Adverse events, participants with ≥1 event, No./total No. (%)"
     if adverse_events is None:
         for role in ARM_ROLES:
             cells.append(
@@ -1886,14 +2109,36 @@ def table3_blinding_safety(
                 )
             )
     notes = [
-        "Percentages of guesses are of participants who answered (don't know included). Bang "
-        f"blinding index per arm = (correct - incorrect guesses)/answers, {ci} Wald CI with the "
-        "multinomial variance of Bang et al (2004): 0 is random guessing, 1 complete unblinding, "
-        "-1 opposite guessing; values within -0.2 to 0.2 are usually read as successful blinding.",
-        "P value: Fisher's exact test, any adverse event. Seizures and serious adverse events are "
-        "listed even when none occurred.",
+        "Guesses: denominators are the participants who answered in each arm (don't know "
+        "included). Seizures and serious adverse events are listed even when none occurred.",
     ]
-    return cells_frame(cells, caption="Table 3. Blinding and safety", notes=notes, row_header="")
+    footnotes = []
+    markers = []
+    if blinding is not None:
+        footnotes.append(
+            (
+                "a",
+                "Bang blinding index per arm = (correct - incorrect guesses)/answers (Bang et al, "
+                f"2004) with Tango's score {ci} CI (within -1 to 1): 0 is random guessing, 1 "
+                "complete unblinding, -1 opposite guessing; values within -0.2 to 0.2 are "
+                "usually read as successful blinding.",
+            )
+        )
+        for assessor in ("participants'", "raters'"):
+            section = f"Blinding: {assessor} guess, No./total No. (%)"
+            markers.append((section, f"Bang blinding index ({ci} CI)", None, "a"))
+    if adverse_events is not None:
+        letter = "b" if footnotes else "a"
+        footnotes.append((letter, "P value: Fisher's exact test."))
+        markers.append((title, "Any adverse event", "p", letter))
+    return cells_frame(
+        cells,
+        caption="Table 3. Blinding and Safety",
+        notes=notes,
+        row_header="Measure",
+        markers=markers,
+        footnotes=footnotes,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1961,6 +2206,10 @@ def forest_effects(results: PrimaryResults) -> pd.DataFrame:
 
     add(points, f"Hodges-Lehmann shift, {primary}", results.hodges_lehmann)
     add(points, f"ANCOVA, {primary}", results.ancova)
+    if len(results.mmrm):
+        at_primary = results.mmrm[results.mmrm["visit"] == params.primary_visit]
+        for record in at_primary.itertuples():
+            add(points, f"MMRM, {primary}", Estimate(record.difference, record.low, record.high))
     for record in results.mixed_model.itertuples():
         add(
             points,
@@ -2136,7 +2385,7 @@ def table4_mechanism(
     ]
     return cells_frame(
         cells,
-        caption="Table 4. Target site measures and clinical outcome",
+        caption="Table 4. Target Site Measures and Clinical Outcome",
         notes=notes,
         row_header="Group",
     )
@@ -2152,17 +2401,20 @@ def analyse_trial(
     blinding: pd.DataFrame | None,
     adverse_events: pd.DataFrame | None,
     params: OutcomeParams | None = None,
+    dictionary: Mapping[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table and every figure's source data of the outcome analysis, computed once.
 
     Keys: ``table1_baseline``, ``table2_outcomes``, ``table3_blinding_safety`` (cell
-    frames for :func:`tmstarget.tables.write_table`) and the figures' source data
-    ``consort``, ``visits``, ``mixed_model``, ``participants``, ``rates``, ``effects``.
+    frames for :func:`tmstarget.tables.write_table`) and the source data ``consort``,
+    ``visits``, ``mixed_model`` (random intercept), ``mmrm``, ``participants``, ``rates``,
+    ``effects``. ``dictionary`` is participants.json (labels of optional Table 1
+    categories). A statistic that is not estimable is NA in the tables, never an error.
     """
     params = params or OutcomeParams()
     results = analyse_primary(participants, madrs, params)
     return {
-        "table1_baseline": table1_baseline(participants, madrs, params),
+        "table1_baseline": table1_baseline(participants, madrs, params, dictionary),
         "table2_outcomes": table2_from_results(results),
         "table3_blinding_safety": table3_blinding_safety(
             participants, blinding, adverse_events, params
@@ -2170,6 +2422,7 @@ def analyse_trial(
         "consort": consort_counts(participants, madrs, params),
         "visits": visit_summary(participants, madrs, params),
         "mixed_model": results.mixed_model,
+        "mmrm": results.mmrm,
         "participants": results.outcomes,
         "rates": binary_summary(results),
         "effects": forest_effects(results),

@@ -134,10 +134,12 @@ def cells_frame(
     row_header: str = "",
     markers: Sequence[tuple[str, str, str | None, str]] = (),
     footnotes: Sequence[tuple[str, str]] = (),
+    columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Build a cell frame from :func:`cell` dicts; caption, notes, the header of the
     row-label column, footnote ``markers`` ``(section, row, column or None, letter)`` and
-    lettered ``footnotes`` ``(letter, text)`` go to ``attrs``.
+    lettered ``footnotes`` ``(letter, text)`` go to ``attrs``, and so does ``columns``, the
+    printed order of column keys (keys not listed follow in first-seen order).
 
     Every marker's letter needs a footnote and every footnote a marker (checked)."""
     frame = pd.DataFrame(list(cells), columns=list(CELL_COLUMNS))
@@ -155,6 +157,7 @@ def cells_frame(
     frame.attrs["row_header"] = row_header
     frame.attrs["markers"] = [list(marker) for marker in markers]
     frame.attrs["footnotes"] = [list(footnote) for footnote in footnotes]
+    frame.attrs["columns"] = list(columns)
     return frame
 
 
@@ -438,7 +441,9 @@ def _cell_layout(
     for rows) so that the writer can escape the text first.
     """
     markers = _marker_lookup(cells)
-    columns = _ordered_unique(cells["column"])
+    present = _ordered_unique(cells["column"])
+    order = [column for column in cells.attrs.get("columns", []) if column in present]
+    columns = order + [column for column in present if column not in order]
     labels = {
         column: str(cells.loc[cells["column"] == column, "column_label"].iloc[0])
         for column in columns
@@ -448,7 +453,8 @@ def _cell_layout(
     for section in _ordered_unique(cells["section"]):
         in_section = cells[cells["section"] == section]
         if section:
-            rows.append(("section", str(section), []))
+            title_marker = markers.get((str(section), "", None), "")
+            rows.append(("section", (str(section), superscript(title_marker, tex)), []))
         for row in _ordered_unique(in_section["row"]):
             in_row = in_section[in_section["row"] == row]
             texts = []
@@ -533,9 +539,8 @@ def to_markdown(
     lines.append("| " + " | ".join([":---"] + ["---:"] * len(headers)) + " |")
     for kind, label, texts in rows:
         if kind == "section":
-            lines.append(
-                "| " + " | ".join([f"**{_markdown_escape(label)}**"] + [""] * len(headers)) + " |"
-            )
+            title = _label(label, lambda text: f"**{_markdown_escape(text)}**")
+            lines.append("| " + " | ".join([title] + [""] * len(headers)) + " |")
         else:
             row_label = _label(label, _markdown_escape)
             lines.append("| " + " | ".join([row_label, *map(_markdown_escape, texts)]) + " |")
@@ -584,13 +589,8 @@ def to_latex(
         if kind == "section":
             if not first:
                 lines.append(r"\addlinespace")
-            lines.append(
-                r"\multicolumn{"
-                + str(n_columns)
-                + "}{l}{\\textbf{"
-                + escape_latex(row_label)
-                + "}} \\\\"
-            )
+            title = _label(row_label, lambda text: r"\textbf{" + escape_latex(text) + "}")
+            lines.append(r"\multicolumn{" + str(n_columns) + "}{l}{" + title + r"} \\")
         else:
             indent = r"\quad " if has_sections else ""
             lines.append(" & ".join([indent + _label(row_label, escape_latex), *texts]) + r" \\")
