@@ -130,22 +130,26 @@ def _printed(table: pd.DataFrame, row: str, column: str) -> str:
     return format_cell(match.iloc[0].to_dict())
 
 
+PRIMARY_ROW = "Median (IQR), primary analysis"
+RESPONDERS = "Responders, No./total No. (%)"
+NNT_ROW = "Number needed to scan, NNTB or NNTH"
+
+
 def test_table2_shows_the_published_headline_numbers(headline):
     participants, madrs, _ = headline
     table = oc.table2_outcomes(participants, madrs)
-    reduction = "Reduction, baseline to month 1, median (IQR)"
-    assert _printed(table, reduction, "connectivity").startswith("24.0 (")
-    assert _printed(table, reduction, "scalp").startswith("18.0 (")
-    assert _printed(table, reduction, "p") == "P = .02"
-    assert _printed(table, "Responders, No./total (%)", "connectivity") == "16/20 (80%)"
-    assert _printed(table, "Responders, No./total (%)", "scalp") == "12/20 (60%)"
-    responders = table[table["row"] == "Responders, No./total (%)"]
-    assert _printed(responders.iloc[:3], "Responders, No./total (%)", "effect").startswith("20.0 (")
-    nns = table[(table["row"] == "Number needed to scan")].iloc[0]
-    assert format_cell(nns.to_dict()).startswith("5.0 (NNTB ")  # the CI passes through infinity
+    assert _printed(table, PRIMARY_ROW, "connectivity").startswith("24.0 (")
+    assert _printed(table, PRIMARY_ROW, "scalp").startswith("18.0 (")
+    assert _printed(table, PRIMARY_ROW, "p") == ".02"
+    assert _printed(table, RESPONDERS, "connectivity") == "16/20 (80)"
+    assert _printed(table, RESPONDERS, "scalp") == "12/20 (60)"
+    assert _printed(table, RESPONDERS, "effect").startswith("20.0 (")
+    response = table[table["section"].str.startswith("Response")]
+    # the CI passes through infinity; the point estimate is a whole number of scans
+    assert _printed(response, NNT_ROW, "derived").startswith("NNTB 5 (NNTB ")
     assert _printed(table, "Cohen d", "effect").startswith("0.80 (")
-    cost = table[table["row"] == "Scan cost per additional responder, USD"].iloc[0]
-    assert cost["value"] == pytest.approx(5000.0)
+    cost = response[response["row"].str.startswith("Cost per additional responder")].iloc[0]
+    assert cost["value"] == pytest.approx(5000.0) and cost["column"] == "derived"
 
 
 def test_primary_statistics_agree_with_scipy_and_hand_values(headline):
@@ -240,7 +244,7 @@ def test_nnt_altman_through_infinity():
     assert nnt.estimate == pytest.approx(10.0)
     assert (nnt.low, nnt.high) == pytest.approx((4.0, -20.0))
     assert nnt.through_infinity
-    assert nnt.describe() == "10.0 (NNTB 4.0 to ∞ to NNTH 20.0)"
+    assert nnt.describe() == "NNTB 10 (NNTB 4.0 to ∞ to NNTH 20.0)"
 
 
 def test_nnt_significant_benefit_and_harm():
@@ -249,7 +253,7 @@ def test_nnt_significant_benefit_and_harm():
     assert (nnt.low, nnt.high) == pytest.approx((3.1, 111.1), abs=0.05)
     assert not nnt.through_infinity
     harm = oc.number_needed_to_treat(oc.Estimate(-0.25, -0.5, -0.1))
-    assert harm.describe() == "NNTH 4.0 (NNTH 2.0 to 10.0)"
+    assert harm.describe() == "NNTH 4 (2.0 to 10.0)"
     assert math.isinf(oc.number_needed_to_treat(oc.Estimate(0.0, -0.1, 0.1)).estimate)
 
 
@@ -397,10 +401,60 @@ def test_bang_blinding_index_hand_computed_variance():
     result = oc.bang_blinding_index(6, 2, 2)
     assert result.estimate == pytest.approx(0.4)
     assert result.se == pytest.approx(math.sqrt(0.064))
-    assert (result.low, result.high) == pytest.approx(
-        (0.4 - 1.959964 * 0.252982, 0.4 + 1.959964 * 0.252982), abs=1e-5
-    )
+    # the CI is Tango's score interval: the score statistic is +-z at its limits
+    z = stats.norm.isf(0.025)
+    assert oc.tango_score_statistic(6, 2, 10, result.low) == pytest.approx(z, abs=1e-8)
+    assert oc.tango_score_statistic(6, 2, 10, result.high) == pytest.approx(-z, abs=1e-8)
     assert math.isnan(oc.bang_blinding_index(0, 0, 0).estimate)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 20])
+def test_bang_ci_respects_the_bounds_when_every_guess_is_correct(n):
+    """All correct: BI = 1; the Wald CI had zero width. Tango's lower limit is then
+    (n - z^2)/(n + z^2), the Wilson lower limit of p = 1 on the BI scale (2p - 1)."""
+    z2 = stats.norm.isf(0.025) ** 2
+    result = oc.bang_blinding_index(n, 0, 0)
+    assert (result.estimate, result.high) == (1.0, 1.0)
+    assert result.low == pytest.approx((n - z2) / (n + z2), abs=1e-9)
+    assert result.low == pytest.approx(2 * oc.wilson_interval(n, n)[0] - 1, abs=1e-9)
+    opposite = oc.bang_blinding_index(0, n, 0)  # everyone wrong: the mirror image
+    assert (opposite.low, opposite.high) == pytest.approx((-1.0, -result.low), abs=1e-9)
+
+
+def test_bang_ci_stays_within_minus_one_to_one():
+    # (18, 1, 1): BI 0.85; the Wald CI was 0.64 to 1.059
+    result = oc.bang_blinding_index(18, 1, 1)
+    assert result.estimate == pytest.approx(0.85)
+    assert -1.0 <= result.low < 0.85 < result.high < 1.0
+    assert (result.low, result.high) == pytest.approx((0.4835, 0.9590), abs=5e-5)
+    mirrored = oc.bang_blinding_index(1, 18, 1)
+    assert (mirrored.low, mirrored.high) == pytest.approx((-result.high, -result.low))
+
+
+@pytest.mark.parametrize(
+    ("correct", "incorrect", "dont_know"),
+    [(12, 4, 4), (9, 3, 0), (5, 5, 10), (10, 2, 28), (7, 1, 2), (3, 9, 8)],
+)
+def test_bang_ci_excludes_zero_exactly_when_mcnemar_rejects(correct, incorrect, dont_know):
+    """At BI = 0 Tango's statistic is McNemar's (c - i)/sqrt(c + i): the score CI and the
+    uncorrected McNemar test (statsmodels) agree on significance."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    n = correct + incorrect + dont_know
+    assert oc.tango_score_statistic(correct, incorrect, n, 0.0) == pytest.approx(
+        (correct - incorrect) / math.sqrt(correct + incorrect)
+    )
+    result = oc.bang_blinding_index(correct, incorrect, dont_know)
+    table = [[dont_know, correct], [incorrect, 0]]
+    p_value = mcnemar(table, exact=False, correction=False).pvalue
+    assert (result.low > 0 or result.high < 0) == (p_value < 0.05)
+
+
+def test_bang_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="Bang blinding index"):
+        oc.bang_blinding_index(-1, 2, 3)
+    with pytest.raises(ValueError, match="Bang blinding index"):
+        oc.bang_blinding_index(math.nan, 2, 3)
 
 
 def test_spearman_fisher_ci_hand_computed():
@@ -618,8 +672,8 @@ def test_params_from_config_and_errors_name_the_key():
 def test_table1_counts_and_missing_note():
     participants, madrs = _small_cohort()
     table = oc.table1_baseline(participants, madrs)
-    assert _printed(table, "Female", "connectivity") == "2 (100%)"
-    assert _printed(table, "Female", "all") == "3 (75%)"
+    assert _printed(table, "Female", "connectivity") == "2 (100)"
+    assert _printed(table, "Female", "all") == "3 (75)"
     assert _printed(table, "Age, mean (SD), y", "scalp") == "60.0 (NA)"
     assert _printed(table, "MADRS total score, mean (SD), points", "connectivity") == "35.0 (7.1)"
     assert any("Age: missing for 1" in note for note in table.attrs["notes"])
@@ -669,8 +723,8 @@ def test_table3_blinding_and_safety():
     assert safety.loc["type:headache", "participants_connectivity"] == 1
 
     table = oc.table3_blinding_safety(participants, blinding, events)
-    assert _printed(table, "Seizure", "scalp") == "1/2 (50%)"
-    assert _printed(table, "Serious adverse event", "connectivity") == "0/2 (0%)"
+    assert _printed(table, "Seizure", "scalp") == "1/2 (50)"
+    assert _printed(table, "Serious adverse event", "connectivity") == "0/2 (0)"
     assert _printed(table, "Events, total No.", "connectivity") == "2"
     assert "Not answered" in set(table["row"])
     none_recorded = oc.table3_blinding_safety(participants, None, None)
@@ -754,14 +808,13 @@ def test_demo_cohort_regenerates_the_headline(tmp_path):
     simulated = simulate.simulate_clinical(simulate.ClinicalSpec(), seed=2026)
     data = clinical.load_clinical(write_bids(tmp_path, simulated))
     table = oc.table2_outcomes(data.participants, data.madrs)
-    reduction = "Reduction, baseline to month 1, median (IQR)"
-    assert _printed(table, reduction, "connectivity").startswith("24.0 (")
-    assert _printed(table, reduction, "scalp").startswith("18.0 (")
-    assert _printed(table, reduction, "p") == "P = .02"
-    assert _printed(table, "Responders, No./total (%)", "connectivity") == "16/20 (80%)"
-    assert _printed(table, "Responders, No./total (%)", "scalp") == "12/20 (60%)"
+    assert _printed(table, PRIMARY_ROW, "connectivity").startswith("24.0 (")
+    assert _printed(table, PRIMARY_ROW, "scalp").startswith("18.0 (")
+    assert _printed(table, PRIMARY_ROW, "p") == ".02"
+    assert _printed(table, RESPONDERS, "connectivity") == "16/20 (80)"
+    assert _printed(table, RESPONDERS, "scalp") == "12/20 (60)"
     response = table[table["section"].str.startswith("Response")]
-    assert _printed(response, "Number needed to scan", "effect").startswith("5.0 (")
+    assert _printed(response, NNT_ROW, "derived").startswith("NNTB 5 (")
     d = table[(table["row"] == "Cohen d")].iloc[0]["value"]
     assert 0.75 <= d <= 0.85
     # both arms improve alike during treatment; they separate at month 1
