@@ -394,17 +394,17 @@ def fit_mmrm(
     evaluation = criterion.evaluate(sigma, gradient=False)
     problems = []
     if evaluation is None or not math.isfinite(value):
-        problems.append("the REML criterion is not finite at the estimate")
+        problems.append("REML criterion not finite")
     largest = float(np.max(np.abs(gradient), initial=0.0))
     if largest > _GRADIENT_TOLERANCE:
-        problems.append(f"the REML gradient did not vanish (max |g| {largest:.2g})")
+        problems.append(f"REML gradient not zero (max {largest:.1e})")
     eigenvalues = np.linalg.eigvalsh(hessian) if hessian.size else np.ones(1)
     if not np.all(np.isfinite(eigenvalues)) or eigenvalues.min() <= 1e-8 * max(
         1.0, float(eigenvalues.max())
     ):
-        problems.append("the REML Hessian is not positive definite (a boundary estimate)")
+        problems.append("REML Hessian not positive definite")
     if np.linalg.cond(sigma) > _MAX_CONDITION:
-        problems.append("the estimated covariance matrix is (near) singular")
+        problems.append("covariance matrix near singular")
     if evaluation is None:
         nan = np.full(p, math.nan)
         return MMRMFit(

@@ -1532,12 +1532,12 @@ def _covariance_sentence(frame: pd.DataFrame, structures: Sequence[str]) -> str:
     used = frame.attrs.get("structure", structures[0])
     order = ", then ".join(COVARIANCE_LABELS[s] for s in structures)
     failed = [
-        f"{COVARIANCE_LABELS[s]} did not converge ({message})"
+        f"the {COVARIANCE_LABELS[s]} fit did not converge: {message}"
         for s, message in frame.attrs.get("attempts", [])
         if s != used
     ]
-    text = f"{COVARIANCE_LABELS[used]} within-participant covariance (prespecified order: {order})"
-    return text + ("; " + "; ".join(failed) if failed else "")
+    text = f"{COVARIANCE_LABELS[used]} within-participant covariance (prespecified order: {order}"
+    return text + ("; " + "; ".join(failed) if failed else "") + ")"
 
 
 def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
@@ -1572,8 +1572,9 @@ def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
             add(section, row, role, kind, **values[role], **kw)
 
     def not_estimable(section: str, row: str, column: str, key: str) -> None:
-        if key in reasons:
-            notes.mark(section, row, column, f"na:{key}", f"NA, not estimable: {reasons[key]}.")
+        if key in reasons:  # keyed by the reason: one footnote per distinct reason
+            reason = reasons[key]
+            notes.mark(section, row, column, f"na:{reason}", f"NA, not estimable: {reason}.")
 
     def as_iqr(triple: tuple[float, float, float]) -> dict[str, float]:
         return {"value": triple[0], "low": triple[1], "high": triple[2]}
