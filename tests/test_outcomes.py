@@ -1070,11 +1070,11 @@ def test_table1_madrs_once_and_counts_as_whole_numbers():
     # failed treatments 3, 4 | 5, 6 | 3, 4, 5, 6: medians 3.5, 5.5, 4.5 -> one decimal row
     assert _printed(table, "Failed treatments, median (IQR), No.", "all") == "4.5 (3.8-5.3)"
     whole = participants.copy()
-    whole["n_failed_treatments"] = [3.0, 3, 5, 5]
-    printed = _printed(
-        oc.table1_baseline(whole, madrs), "Failed treatments, median (IQR), No.", "all"
-    )
-    assert printed == "4 (3-5)"
+    whole["n_failed_treatments"] = [3.0, 3, 4, 6]  # 3 (3-3) | 5.0 (4.5-5.5) | 3.5 (3.0-4.5)
+    counts = oc.table1_baseline(whole, madrs)
+    row = "Failed treatments, median (IQR), No."
+    assert _printed(counts, row, "connectivity") == "3 (3-3)"  # whole: no decimals
+    assert _printed(counts, row, "scalp") == "5.0 (4.5-5.5)"  # a median of x.5: one decimal
     assert table.attrs["caption"] == "Table 1. Baseline Characteristics of the Participants by Arm"
 
 

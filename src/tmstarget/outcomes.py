@@ -1398,8 +1398,8 @@ def table1_baseline(
     missing_notes = []
 
     def add(section: str, row: str, kind: str, column_name: str, decimals: int | None = 1) -> None:
-        """One row; ``decimals=None``: count data, whole numbers print without decimals
-        (one decimal for the whole row as soon as any group's number is not whole)."""
+        """One row; ``decimals=None``: count data, a cell whose numbers are all whole prints
+        them without decimals ("4 (2-6)"), any other cell with one ("3.5 (2.0-4.3)")."""
         per_group = {}
         for role, frame in groups:
             finite = frame[column_name].astype(float).dropna()
@@ -1411,9 +1411,10 @@ def table1_baseline(
             else:
                 median, q1, q3 = median_iqr(finite)
                 per_group[role] = {"value": median, "low": q1, "high": q3}
-        if decimals is None:
-            decimals = whole_or_one_decimal(*(v for n in per_group.values() for v in n.values()))
         for role, _ in groups:
+            places = (
+                whole_or_one_decimal(*per_group[role].values()) if decimals is None else decimals
+            )
             cells.append(
                 cell(
                     section,
@@ -1421,7 +1422,7 @@ def table1_baseline(
                     role,
                     kind,
                     column_label=headers[role],
-                    decimals=decimals,
+                    decimals=places,
                     **per_group[role],
                 )
             )
