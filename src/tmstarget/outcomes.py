@@ -2215,7 +2215,7 @@ def forest_effects(results: PrimaryResults) -> pd.DataFrame:
     for record in results.mixed_model.itertuples():
         add(
             points,
-            f"Mixed model, {params.visit_label(record.visit)}",
+            f"Random-intercept model, {params.visit_label(record.visit)}",
             Estimate(record.difference, record.low, record.high),
         )
     standardised = "Standardised effect size"
