@@ -6,6 +6,7 @@ OUTCOME_SOURCE_DATA = [
     "consort",
     "visits",
     "mixed_model",
+    "mmrm",
     "participants",
     "rates",
     "effects",

@@ -16,8 +16,15 @@ clinical = load_clinical(
 )
 log.info("read %d participants", len(clinical.participants))
 results = analyse_trial(
-    clinical.participants, clinical.madrs, clinical.blinding, clinical.adverse_events, params
+    clinical.participants,
+    clinical.madrs,
+    clinical.blinding,
+    clinical.adverse_events,
+    params,
+    clinical.participants_dictionary,
 )
+for reason in results["table2_outcomes"].attrs.get("not_estimable", {}).values():
+    log.warning("printed as NA: %s", reason)
 for name, frame in results.items():
     if name.startswith("table"):
         tables.write_table(frame, Path(smk.output.tables[0]).parent / name)

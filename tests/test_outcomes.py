@@ -130,22 +130,26 @@ def _printed(table: pd.DataFrame, row: str, column: str) -> str:
     return format_cell(match.iloc[0].to_dict())
 
 
+PRIMARY_ROW = "Median (IQR), primary analysis"
+RESPONDERS = "Responders, No./total No. (%)"
+NNT_ROW = "Number needed to scan, NNTB or NNTH"
+
+
 def test_table2_shows_the_published_headline_numbers(headline):
     participants, madrs, _ = headline
     table = oc.table2_outcomes(participants, madrs)
-    reduction = "Reduction, baseline to month 1, median (IQR)"
-    assert _printed(table, reduction, "connectivity").startswith("24.0 (")
-    assert _printed(table, reduction, "scalp").startswith("18.0 (")
-    assert _printed(table, reduction, "p") == "P = .02"
-    assert _printed(table, "Responders, No./total (%)", "connectivity") == "16/20 (80%)"
-    assert _printed(table, "Responders, No./total (%)", "scalp") == "12/20 (60%)"
-    responders = table[table["row"] == "Responders, No./total (%)"]
-    assert _printed(responders.iloc[:3], "Responders, No./total (%)", "effect").startswith("20.0 (")
-    nns = table[(table["row"] == "Number needed to scan")].iloc[0]
-    assert format_cell(nns.to_dict()).startswith("5.0 (NNTB ")  # the CI passes through infinity
+    assert _printed(table, PRIMARY_ROW, "connectivity").startswith("24.0 (")
+    assert _printed(table, PRIMARY_ROW, "scalp").startswith("18.0 (")
+    assert _printed(table, PRIMARY_ROW, "p") == ".02"
+    assert _printed(table, RESPONDERS, "connectivity") == "16/20 (80)"
+    assert _printed(table, RESPONDERS, "scalp") == "12/20 (60)"
+    assert _printed(table, RESPONDERS, "effect").startswith("20.0 (")
+    response = table[table["section"].str.startswith("Response")]
+    # the CI passes through infinity; the point estimate is a whole number of scans
+    assert _printed(response, NNT_ROW, "derived").startswith("NNTB 5 (NNTB ")
     assert _printed(table, "Cohen d", "effect").startswith("0.80 (")
-    cost = table[table["row"] == "Scan cost per additional responder, USD"].iloc[0]
-    assert cost["value"] == pytest.approx(5000.0)
+    cost = response[response["row"].str.startswith("Cost per additional responder")].iloc[0]
+    assert cost["value"] == pytest.approx(5000.0) and cost["column"] == "derived"
 
 
 def test_primary_statistics_agree_with_scipy_and_hand_values(headline):
@@ -240,7 +244,7 @@ def test_nnt_altman_through_infinity():
     assert nnt.estimate == pytest.approx(10.0)
     assert (nnt.low, nnt.high) == pytest.approx((4.0, -20.0))
     assert nnt.through_infinity
-    assert nnt.describe() == "10.0 (NNTB 4.0 to ∞ to NNTH 20.0)"
+    assert nnt.describe() == "NNTB 10 (NNTB 4.0 to ∞ to NNTH 20.0)"
 
 
 def test_nnt_significant_benefit_and_harm():
@@ -249,7 +253,7 @@ def test_nnt_significant_benefit_and_harm():
     assert (nnt.low, nnt.high) == pytest.approx((3.1, 111.1), abs=0.05)
     assert not nnt.through_infinity
     harm = oc.number_needed_to_treat(oc.Estimate(-0.25, -0.5, -0.1))
-    assert harm.describe() == "NNTH 4.0 (NNTH 2.0 to 10.0)"
+    assert harm.describe() == "NNTH 4 (2.0 to 10.0)"
     assert math.isinf(oc.number_needed_to_treat(oc.Estimate(0.0, -0.1, 0.1)).estimate)
 
 
@@ -397,10 +401,60 @@ def test_bang_blinding_index_hand_computed_variance():
     result = oc.bang_blinding_index(6, 2, 2)
     assert result.estimate == pytest.approx(0.4)
     assert result.se == pytest.approx(math.sqrt(0.064))
-    assert (result.low, result.high) == pytest.approx(
-        (0.4 - 1.959964 * 0.252982, 0.4 + 1.959964 * 0.252982), abs=1e-5
-    )
+    # the CI is Tango's score interval: the score statistic is +-z at its limits
+    z = stats.norm.isf(0.025)
+    assert oc.tango_score_statistic(6, 2, 10, result.low) == pytest.approx(z, abs=1e-8)
+    assert oc.tango_score_statistic(6, 2, 10, result.high) == pytest.approx(-z, abs=1e-8)
     assert math.isnan(oc.bang_blinding_index(0, 0, 0).estimate)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 20])
+def test_bang_ci_respects_the_bounds_when_every_guess_is_correct(n):
+    """All correct: BI = 1; the Wald CI had zero width. Tango's lower limit is then
+    (n - z^2)/(n + z^2), the Wilson lower limit of p = 1 on the BI scale (2p - 1)."""
+    z2 = stats.norm.isf(0.025) ** 2
+    result = oc.bang_blinding_index(n, 0, 0)
+    assert (result.estimate, result.high) == (1.0, 1.0)
+    assert result.low == pytest.approx((n - z2) / (n + z2), abs=1e-9)
+    assert result.low == pytest.approx(2 * oc.wilson_interval(n, n)[0] - 1, abs=1e-9)
+    opposite = oc.bang_blinding_index(0, n, 0)  # everyone wrong: the mirror image
+    assert (opposite.low, opposite.high) == pytest.approx((-1.0, -result.low), abs=1e-9)
+
+
+def test_bang_ci_stays_within_minus_one_to_one():
+    # (18, 1, 1): BI 0.85; the Wald CI was 0.64 to 1.059
+    result = oc.bang_blinding_index(18, 1, 1)
+    assert result.estimate == pytest.approx(0.85)
+    assert -1.0 <= result.low < 0.85 < result.high < 1.0
+    assert (result.low, result.high) == pytest.approx((0.4835, 0.9590), abs=5e-5)
+    mirrored = oc.bang_blinding_index(1, 18, 1)
+    assert (mirrored.low, mirrored.high) == pytest.approx((-result.high, -result.low))
+
+
+@pytest.mark.parametrize(
+    ("correct", "incorrect", "dont_know"),
+    [(12, 4, 4), (9, 3, 0), (5, 5, 10), (10, 2, 28), (7, 1, 2), (3, 9, 8)],
+)
+def test_bang_ci_excludes_zero_exactly_when_mcnemar_rejects(correct, incorrect, dont_know):
+    """At BI = 0 Tango's statistic is McNemar's (c - i)/sqrt(c + i): the score CI and the
+    uncorrected McNemar test (statsmodels) agree on significance."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    n = correct + incorrect + dont_know
+    assert oc.tango_score_statistic(correct, incorrect, n, 0.0) == pytest.approx(
+        (correct - incorrect) / math.sqrt(correct + incorrect)
+    )
+    result = oc.bang_blinding_index(correct, incorrect, dont_know)
+    table = [[dont_know, correct], [incorrect, 0]]
+    p_value = mcnemar(table, exact=False, correction=False).pvalue
+    assert (result.low > 0 or result.high < 0) == (p_value < 0.05)
+
+
+def test_bang_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="Bang blinding index"):
+        oc.bang_blinding_index(-1, 2, 3)
+    with pytest.raises(ValueError, match="Bang blinding index"):
+        oc.bang_blinding_index(math.nan, 2, 3)
 
 
 def test_spearman_fisher_ci_hand_computed():
@@ -618,8 +672,8 @@ def test_params_from_config_and_errors_name_the_key():
 def test_table1_counts_and_missing_note():
     participants, madrs = _small_cohort()
     table = oc.table1_baseline(participants, madrs)
-    assert _printed(table, "Female", "connectivity") == "2 (100%)"
-    assert _printed(table, "Female", "all") == "3 (75%)"
+    assert _printed(table, "Female", "connectivity") == "2 (100)"
+    assert _printed(table, "Female", "all") == "3 (75)"
     assert _printed(table, "Age, mean (SD), y", "scalp") == "60.0 (NA)"
     assert _printed(table, "MADRS total score, mean (SD), points", "connectivity") == "35.0 (7.1)"
     assert any("Age: missing for 1" in note for note in table.attrs["notes"])
@@ -669,8 +723,8 @@ def test_table3_blinding_and_safety():
     assert safety.loc["type:headache", "participants_connectivity"] == 1
 
     table = oc.table3_blinding_safety(participants, blinding, events)
-    assert _printed(table, "Seizure", "scalp") == "1/2 (50%)"
-    assert _printed(table, "Serious adverse event", "connectivity") == "0/2 (0%)"
+    assert _printed(table, "Seizure", "scalp") == "1/2 (50)"
+    assert _printed(table, "Serious adverse event", "connectivity") == "0/2 (0)"
     assert _printed(table, "Events, total No.", "connectivity") == "2"
     assert "Not answered" in set(table["row"])
     none_recorded = oc.table3_blinding_safety(participants, None, None)
@@ -754,14 +808,13 @@ def test_demo_cohort_regenerates_the_headline(tmp_path):
     simulated = simulate.simulate_clinical(simulate.ClinicalSpec(), seed=2026)
     data = clinical.load_clinical(write_bids(tmp_path, simulated))
     table = oc.table2_outcomes(data.participants, data.madrs)
-    reduction = "Reduction, baseline to month 1, median (IQR)"
-    assert _printed(table, reduction, "connectivity").startswith("24.0 (")
-    assert _printed(table, reduction, "scalp").startswith("18.0 (")
-    assert _printed(table, reduction, "p") == "P = .02"
-    assert _printed(table, "Responders, No./total (%)", "connectivity") == "16/20 (80%)"
-    assert _printed(table, "Responders, No./total (%)", "scalp") == "12/20 (60%)"
+    assert _printed(table, PRIMARY_ROW, "connectivity").startswith("24.0 (")
+    assert _printed(table, PRIMARY_ROW, "scalp").startswith("18.0 (")
+    assert _printed(table, PRIMARY_ROW, "p") == ".02"
+    assert _printed(table, RESPONDERS, "connectivity") == "16/20 (80)"
+    assert _printed(table, RESPONDERS, "scalp") == "12/20 (60)"
     response = table[table["section"].str.startswith("Response")]
-    assert _printed(response, "Number needed to scan", "effect").startswith("5.0 (")
+    assert _printed(response, NNT_ROW, "derived").startswith("NNTB 5 (")
     d = table[(table["row"] == "Cohen d")].iloc[0]["value"]
     assert 0.75 <= d <= 0.85
     # both arms improve alike during treatment; they separate at month 1
@@ -773,4 +826,325 @@ def test_demo_cohort_regenerates_the_headline(tmp_path):
         .sum()
         .sum()
         == 0
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Edge cases: a clear error naming the quantity, or a documented value
+# --------------------------------------------------------------------------------------
+
+
+def test_wilson_and_newcombe_come_from_statsmodels_with_exact_bounds():
+    from statsmodels.stats.proportion import proportion_confint
+
+    assert oc.wilson_interval(7, 19) == pytest.approx(proportion_confint(7, 19, method="wilson"))
+    assert oc.wilson_interval(20, 20)[1] == 1.0  # statsmodels gives 0.9999999999999999
+    assert oc.wilson_interval(0, 20)[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ((0, 0, 1, 5), oc.NotEstimable, "total 0"),  # was ZeroDivisionError
+        ((0, 0, 0, 0), oc.NotEstimable, "total 0"),
+        ((math.nan, 5, 1, 5), ValueError, "whole number"),
+        ((6, 5, 1, 5), ValueError, "exceeds its total"),  # was a math domain error
+        ((-1, 5, 1, 5), ValueError, "negative"),
+        ((2.5, 5, 1, 5), ValueError, "whole number"),
+    ],
+)
+def test_newcombe_difference_rejects_impossible_counts(arguments, error, message):
+    with pytest.raises(error, match=f"risk difference.*{message}"):
+        oc.newcombe_difference(*arguments)
+
+
+def test_two_sample_statistics_on_empty_tied_and_infinite_data():
+    with pytest.raises(oc.NotEstimable, match="Hodges-Lehmann shift.*got 0 and 3"):
+        oc.hodges_lehmann([], [1, 2, 3])  # was NaN
+    with pytest.raises(oc.NotEstimable, match="Hodges-Lehmann"):
+        oc.hodges_lehmann([math.nan, math.nan], [1, 2, 3])
+    with pytest.raises(ValueError, match="Mann-Whitney U: 1 infinite"):
+        oc.mann_whitney([1, 2, math.inf], [1, 2, 3])  # was silently dropped
+    with pytest.raises(ValueError, match="Cohen's d: 1 infinite"):
+        oc.cohens_d([1, 2, -math.inf], [1, 2, 3])
+    with pytest.raises(oc.NotEstimable, match="Cohen's d.*pooled SD 0"):
+        oc.cohens_d([5, 5, 5], [5, 5])  # all reductions tied
+    tied = oc.mann_whitney([5, 5, 5], [5, 5])
+    assert (tied.u, tied.p_value, tied.rank_biserial) == (3.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"needs df > 1, got 1"):
+        oc.hedges_correction(1)  # was 0
+
+
+def test_mean_difference_with_a_single_value():
+    """One value in an arm adds nothing to the pooled variance: still a t interval with
+    df = n - 1 (documented); one value in each arm is not estimable."""
+    result = oc.mean_difference([10.0], [1.0, 3.0, 5.0])
+    # pooled variance = 8 / 2 = 4; SE = 2 sqrt(1 + 1/3); df = 2
+    se = 2 * math.sqrt(1 + 1 / 3)
+    assert result.estimate == 7.0 and result.se == pytest.approx(se)
+    assert result.high == pytest.approx(7.0 + stats.t.isf(0.025, 2) * se)
+    assert result.p_value == pytest.approx(2 * stats.t.sf(7.0 / se, 2))
+    with pytest.raises(oc.NotEstimable, match="mean difference: needs at least 3"):
+        oc.mean_difference([1.0], [2.0])
+    with pytest.raises(oc.NotEstimable, match="mean difference: needs at least 1"):
+        oc.mean_difference([], [2.0, 3.0])
+    # agrees with scipy whenever scipy can compute it
+    x, y = [3.0, 7, 8, 12], [1.0, 2, 6]
+    reference = stats.ttest_ind(x, y)
+    assert oc.mean_difference(x, y).p_value == pytest.approx(reference.pvalue)
+
+
+def test_ancova_edge_cases():
+    baseline = np.array([30.0, 34, 38, 42, 31, 35, 39, 43])
+    experimental = np.array([True] * 4 + [False] * 4)
+    with pytest.raises(oc.NotEstimable, match="ANCOVA: needs participants in both arms"):
+        oc.ancova_difference(np.full(8, math.nan), baseline, experimental)  # was numpy error
+    with pytest.raises(oc.NotEstimable, match="ANCOVA: needs participants in both arms"):
+        oc.ancova_difference(baseline / 2, baseline, np.ones(8, bool))  # was a number
+    exact = 2.0 + 3.0 * experimental + 0.5 * baseline  # a perfect fit
+    with pytest.raises(oc.NotEstimable, match="fits the data exactly"):
+        oc.ancova_difference(exact, baseline, experimental)  # was "0.0 (0.0-0.0) P = .12"
+    with pytest.raises(oc.NotEstimable, match="baseline does not vary"):
+        oc.ancova_difference(baseline, np.full(8, 30.0), experimental)
+    with pytest.raises(ValueError, match="ANCOVA: infinite"):
+        oc.ancova_difference(np.r_[math.inf, baseline[1:]], baseline, experimental)
+
+
+def _tied_cohort():
+    """Everyone improves by exactly 10 points at month 1: no variance to standardise by."""
+    participants, madrs = headline_cohort()
+    madrs = madrs.copy()
+    baseline = madrs[madrs["session_id"] == "baseline"].set_index("participant_id")["madrs_total"]
+    month1 = madrs["session_id"] == "month1"
+    madrs.loc[month1, "madrs_total"] = (
+        madrs.loc[month1, "participant_id"].map(baseline).to_numpy() - 10
+    )
+    return participants, madrs
+
+
+def test_all_reductions_tied_prints_na_and_still_writes_every_table(tmp_path):
+    from tmstarget import tables as tb
+
+    participants, madrs = _tied_cohort()
+    results = oc.analyse_trial(participants, madrs, None, None)
+    table = results["table2_outcomes"]
+    assert "cohens_d" in table.attrs["not_estimable"]
+    assert _printed(table, "Cohen d", "effect") == "NA"
+    assert _printed(table, "Hedges g", "effect") == "NA"
+    assert _printed(table, "Mean (SD)", "effect") == "NA"
+    assert _printed(table, PRIMARY_ROW, "effect") == "0.0 (0.0-0.0)"  # defined: no shift
+    assert _printed(table, PRIMARY_ROW, "p") == ">.99"
+    for name, frame in results.items():
+        if name.startswith("table"):
+            paths = tb.write_table(frame, tmp_path / name)
+            assert all(path.stat().st_size > 200 for path in paths)
+    markdown = (tmp_path / "table2_outcomes.md").read_text(encoding="utf-8")
+    assert "| Mean (SD)ᵇ | 10.0 (0.0) | 10.0 (0.0) | NAᶜ |  | NA |" in markdown
+    # one footnote for d and g, which fail for the same reason
+    assert "| Cohen dᶠ |  |  | NAᵍ |  |  |" in markdown
+    assert "| Hedges gᶠ |  |  | NAᵍ |  |  |" in markdown
+    assert "ᵍ NA, not estimable: Cohen's d: undefined when neither group varies" in markdown
+    assert "ᵉ NA, not estimable: ANCOVA: the model fits the data exactly" in markdown
+    # the reductions at the early visits are functions of baseline: the unstructured MMRM
+    # covariance is singular and the prespecified fallback is used and reported
+    (mmrm_note,) = [t for _, t in table.attrs["footnotes"] if t.startswith("Mixed model for")]
+    assert mmrm_note.count("the unstructured fit did not converge") == 1
+
+
+def test_one_statistic_failing_leaves_the_others(monkeypatch):
+    participants, madrs = headline_cohort()
+
+    def fail(*_, **__):
+        raise oc.NotEstimable("ANCOVA: the model fits the data exactly (residual variance 0)")
+
+    monkeypatch.setattr(oc, "ancova_difference", fail)
+    results = oc.analyse_primary(participants, madrs)
+    assert math.isnan(results.ancova.estimate) and "ancova" in results.not_estimable
+    assert results.cohens_d.estimate == pytest.approx(0.80464, abs=1e-4)
+    table = oc.table2_from_results(results)
+    assert _printed(table, "Adjusted for baseline MADRS (ANCOVA)", "effect") == "NA"
+    assert _printed(table, "Adjusted for baseline MADRS (ANCOVA)", "p") == "NA"
+
+
+# --------------------------------------------------------------------------------------
+# Table 2: primary analysis, markers, MMRM next to the random-intercept model
+# --------------------------------------------------------------------------------------
+
+
+def test_table2_names_the_prespecified_primary_analysis(headline):
+    participants, madrs, _ = headline
+    default = oc.table2_outcomes(participants, madrs)
+    assert (default["row"] == PRIMARY_ROW).any()
+    notes = " ".join(default.attrs["notes"])
+    assert "Primary analysis (prespecified): the two-sided Mann-Whitney U test" in notes
+    assert "not adjusted for multiple comparisons" in notes
+    # the Mann-Whitney P appears once; U and r are in its footnote, not in the table
+    assert (default["column"] == "p").sum() == len(default[default["column"] == "p"])
+    assert not default["row"].str.contains("Mann-Whitney|Rank-biserial").any()
+    footnotes = dict(default.attrs["footnotes"])
+    assert "U = 283.5, rank-biserial r = 0.42" in footnotes["a"]  # r = 2 * 283.5/400 - 1
+    p_cells = default[default["column"] == "p"]
+    assert (np.abs(p_cells["value"] - 0.0243268) < 1e-6).sum() == 1
+    # the difference column holds only differences
+    effect_rows = set(default.loc[default["column"] == "effect", "row"])
+    assert not any(row.startswith(("Number needed", "Cost")) for row in effect_rows)
+    mmrm = oc.table2_outcomes(participants, madrs, oc.OutcomeParams(primary_analysis="mmrm"))
+    mmrm_section = mmrm[mmrm["section"].str.startswith("MMRM")]
+    assert "Month 1, primary analysis" in set(mmrm_section["row"])
+    assert "Median (IQR)" in set(mmrm["row"])
+    assert "the MMRM contrast" in " ".join(mmrm.attrs["notes"])
+    with pytest.raises(ValueError, match="outcomes.primary_analysis"):
+        oc.OutcomeParams(primary_analysis="wilcoxon")
+    assert set(oc.PRIMARY_ANALYSES) == set(oc.PRIMARY_ANALYSIS_LABELS)
+
+
+def test_table2_footnote_letters_tie_each_method_to_its_rows(headline):
+    participants, madrs, _ = headline
+    table = oc.table2_outcomes(participants, madrs)
+    markers = {(section, row): letter for section, row, column, letter in table.attrs["markers"]}
+    letters = [letter for letter, _ in table.attrs["footnotes"]]
+    assert letters == list("abcdefghi")  # in order of appearance
+    by_row = {row: letter for (_, row), letter in markers.items()}
+    assert by_row[PRIMARY_ROW] == "a" and by_row["Mean (SD)"] == "b"
+    assert by_row["Cohen d"] == by_row["Hedges g"] == "d"
+    assert by_row[RESPONDERS] == by_row["Remitters, No./total No. (%)"] == "e"
+    footnotes = dict(table.attrs["footnotes"])
+    assert "Mann-Whitney" in footnotes["a"] and "Student t" in footnotes["b"]
+    assert "user-set assumption" in footnotes["g"]
+    # the planted early visits are deterministic in baseline: unstructured is singular,
+    # Toeplitz (next in the prespecified order) is used, and the note says so
+    assert "Toeplitz within-participant covariance" in footnotes["h"]
+    assert "the unstructured fit did not converge" in footnotes["h"]
+    assert "Satterthwaite" in footnotes["h"] and "Wald z" in footnotes["i"]
+
+
+def test_table2_mixed_model_rows_carry_arm_cis():
+    tables = toy_tables(seed=5, missing_primary=())
+    participants = clinical.validate_participants(tables["participants"])
+    madrs = clinical.validate_madrs(tables["madrs"], participants)
+    results = oc.analyse_primary(participants, madrs)
+    assert results.mmrm.attrs["structure"] == "unstructured"
+    table = oc.table2_from_results(results)
+    for prefix in ("MMRM", "Random-intercept"):
+        section = table[table["section"].str.startswith(prefix)]
+        arm_cells = section[section["column"] == "connectivity"]
+        assert len(arm_cells) == 8 and (arm_cells["kind"] == "estimate_ci").all()
+        assert arm_cells["low"].notna().all() and (arm_cells["low"] < arm_cells["value"]).all()
+    # complete data, unstructured: the MMRM at month 1 is the ANCOVA of the reduction
+    month1 = results.mmrm.set_index("visit").loc["month1"]
+    assert month1["difference"] == pytest.approx(results.ancova.estimate, abs=1e-7)
+    assert (month1["low"], month1["high"]) == pytest.approx(
+        (results.ancova.low, results.ancova.high), abs=1e-6
+    )
+    assert month1["df"] == pytest.approx(40 - 3, abs=1e-3)
+
+
+def test_params_defaults_equal_the_schema():
+    import yaml
+
+    try:
+        from conftest import REPO
+    except ImportError:  # pragma: no cover
+        from tests.conftest import REPO
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    properties = schema["properties"]["outcomes"]["properties"]
+    params = oc.OutcomeParams()
+    for name, spec in properties.items():
+        value = getattr(params, name)
+        if isinstance(value, tuple):
+            value = list(value)
+        if hasattr(value, "items"):
+            value = dict(value)
+        assert value == spec["default"], name
+
+
+# --------------------------------------------------------------------------------------
+# Table 1 and Table 3 as JAMA prints them
+# --------------------------------------------------------------------------------------
+
+
+def test_table1_madrs_once_and_counts_as_whole_numbers():
+    participants, madrs = _small_cohort()
+    table = oc.table1_baseline(participants, madrs)
+    assert table["row"].str.startswith("MADRS").sum() == 3  # one row: 2 arms and all
+    # failed treatments 3, 4 | 5, 6 | 3, 4, 5, 6: medians 3.5, 5.5, 4.5 -> one decimal row
+    assert _printed(table, "Failed treatments, median (IQR), No.", "all") == "4.5 (3.8-5.3)"
+    whole = participants.copy()
+    whole["n_failed_treatments"] = [3.0, 3, 4, 6]  # 3 (3-3) | 5.0 (4.5-5.5) | 3.5 (3.0-4.5)
+    counts = oc.table1_baseline(whole, madrs)
+    row = "Failed treatments, median (IQR), No."
+    assert _printed(counts, row, "connectivity") == "3 (3-3)"  # whole: no decimals
+    assert _printed(counts, row, "scalp") == "5.0 (4.5-5.5)"  # a median of x.5: one decimal
+    assert table.attrs["caption"] == "Table 1. Baseline Characteristics of the Participants by Arm"
+
+
+def test_table1_race_and_ethnicity_rows_from_the_data_dictionary():
+    participants, madrs = _small_cohort()
+    assert not oc.table1_baseline(participants, madrs)["section"].str.startswith("Race").any()
+    participants = participants.assign(
+        race=["white", "black", "white", None], ethnicity=["not_hispanic"] * 3 + ["hispanic"]
+    )
+    dictionary = {
+        "race": {
+            "Description": "Self-reported race",
+            "Levels": {"asian": "Asian", "black": "Black or African American", "white": "White"},
+        }
+    }
+    table = oc.table1_baseline(participants, madrs, dictionary=dictionary)
+    race = table[table["section"] == "Race, No. (%)"]
+    assert list(dict.fromkeys(race["row"])) == [
+        "Asian",
+        "Black or African American",
+        "White",
+        "Not reported",
+    ]
+    assert _printed(race, "White", "all") == "2 (50)"
+    assert _printed(race, "Asian", "connectivity") == "0 (0)"
+    assert _printed(race, "Not reported", "scalp") == "1 (50)"
+    ethnicity = table[table["section"] == "Ethnicity, No. (%)"]
+    assert list(dict.fromkeys(ethnicity["row"])) == ["Hispanic", "Not hispanic"]
+    assert any("participants.json" in note for note in table.attrs["notes"])
+
+
+def test_race_values_are_checked_against_the_data_dictionary(tmp_path):
+    try:
+        from test_clinical import write_bids
+    except ImportError:  # pragma: no cover
+        from tests.test_clinical import write_bids
+    import json
+
+    tables = toy_tables(seed=3)
+    tables["participants"]["race"] = ["white", "asian"] * 20
+    root = write_bids(tmp_path, tables)
+    data = clinical.load_clinical(root)
+    assert data.participants_dictionary == {} and "race" in data.participants.columns
+    (root / "participants.json").write_text(
+        json.dumps({"race": {"Levels": {"white": "White", "black": "Black"}}})
+    )
+    with pytest.raises(clinical.ClinicalDataError, match="column race: 'asian' is not a level"):
+        clinical.load_clinical(root)
+
+
+def test_table3_header_denominators_and_title():
+    participants, _ = _small_cohort()
+    blinding = clinical.validate_blinding(
+        pd.DataFrame(
+            {
+                "participant_id": ["sub-01", "sub-02", "sub-03", "sub-04"],
+                "participant_guess": ["connectivity", "connectivity", "dont_know", None],
+                "rater_guess": ["dont_know", "dont_know", "connectivity", "scalp"],
+            }
+        ),
+        participants,
+    )
+    table = oc.table3_blinding_safety(participants, blinding, None)
+    assert table.attrs["row_header"] == "Measure"
+    assert table.attrs["caption"] == "Table 3. Blinding and Safety"
+    guesses = table[table["section"] == "Blinding: participants' guess, No./total No. (%)"]
+    # the scalp arm: one don't know, one not answered -> denominator 1
+    assert _printed(guesses, "Don't know", "scalp") == "1/1 (100)"
+    assert _printed(guesses, "Guessed Connectivity", "connectivity") == "2/2 (100)"
+    # 2 of 2 correct: Tango's lower limit (2 - z^2)/(2 + z^2) = -0.315
+    assert _printed(guesses, "Bang blinding index (95% CI)", "connectivity") == (
+        "1.00 (-0.32 to 1.00)"
     )

@@ -126,7 +126,7 @@ def test_outcome_tables_and_figures(tiny_run):
         for ext in ("tsv", "md", "tex"):
             assert (tables / f"{name}.{ext}").stat().st_size > 200, (name, ext)
     table2 = pd.read_csv(tables / "table2_outcomes.tsv", sep="\t", na_values="n/a")
-    responders = table2[table2["row"] == "Responders, No./total (%)"].set_index("column")
+    responders = table2[table2["row"] == "Responders, No./total No. (%)"].set_index("column")
     participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t")
     madrs = pd.read_csv(tiny_run / "demo" / "bids" / "phenotype" / "madrs.tsv", sep="\t")
     wide = madrs.pivot(index="participant_id", columns="session_id", values="madrs_total")

@@ -3,7 +3,11 @@
 Files read (relative to the dataset root; BIDS ``n/a`` marks a missing value):
 
 - ``participants.tsv``: participant_id, arm, age (years), sex (F/M), n_failed_treatments,
-  nasion_inion_cm, tragus_tragus_cm, head_circumference_cm. Extra columns are kept.
+  nasion_inion_cm, tragus_tragus_cm, head_circumference_cm. Optional: ``race`` and
+  ``ethnicity`` (categories as the trial recorded them; Table 1 shows them when present).
+  Extra columns are kept. Its data dictionary ``participants.json`` (BIDS) is read when it
+  exists: the ``Levels`` of ``race``/``ethnicity`` give the categories' order and printed
+  labels, and a value that is not one of the listed levels is an error.
 - ``phenotype/madrs.tsv`` (long): participant_id, session_id (visit label, an optional
   ``ses-`` prefix is dropped), days_since_baseline (days, baseline = 0), madrs_total (0-60).
   A row whose madrs_total is ``n/a`` is a missed visit and is dropped.
@@ -26,6 +30,7 @@ together, so one run shows everything that needs fixing in that check.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,14 +73,19 @@ class ClinicalDataError(ValueError):
     """A clinical table is missing, malformed or contradicts the config."""
 
 
+OPTIONAL_CATEGORY_COLUMNS = ("race", "ethnicity")
+
+
 @dataclass(frozen=True)
 class ClinicalData:
-    """The validated clinical tables of one dataset (see the module docstring)."""
+    """The validated clinical tables of one dataset (see the module docstring);
+    ``participants_dictionary`` is participants.json ({} when there is none)."""
 
     participants: pd.DataFrame
     madrs: pd.DataFrame
     blinding: pd.DataFrame | None
     adverse_events: pd.DataFrame | None
+    participants_dictionary: dict | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -493,6 +503,45 @@ def validate_adverse_events(raw: pd.DataFrame, participants: pd.DataFrame) -> pd
 # --------------------------------------------------------------------------------------
 
 
+def load_participants_dictionary(bids_root: str | Path) -> dict:
+    """``participants.json`` (the data dictionary of participants.tsv), {} if absent."""
+    path = Path(bids_root) / PARTICIPANTS_FILE.replace(".tsv", ".json")
+    if not path.is_file():
+        return {}
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ClinicalDataError(
+            f"{path.name}: not valid JSON ({error}). Fix: save the data dictionary as UTF-8 JSON."
+        ) from error
+    if not isinstance(content, dict):
+        raise ClinicalDataError(f"{path.name}: must be a JSON object (one entry per column).")
+    return content
+
+
+def check_categories(participants: pd.DataFrame, dictionary: Mapping[str, object]) -> None:
+    """Values of ``race``/``ethnicity`` must be levels of the data dictionary when it lists
+    ``Levels`` for the column (n/a is always allowed)."""
+    for column in OPTIONAL_CATEGORY_COLUMNS:
+        entry = dictionary.get(column)
+        if column not in participants.columns or not isinstance(entry, dict):
+            continue
+        levels = entry.get("Levels")
+        if not isinstance(levels, dict):
+            continue
+        problems = [
+            f"{_who(participants, index)}, column {column}: {value!r} is not a level of "
+            f"participants.json ({', '.join(map(str, levels))})"
+            for index, value in participants[column].items()
+            if not pd.isna(value) and str(value) not in levels
+        ]
+        _fail(
+            PARTICIPANTS_FILE,
+            problems,
+            "Fix: correct the value or add the level to participants.json.",
+        )
+
+
 def load_participants(
     bids_root: str | Path, arm_labels: Mapping[str, str] = DEFAULT_ARM_LABELS
 ) -> pd.DataFrame:
@@ -514,6 +563,8 @@ def load_clinical(
     """
     root = Path(bids_root)
     participants = load_participants(root, arm_labels)
+    dictionary = load_participants_dictionary(root)
+    check_categories(participants, dictionary)
     madrs = validate_madrs(
         _read_tsv(root / MADRS_FILE, MADRS_FILE), participants, visits, baseline_visit
     )
@@ -527,4 +578,4 @@ def load_clinical(
         adverse_events = validate_adverse_events(
             _read_tsv(root / ADVERSE_EVENTS_FILE, ADVERSE_EVENTS_FILE), participants
         )
-    return ClinicalData(participants, madrs, blinding, adverse_events)
+    return ClinicalData(participants, madrs, blinding, adverse_events, dictionary)

@@ -28,13 +28,28 @@ Conventions
   else, i.e. no change). The mixed model always uses every available rating (it is valid
   when data are missing at random) and is unaffected by the policy.
 
+- **Primary analysis** (``primary_analysis``, one of :data:`PRIMARY_ANALYSES`): the
+  prespecified test of the primary endpoint; Table 2 marks its row and calls every other P
+  value secondary and unadjusted for multiple comparisons. The trial's is the Mann-Whitney
+  U test of the reduction from baseline to the primary visit.
+
 Methods (references in the function docstrings): Mann-Whitney U two-sided; Hodges-Lehmann
-shift with the Moses distribution-free CI; ANCOVA (OLS, t-based CI); linear mixed model
-``madrs ~ arm * visit + (1 | participant)`` (REML) with Wald z contrasts; Cohen's d with
-noncentral-t CI and Hedges' g; Wilson intervals for proportions; Newcombe hybrid score
-(method 10) CI for risk differences; Fisher's exact test; Altman's NNT CI; Bang's
-blinding index with its multinomial-variance Wald CI; Spearman rho with a Fisher-z
-(Bonett-Wright variance) or seeded bootstrap CI.
+shift with the Moses distribution-free CI; Student t; ANCOVA (OLS, t-based CI); MMRM
+(:mod:`tmstarget.mmrm`: reduction at each post-baseline visit ~ visit + arm x visit +
+baseline x visit, unstructured covariance by REML with a prespecified fallback, Satterthwaite
+df); linear mixed model ``madrs ~ arm * visit + (1 | participant)`` (REML) with Wald z
+contrasts; Cohen's d with noncentral-t CI and Hedges' g; Wilson intervals for proportions
+and Newcombe hybrid score (method 10) CIs for risk differences (both from statsmodels);
+Fisher's exact test; Altman's NNT CI; Bang's blinding index with Tango's score CI; Spearman
+rho with a Fisher-z (Bonett-Wright variance) or seeded bootstrap CI.
+
+**Edge cases.** A statistic the data cannot support (zero variance in both arms, one arm
+empty, a perfect ANCOVA fit, a mixed model that does not converge) raises
+:class:`NotEstimable`, whose message names the quantity; :func:`analyse_primary` records the
+message and the tables print "NA" with that message as a footnote, so every other number and
+table is still written. Inputs that are wrong rather than uninformative (negative counts,
+counts above their total, NaN counts, infinite values) raise :class:`ValueError` naming the
+quantity. Missing values (NaN) in a sample are dropped; infinite values are an error.
 """
 
 from __future__ import annotations
@@ -57,10 +72,26 @@ from tmstarget.clinical import (
     DONT_KNOW,
     validate_visits,
 )
-from tmstarget.tables import cell, cells_frame
+from tmstarget.mmrm import COVARIANCE_LABELS, COVARIANCE_STRUCTURES, MMRMError, fit_with_fallback
+from tmstarget.tables import cell, cells_frame, whole_or_one_decimal
 
 EXPERIMENTAL, CONTROL = ARM_ROLES
 MISSING_POLICIES = ("non_responder", "exclude", "last_observation")
+# The prespecified primary analysis of the primary endpoint (``outcomes.primary_analysis``);
+# trial planning simulates the same choices.
+PRIMARY_ANALYSES = ("mann_whitney", "t_test", "ancova", "mmrm", "random_intercept")
+PRIMARY_ANALYSIS_LABELS = {
+    "mann_whitney": "the two-sided Mann-Whitney U test of the MADRS reduction from baseline",
+    "t_test": "the two-sided Student t test of the MADRS reduction from baseline",
+    "ancova": "the ANCOVA of the MADRS reduction from baseline adjusted for baseline MADRS",
+    "mmrm": "the MMRM contrast of the MADRS reduction from baseline",
+    "random_intercept": "the random-intercept mixed-model contrast of the MADRS reduction",
+}
+
+
+class NotEstimable(ValueError):
+    """The data cannot support this statistic (the message names it and says why)."""
+
 
 DEFAULT_VISIT_LABELS = {
     "baseline": "Baseline",
@@ -101,6 +132,11 @@ class OutcomeParams:
     scan_cost : cost of one targeting fMRI scan (with analysis), in ``currency``; the cost
         per additional responder is number needed to scan * scan_cost.
     currency : printed with the cost.
+    primary_analysis : the prespecified primary analysis, one of :data:`PRIMARY_ANALYSES`.
+    mmrm_covariances : MMRM covariance structures in the prespecified order of fallback
+        (the first that converges is used; see :mod:`tmstarget.mmrm`).
+    mmrm_baseline_by_visit : MMRM with a baseline x visit interaction (a baseline slope per
+        visit, as in most depression-trial MMRMs) rather than one common baseline slope.
     correlation_ci : ``fisher`` (Fisher z, Bonett-Wright variance) | ``bootstrap``.
     n_bootstrap, seed : bootstrap resamples and seed (used only for bootstrap CIs).
     arm_names : printed names of the roles.
@@ -120,6 +156,9 @@ class OutcomeParams:
     hodges_lehmann_ci: str = "exact"
     effect_size_ci: str = "noncentral_t"
     mann_whitney_method: str = "asymptotic"
+    primary_analysis: str = "mann_whitney"
+    mmrm_covariances: tuple[str, ...] = COVARIANCE_STRUCTURES
+    mmrm_baseline_by_visit: bool = True
     scan_cost: float = 1000.0
     currency: str = "USD"
     correlation_ci: str = "fisher"
@@ -134,8 +173,10 @@ class OutcomeParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "visits", tuple(self.visits))
         object.__setattr__(self, "consort_visits", tuple(self.consort_visits))
+        object.__setattr__(self, "mmrm_covariances", tuple(self.mmrm_covariances))
         validate_visits(self.visits, self.baseline_visit)
         choices = {
+            "primary_analysis": PRIMARY_ANALYSES,
             "missing_policy": MISSING_POLICIES,
             "hodges_lehmann_ci": ("exact", "normal"),
             "effect_size_ci": ("noncentral_t", "normal"),
@@ -146,6 +187,15 @@ class OutcomeParams:
             if getattr(self, name) not in allowed:
                 raise ValueError(
                     f"outcomes.{name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
+        structures = self.mmrm_covariances
+        if not structures or len(set(structures)) != len(structures):
+            raise ValueError("outcomes.mmrm_covariances: list one or more distinct structures")
+        for structure in structures:
+            if structure not in COVARIANCE_STRUCTURES:
+                raise ValueError(
+                    f"outcomes.mmrm_covariances: {structure!r} is not one of "
+                    f"{', '.join(COVARIANCE_STRUCTURES)}"
                 )
         if self.primary_visit not in self.visits or self.primary_visit == self.baseline_visit:
             raise ValueError(
@@ -267,19 +317,36 @@ class BinaryOutcome:
 # --------------------------------------------------------------------------------------
 
 
-def wilson_interval(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for count/total, without continuity correction.
+def _check_count(count: float, total: float, quantity: str) -> tuple[int, int]:
+    """Whole ``count`` in 0..``total`` and ``total`` >= 1, as ints; otherwise an error
+    naming ``quantity`` (NotEstimable for an empty group, ValueError for wrong input)."""
+    for name, value in (("count", count), ("total", total)):
+        if value is None or not math.isfinite(float(value)) or float(value) != round(value):
+            raise ValueError(f"{quantity}: the {name} must be a whole number, got {value!r}")
+    count, total = int(count), int(total)
+    if total < 0 or count < 0:
+        raise ValueError(f"{quantity}: counts cannot be negative (got {count}/{total})")
+    if count > total:
+        raise ValueError(f"{quantity}: the count {count} exceeds its total {total}")
+    if total == 0:
+        raise NotEstimable(f"{quantity}: no participants in the denominator (total 0)")
+    return count, total
 
-    Newcombe (1998), Stat Med 17:857-872, method 3.
+
+def wilson_interval(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for count/total, without continuity correction
+    (statsmodels ``proportion_confint(method="wilson")``; Newcombe 1998, Stat Med 17:857,
+    method 3). The limits are exactly 0 for count 0 and exactly 1 for count = total.
+
+    Raises :class:`NotEstimable` for total 0 and ValueError for impossible counts.
     """
-    if total <= 0:
-        return (math.nan, math.nan)
-    z = float(stats.norm.isf((1.0 - confidence) / 2.0))
-    p = count / total
-    denominator = 1.0 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from statsmodels.stats.proportion import proportion_confint
+
+    count, total = _check_count(count, total, "Wilson interval")
+    low, high = proportion_confint(count, total, alpha=1.0 - confidence, method="wilson")
+    low = 0.0 if count == 0 else min(max(float(low), 0.0), 1.0)
+    high = 1.0 if count == total else min(max(float(high), 0.0), 1.0)
+    return (low, high)
 
 
 def newcombe_difference(
@@ -287,21 +354,29 @@ def newcombe_difference(
 ) -> Estimate:
     """Risk difference p1 - p2 with the Newcombe hybrid score interval.
 
-    Method 10 of Newcombe (1998), Stat Med 17:873-890: the squared distances of each
-    proportion to its own Wilson limits are combined,
-    ``L = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``U = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
+    Method 10 of Newcombe (1998), Stat Med 17:873-890 (statsmodels
+    ``confint_proportions_2indep(method="newcomb")``): the distances of each proportion to
+    its own Wilson limits are combined, ``L = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``,
+    ``U = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``; limits within [-1, 1].
+
+    Raises :class:`NotEstimable` when a total is 0 and ValueError for NaN, negative or
+    too-large counts, naming the quantity.
     """
-    p1, p2 = count1 / total1, count2 / total2
-    l1, u1 = wilson_interval(count1, total1, confidence)
-    l2, u2 = wilson_interval(count2, total2, confidence)
-    difference = p1 - p2
-    low = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return Estimate(difference, max(-1.0, low), min(1.0, high))
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    count1, total1 = _check_count(count1, total1, "risk difference (first group)")
+    count2, total2 = _check_count(count2, total2, "risk difference (second group)")
+    low, high = confint_proportions_2indep(
+        count1, total1, count2, total2, method="newcomb", compare="diff", alpha=1.0 - confidence
+    )
+    difference = count1 / total1 - count2 / total2
+    return Estimate(difference, max(-1.0, float(low)), min(1.0, float(high)))
 
 
 def fisher_exact_p(count1: int, total1: int, count2: int, total2: int) -> float:
     """Two-sided Fisher exact P for the 2x2 table [[count1, total1 - count1], [...]]."""
+    count1, total1 = _check_count(count1, total1, "Fisher exact test (first group)")
+    count2, total2 = _check_count(count2, total2, "Fisher exact test (second group)")
     table = [[count1, total1 - count1], [count2, total2 - count2]]
     return float(stats.fisher_exact(table, alternative="two-sided").pvalue)
 
@@ -343,21 +418,35 @@ def cost_per_additional_responder(nnt: NumberNeededToTreat, unit_cost: float) ->
 # --------------------------------------------------------------------------------------
 
 
-def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    return array[np.isfinite(array)]
+def _observed(values: Sequence[float] | np.ndarray, quantity: str) -> np.ndarray:
+    """The non-missing values as floats: NaN (missing) is dropped, +-inf is an error."""
+    array = np.asarray(values, dtype=float).ravel()
+    if np.isinf(array).any():
+        raise ValueError(f"{quantity}: {int(np.isinf(array).sum())} infinite value(s) in the data")
+    return array[~np.isnan(array)]
+
+
+def _two_samples(
+    x: Sequence[float], y: Sequence[float], quantity: str, minimum: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _observed(x, quantity), _observed(y, quantity)
+    if len(x) < minimum or len(y) < minimum:
+        raise NotEstimable(
+            f"{quantity}: needs at least {minimum} value(s) in each group "
+            f"(got {len(x)} and {len(y)})"
+        )
+    return x, y
 
 
 def mann_whitney(x: Sequence[float], y: Sequence[float], method: str = "asymptotic") -> MannWhitney:
     """Two-sided Mann-Whitney U test and rank-biserial correlation (x vs y).
 
-    ``asymptotic`` uses the normal approximation with tie and continuity corrections.
-    The rank-biserial r = 2U/(n_x n_y) - 1 (Kerby 2014; equals Cliff's delta): the share
-    of pairs where x is larger minus the share where y is larger.
+    ``asymptotic`` uses the normal approximation with tie and continuity corrections
+    (all values tied: U = n_x n_y / 2, P = 1). The rank-biserial r = 2U/(n_x n_y) - 1
+    (Kerby 2014; equals Cliff's delta): the share of pairs where x is larger minus the
+    share where y is larger.
     """
-    x, y = _finite(x), _finite(y)
-    if len(x) < 1 or len(y) < 1:
-        raise ValueError("Mann-Whitney U needs at least one value in each group")
+    x, y = _two_samples(x, y, "Mann-Whitney U")
     result = stats.mannwhitneyu(x, y, alternative="two-sided", method=method)
     u = float(result.statistic)
     return MannWhitney(u, float(result.pvalue), 2.0 * u / (len(x) * len(y)) - 1.0, len(x), len(y))
@@ -365,7 +454,7 @@ def mann_whitney(x: Sequence[float], y: Sequence[float], method: str = "asymptot
 
 def rank_biserial(x: Sequence[float], y: Sequence[float]) -> float:
     """Rank-biserial correlation 2U/(n_x n_y) - 1 computed from all pairs (ties = 1/2)."""
-    x, y = _finite(x), _finite(y)
+    x, y = _two_samples(x, y, "rank-biserial r")
     differences = x[:, None] - y[None, :]
     u = np.sum(differences > 0) + 0.5 * np.sum(differences == 0)
     return float(2.0 * u / differences.size - 1.0)
@@ -417,9 +506,11 @@ def hodges_lehmann(
 
     Hollander & Wolfe, Nonparametric Statistical Methods, ch. 4. ``method`` chooses the
     critical value (see :func:`moses_critical_value`); with ties the order-statistic interval
-    is kept as is (slightly conservative). The P value is not set here (use Mann-Whitney).
+    is kept as is (slightly conservative). When the samples are too small for any interval
+    at ``confidence`` the limits are -inf and inf (documented, not an error). The P value is
+    not set here (use Mann-Whitney). An empty group raises :class:`NotEstimable`.
     """
-    x, y = _finite(x), _finite(y)
+    x, y = _two_samples(x, y, "Hodges-Lehmann shift")
     differences = np.sort((x[:, None] - y[None, :]).ravel())
     estimate = float(np.median(differences))
     c = moses_critical_value(len(x), len(y), confidence, method)
@@ -432,7 +523,10 @@ def hedges_correction(df: float) -> float:
     """Exact small-sample factor J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)).
 
     Hedges (1981); J(2) = 0.5642, J(4) = 0.7979, about 1 - 3/(4 df - 1) for large df.
+    Defined for df > 1 (J tends to 0 as df -> 1); smaller df raise ValueError.
     """
+    if not df > 1:
+        raise ValueError(f"Hedges' correction J(df): needs df > 1, got {df}")
     return float(
         math.exp(special.gammaln(df / 2) - special.gammaln((df - 1) / 2)) / math.sqrt(df / 2)
     )
@@ -461,6 +555,12 @@ def _noncentral_t_limits(t: float, df: float, confidence: float) -> tuple[float,
     return solve(1.0 - alpha_half), solve(alpha_half)
 
 
+def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
+    df = len(x) + len(y) - 2
+    sum_squares = float(np.sum((x - x.mean()) ** 2) + np.sum((y - y.mean()) ** 2))
+    return math.sqrt(sum_squares / df)
+
+
 def cohens_d(
     x: Sequence[float], y: Sequence[float], confidence: float = 0.95, method: str = "noncentral_t"
 ) -> Estimate:
@@ -469,16 +569,16 @@ def cohens_d(
     ``noncentral_t`` (exact under normality; Steiger & Fouladi 1997, as MBESS::ci.smd):
     the CI limits of the noncentrality parameter of t = d / sqrt(1/n_x + 1/n_y), rescaled.
     ``normal``: Hedges & Olkin (1985) SE sqrt((n_x+n_y)/(n_x n_y) + d^2 / (2 (n_x+n_y))).
-    The P value is the pooled-variance t test.
+    The P value is the pooled-variance t test. Fewer than 2 values in a group, or no
+    variation in either group (pooled SD 0, e.g. all reductions tied), raise
+    :class:`NotEstimable`.
     """
-    x, y = _finite(x), _finite(y)
+    x, y = _two_samples(x, y, "Cohen's d", minimum=2)
     n_x, n_y = len(x), len(y)
-    if n_x < 2 or n_y < 2:
-        raise ValueError("Cohen's d needs at least two values in each group")
     df = n_x + n_y - 2
-    pooled = math.sqrt(((n_x - 1) * np.var(x, ddof=1) + (n_y - 1) * np.var(y, ddof=1)) / df)
-    if pooled == 0:
-        raise ValueError("Cohen's d is undefined when both groups have zero variance")
+    pooled = _pooled_sd(x, y)
+    if not pooled > 0:
+        raise NotEstimable("Cohen's d: undefined when neither group varies (pooled SD 0)")
     d = float((np.mean(x) - np.mean(y)) / pooled)
     scale = math.sqrt(1.0 / n_x + 1.0 / n_y)
     t = d / scale
@@ -496,21 +596,29 @@ def hedges_g(
 ) -> Estimate:
     """Hedges' g = J(df) * d with the CI of d multiplied by J (exact J, see above)."""
     d = cohens_d(x, y, confidence, method)
-    j = hedges_correction(len(_finite(x)) + len(_finite(y)) - 2)
+    j = hedges_correction(len(_observed(x, "Hedges' g")) + len(_observed(y, "Hedges' g")) - 2)
     return Estimate(j * d.estimate, j * d.low, j * d.high, d.p_value, j * d.se)
 
 
 def mean_difference(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Estimate:
-    """Mean x - mean y with the pooled-variance (Student) t CI and P."""
-    x, y = _finite(x), _finite(y)
-    result = stats.ttest_ind(x, y, equal_var=True)
-    interval = result.confidence_interval(confidence_level=confidence)
-    return Estimate(
-        float(np.mean(x) - np.mean(y)),
-        float(interval.low),
-        float(interval.high),
-        float(result.pvalue),
-    )
+    """Mean x - mean y with the pooled-variance (Student) t CI and P.
+
+    Defined with one value in a group as long as the other has two or more (df = n_x +
+    n_y - 2 >= 1; the single value adds nothing to the pooled variance). An empty group,
+    two values in all, or no variation at all (pooled SD 0) raise :class:`NotEstimable`.
+    """
+    x, y = _two_samples(x, y, "mean difference")
+    df = len(x) + len(y) - 2
+    if df < 1:
+        raise NotEstimable("mean difference: needs at least 3 values in all for a t interval")
+    pooled = _pooled_sd(x, y)
+    if not pooled > 0:
+        raise NotEstimable("mean difference: no variation in either group (pooled SD 0)")
+    difference = float(np.mean(x) - np.mean(y))
+    se = pooled * math.sqrt(1.0 / len(x) + 1.0 / len(y))
+    critical = float(stats.t.isf((1.0 - confidence) / 2.0, df))
+    p_value = float(2.0 * stats.t.sf(abs(difference / se), df))
+    return Estimate(difference, difference - critical * se, difference + critical * se, p_value, se)
 
 
 def ancova_difference(
@@ -522,16 +630,34 @@ def ancova_difference(
     """Arm difference adjusted for baseline: OLS ``outcome ~ 1 + experimental + baseline``.
 
     Returns the coefficient of the experimental indicator with its t-based CI and P.
-    Rows with a missing outcome or baseline are dropped.
+    Rows with a missing outcome or baseline are dropped. :class:`NotEstimable` when fewer
+    than 4 rows remain, an arm has no row, the baseline does not vary (it cannot be
+    separated from the intercept), or the model fits exactly (residual variance 0: no CI
+    or P exists). Infinite values raise ValueError.
     """
     import statsmodels.api as sm
 
     outcome = np.asarray(outcome, dtype=float)
     baseline = np.asarray(baseline, dtype=float)
     indicator = np.asarray(experimental, dtype=float)
-    keep = np.isfinite(outcome) & np.isfinite(baseline)
+    if np.isinf(outcome).any() or np.isinf(baseline).any():
+        raise ValueError("ANCOVA: infinite value(s) in the outcome or baseline")
+    keep = ~np.isnan(outcome) & ~np.isnan(baseline)
+    n_arm = int(indicator[keep].sum())
+    if n_arm == 0 or n_arm == int(keep.sum()):
+        raise NotEstimable(
+            f"ANCOVA: needs participants in both arms with an outcome and a baseline "
+            f"(got {n_arm} and {int(keep.sum()) - n_arm})"
+        )
+    if keep.sum() < 4:
+        raise NotEstimable(f"ANCOVA: {int(keep.sum())} participants cannot estimate 3 terms")
     design = np.column_stack([np.ones(keep.sum()), indicator[keep], baseline[keep]])
+    if np.linalg.matrix_rank(design) < 3:
+        raise NotEstimable("ANCOVA: the baseline does not vary, so it cannot be adjusted for")
     fit = sm.OLS(outcome[keep], design).fit()
+    total = float(np.sum((outcome[keep] - outcome[keep].mean()) ** 2))
+    if float(fit.ssr) <= 1e-20 * max(total, 1.0):
+        raise NotEstimable("ANCOVA: the model fits the data exactly (residual variance 0)")
     low, high = fit.conf_int(alpha=1.0 - confidence)[1]
     return Estimate(
         float(fit.params[1]), float(low), float(high), float(fit.pvalues[1]), float(fit.bse[1])
@@ -539,8 +665,8 @@ def ancova_difference(
 
 
 def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
-    """Median, 25th and 75th percentile (linear interpolation, R type 7)."""
-    values = _finite(values)
+    """Median, 25th and 75th percentile (linear interpolation, R type 7); NaN when empty."""
+    values = _observed(values, "median (IQR)")
     if values.size == 0:
         return (math.nan, math.nan, math.nan)
     q1, median, q3 = np.percentile(values, [25, 50, 75])
@@ -552,25 +678,67 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
 # --------------------------------------------------------------------------------------
 
 
+def tango_score_statistic(n_correct: int, n_incorrect: int, n: int, delta: float) -> float:
+    """Tango's (1998) score statistic for H0: p_correct - p_incorrect = ``delta``.
+
+    Tango T, Stat Med 17:891-908: with b correct, c incorrect of n (the rest don't know),
+    the constrained MLE of p_incorrect is the positive root of ``2n q^2 - (b + c - (2n - b +
+    c) delta) q - c delta (1 - delta) = 0`` and ``Z = (b - c - n delta) / sqrt(n (2q + delta
+    - delta^2))``. At delta = 0 it is McNemar's (b - c) / sqrt(b + c).
+    """
+    b, c = float(n_correct), float(n_incorrect)
+    a_coefficient = 2.0 * n
+    b_coefficient = -b - c + (2.0 * n - b + c) * delta
+    c_coefficient = -c * delta * (1.0 - delta)
+    discriminant = max(b_coefficient * b_coefficient - 4.0 * a_coefficient * c_coefficient, 0.0)
+    q = (-b_coefficient + math.sqrt(discriminant)) / (2.0 * a_coefficient)
+    variance = n * (2.0 * q + delta - delta * delta)
+    numerator = b - c - n * delta
+    if variance <= 0:
+        return math.copysign(math.inf, numerator) if numerator else 0.0
+    return numerator / math.sqrt(variance)
+
+
 def bang_blinding_index(
     n_correct: int, n_incorrect: int, n_dont_know: int, confidence: float = 0.95
 ) -> Estimate:
-    """Bang's blinding index for one arm with a two-sided Wald CI.
+    """Bang's blinding index for one arm with Tango's score CI.
 
     Bang, Ni & Davis (2004), Control Clin Trials 25:143-156:
-    BI = (2 c/(c+i) - 1) (c+i)/n = (c - i)/n with n = c + i + don't know.
-    Var = [p_c (1 - p_c) + p_i (1 - p_i) + 2 p_c p_i] / n (multinomial variance of p_c - p_i,
-    as in the R package BI). BI = 0: random guessing; 1: everyone correct; -1: everyone wrong.
+    BI = (2 c/(c+i) - 1) (c+i)/n = (c - i)/n with n = c + i + don't know, i.e. the
+    difference between the shares of correct and incorrect guesses. BI = 0: random
+    guessing; 1: everyone correct; -1: everyone wrong. The CI inverts Tango's score test
+    for a difference of two multinomial shares of one sample (:func:`tango_score_statistic`,
+    the paired-proportions interval, which depends only on c, i and n): it stays within
+    [-1, 1] and has positive width even when every guess is correct (lower limit
+    (n - z^2)/(n + z^2), the Wilson limit on the BI scale). ``se`` is the multinomial
+    (Wald) SE sqrt((p_c (1 - p_c) + p_i (1 - p_i) + 2 p_c p_i)/n) of the R package BI.
+    No answers (n = 0) give NaN; negative or non-whole counts raise ValueError.
     Bang prefers one-sided intervals for claims of unblinding; we report the two-sided one.
     """
-    n = n_correct + n_incorrect + n_dont_know
+    counts = (n_correct, n_incorrect, n_dont_know)
+    for value in counts:
+        if value is None or not math.isfinite(float(value)) or value != round(value) or value < 0:
+            raise ValueError(f"Bang blinding index: counts must be whole and >= 0, got {counts}")
+    b, c, n = int(n_correct), int(n_incorrect), int(sum(counts))
     if n == 0:
         return Estimate(math.nan)
-    p_c, p_i = n_correct / n, n_incorrect / n
+    p_c, p_i = b / n, c / n
     estimate = p_c - p_i
     se = math.sqrt((p_c * (1 - p_c) + p_i * (1 - p_i) + 2 * p_c * p_i) / n)
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
-    return Estimate(estimate, estimate - z * se, estimate + z * se, math.nan, se)
+    edge = 1e-12
+
+    def solve(target: float, low: float, high: float) -> float:
+        return float(
+            optimize.brentq(
+                lambda d: tango_score_statistic(b, c, n, d) - target, low, high, xtol=1e-12
+            )
+        )
+
+    lower = -1.0 if b == 0 and c == n else solve(z, -1.0 + edge, min(estimate, 1.0 - edge))
+    upper = 1.0 if b == n else solve(-z, max(estimate, -1.0 + edge), 1.0 - edge)
+    return Estimate(estimate, max(-1.0, lower), min(1.0, upper), math.nan, se)
 
 
 def spearman_with_ci(
@@ -639,11 +807,13 @@ def mixed_model_contrasts(
 
     One row per post-baseline visit: ``n_connectivity``/``n_scalp`` (ratings),
     ``reduction_connectivity``/``reduction_scalp`` (model-estimated mean reduction from
-    baseline, points), ``difference`` = connectivity - scalp in reduction (minus the
-    interaction coefficient; positive favours connectivity) with ``low``/``high``/``p_value``
-    (Wald z), and ``madrs_difference`` = connectivity - scalp in MADRS at the visit (arm +
-    interaction coefficients; negative favours connectivity) with ``madrs_low``/``madrs_high``/
-    ``madrs_p_value``. ``attrs`` records convergence and dropped visits.
+    baseline, points) with Wald z CIs ``reduction_<arm>_low``/``_high``, ``difference`` =
+    connectivity - scalp in reduction (minus the interaction coefficient; positive favours
+    connectivity) with ``se``/``low``/``high``/``p_value`` (Wald z), and ``madrs_difference``
+    = connectivity - scalp in MADRS at the visit (arm + interaction coefficients; negative
+    favours connectivity) with ``madrs_low``/``madrs_high``/``madrs_p_value``. ``attrs``
+    records convergence and dropped visits. Too few visits or ratings raise
+    :class:`NotEstimable`.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -656,12 +826,12 @@ def mixed_model_contrasts(
         if visit in counts.index and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
     ]
     if baseline_visit not in usable:
-        raise ValueError("mixed model: the baseline visit needs ratings in both arms")
+        raise NotEstimable("mixed model: the baseline visit needs ratings in both arms")
     dropped = [visit for visit in visits if visit not in usable]
     data = data[data["session_id"].isin(usable)].sort_values(["participant_id", "session_id"])
     post = [visit for visit in usable if visit != baseline_visit]
     if not post:
-        raise ValueError("mixed model: no post-baseline visit has ratings in both arms")
+        raise NotEstimable("mixed model: no post-baseline visit has ratings in both arms")
     experimental = (data["arm"] == EXPERIMENTAL).to_numpy(dtype=float)
     columns = [np.ones(len(data))]
     columns += [(data["session_id"] == visit).to_numpy(dtype=float) for visit in post]
@@ -679,7 +849,10 @@ def mixed_model_contrasts(
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = model.fit(reml=True)
+        try:
+            result = model.fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as error:
+            raise NotEstimable(f"random-intercept mixed model: the fit failed ({error})") from error
     convergence_warnings = [
         str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
     ]
@@ -687,11 +860,16 @@ def mixed_model_contrasts(
     covariance = np.asarray(result.cov_params(), dtype=float)[:k, :k]
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
 
-    def contrast(weights: np.ndarray) -> tuple[float, float, float, float]:
+    if not np.all(np.isfinite(beta)) or not np.all(np.isfinite(covariance)):
+        raise NotEstimable("random-intercept mixed model: the fit gave no finite estimates")
+
+    def contrast(weights: np.ndarray) -> tuple[float, float, float, float, float]:
         estimate = float(weights @ beta)
-        se = float(math.sqrt(weights @ covariance @ weights))
-        p_value = float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else math.nan
-        return estimate, estimate - z * se, estimate + z * se, p_value
+        se = float(math.sqrt(max(float(weights @ covariance @ weights), 0.0)))
+        if not se > 0:
+            return estimate, math.nan, math.nan, math.nan, se
+        p_value = float(2 * stats.norm.sf(abs(estimate / se)))
+        return estimate, estimate - z * se, estimate + z * se, p_value, se
 
     rows = []
     n_post = len(post)
@@ -710,14 +888,21 @@ def mixed_model_contrasts(
         w_level[interaction_column] = 1.0
         difference = contrast(w_interaction)
         level = contrast(w_level)
+        connectivity = contrast(w_connectivity)
+        scalp = contrast(w_scalp)
         rows.append(
             {
                 "visit": visit,
                 "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
                 "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
-                "reduction_connectivity": float(w_connectivity @ beta),
-                "reduction_scalp": float(w_scalp @ beta),
+                "reduction_connectivity": connectivity[0],
+                "reduction_connectivity_low": connectivity[1],
+                "reduction_connectivity_high": connectivity[2],
+                "reduction_scalp": scalp[0],
+                "reduction_scalp_low": scalp[1],
+                "reduction_scalp_high": scalp[2],
                 "difference": difference[0],
+                "se": difference[4],
                 "low": difference[1],
                 "high": difference[2],
                 "p_value": difference[3],
@@ -733,6 +918,124 @@ def mixed_model_contrasts(
     frame.attrs["dropped_visits"] = dropped
     frame.attrs["n_participants"] = int(data["participant_id"].nunique())
     frame.attrs["n_ratings"] = len(data)
+    return frame
+
+
+def mmrm_contrasts(
+    long: pd.DataFrame,
+    visits: Sequence[str],
+    baseline_visit: str = DEFAULT_BASELINE_VISIT,
+    confidence: float = 0.95,
+    structures: Sequence[str] = COVARIANCE_STRUCTURES,
+    baseline_by_visit: bool = True,
+) -> pd.DataFrame:
+    """Mixed model for repeated measures of the reduction from baseline, as trials report it.
+
+    Outcome: reduction = baseline MADRS - MADRS at each post-baseline visit (points,
+    positive = improvement) of every participant with a baseline and at least one later
+    rating (all available ratings: valid under missing at random; no imputation). Fixed
+    effects: visit (categorical), arm x visit and baseline MADRS (centred at the analysed
+    participants' mean; per visit when ``baseline_by_visit``). Covariance: the first of
+    ``structures`` whose REML fit converges (prespecified fallback, default unstructured,
+    then Toeplitz, then compound symmetry; :mod:`tmstarget.mmrm`). Inference: t with
+    Satterthwaite df. Visits without ratings in both arms are left out.
+
+    One row per post-baseline visit: ``n_connectivity``/``n_scalp`` (ratings),
+    ``reduction_<arm>`` (least-squares mean reduction at the mean baseline) with
+    ``reduction_<arm>_low``/``_high``, ``difference`` (connectivity - scalp) with ``se``,
+    ``df``, ``low``, ``high``, ``p_value``. ``attrs``: ``structure`` (used), ``attempts``
+    (``[structure, outcome]`` per structure tried), ``baseline_by_visit``,
+    ``n_participants``, ``n_ratings``, ``dropped_visits``, ``minus_two_reml``.
+    Raises :class:`NotEstimable` when no structure converges or the design is degenerate.
+    """
+    data = long[long["session_id"].isin(visits)]
+    baselines = (
+        data[data["session_id"] == baseline_visit]
+        .drop_duplicates("participant_id")
+        .set_index("participant_id")["madrs_total"]
+        .astype(float)
+    )
+    post_data = data[(data["session_id"] != baseline_visit)].copy()
+    post_data["baseline"] = post_data["participant_id"].map(baselines)
+    post_data = post_data[post_data["baseline"].notna()]
+    counts = post_data.groupby(["session_id", "arm"]).size().unstack(fill_value=0)
+    post = [
+        visit
+        for visit in visits
+        if visit != baseline_visit
+        and visit in counts.index
+        and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
+    ]
+    dropped = [v for v in visits if v != baseline_visit and v not in post]
+    if not post:
+        raise NotEstimable("MMRM: no post-baseline visit has ratings in both arms")
+    post_data = post_data[post_data["session_id"].isin(post)].sort_values(
+        ["participant_id", "session_id"], kind="stable"
+    )
+    position = {visit: index for index, visit in enumerate(post)}
+    visit_index = post_data["session_id"].map(position).to_numpy(dtype=int)
+    n_visits = len(post)
+    experimental = (post_data["arm"] == EXPERIMENTAL).to_numpy(dtype=float)
+    baseline = post_data["baseline"].to_numpy(dtype=float)
+    analysed = post_data.drop_duplicates("participant_id")
+    centre = float(analysed["baseline"].mean())
+    centred = baseline - centre
+    one_hot = np.eye(n_visits)[visit_index]
+    columns = [one_hot, one_hot * experimental[:, None]]
+    columns.append(one_hot * centred[:, None] if baseline_by_visit else centred[:, None])
+    design = np.column_stack(columns)
+    reduction = baseline - post_data["madrs_total"].to_numpy(dtype=float)
+    if not np.any(centred != 0):
+        raise NotEstimable("MMRM: the baseline MADRS does not vary, so it cannot be a covariate")
+    try:
+        fit, attempts = fit_with_fallback(
+            reduction,
+            design,
+            post_data["participant_id"].to_numpy(),
+            visit_index,
+            n_visits,
+            structures,
+        )
+    except MMRMError as error:
+        raise NotEstimable(f"MMRM: {error}") from error
+    k = design.shape[1]
+    rows = []
+    for visit in post:
+        j = position[visit]
+        w_scalp = np.zeros(k)
+        w_scalp[j] = 1.0
+        w_difference = np.zeros(k)
+        w_difference[n_visits + j] = 1.0
+        scalp = fit.contrast(w_scalp, confidence)
+        connectivity = fit.contrast(w_scalp + w_difference, confidence)
+        difference = fit.contrast(w_difference, confidence)
+        rows.append(
+            {
+                "visit": visit,
+                "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
+                "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
+                "reduction_connectivity": connectivity.estimate,
+                "reduction_connectivity_low": connectivity.low,
+                "reduction_connectivity_high": connectivity.high,
+                "reduction_scalp": scalp.estimate,
+                "reduction_scalp_low": scalp.low,
+                "reduction_scalp_high": scalp.high,
+                "difference": difference.estimate,
+                "se": difference.se,
+                "df": difference.df,
+                "low": difference.low,
+                "high": difference.high,
+                "p_value": difference.p_value,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame.attrs["structure"] = fit.structure
+    frame.attrs["attempts"] = [[structure, message] for structure, message in attempts]
+    frame.attrs["baseline_by_visit"] = bool(baseline_by_visit)
+    frame.attrs["n_participants"] = int(analysed["participant_id"].nunique())
+    frame.attrs["n_ratings"] = len(post_data)
+    frame.attrs["dropped_visits"] = dropped
+    frame.attrs["minus_two_reml"] = float(fit.minus_two_reml)
     return frame
 
 
@@ -852,7 +1155,13 @@ def visit_summary(
 
 @dataclass(frozen=True)
 class PrimaryResults:
-    """Everything Table 2 and the outcome figures print (see :func:`analyse_primary`)."""
+    """Everything Table 2 and the outcome figures print (see :func:`analyse_primary`).
+
+    A statistic the data cannot support holds NaN (an empty frame for the mixed models)
+    and ``not_estimable`` maps its key (``hodges_lehmann``, ``mann_whitney``,
+    ``mean_difference``, ``ancova``, ``cohens_d``, ``hedges_g``, ``response``,
+    ``remission``, ``mmrm``, ``random_intercept``) to the reason.
+    """
 
     params: OutcomeParams
     outcomes: pd.DataFrame  # participant_outcomes
@@ -871,28 +1180,62 @@ class PrimaryResults:
     hedges_g: Estimate
     response: BinaryOutcome
     remission: BinaryOutcome
-    mixed_model: pd.DataFrame
+    mixed_model: pd.DataFrame  # random-intercept model (mixed_model_contrasts)
+    mmrm: pd.DataFrame = field(default_factory=pd.DataFrame)  # mmrm_contrasts
+    not_estimable: dict[str, str] = field(default_factory=dict)
+
+
+_NOT_ESTIMABLE = Estimate(math.nan)
+_ARM_CI_COLUMNS = [
+    f"reduction_{role}{suffix}" for role in ARM_ROLES for suffix in ("", "_low", "_high")
+]
+MIXED_MODEL_COLUMNS = ["visit", "n_connectivity", "n_scalp", *_ARM_CI_COLUMNS]
+MIXED_MODEL_COLUMNS += ["difference", "se", "low", "high", "p_value"]
+MIXED_MODEL_COLUMNS += ["madrs_difference", "madrs_low", "madrs_high", "madrs_p_value"]
+MMRM_COLUMNS = ["visit", "n_connectivity", "n_scalp", *_ARM_CI_COLUMNS]
+MMRM_COLUMNS += ["difference", "se", "df", "low", "high", "p_value"]
+
+
+def _guarded(reasons: dict[str, str], key: str, compute, fallback):
+    """``compute()``, or ``fallback`` with the reason recorded when it is not estimable."""
+    try:
+        return compute()
+    except NotEstimable as error:
+        reasons[key] = str(error)
+        return fallback
 
 
 def _binary_outcome(
-    name: str, outcomes: pd.DataFrame, column: str, params: OutcomeParams
+    name: str, outcomes: pd.DataFrame, column: str, params: OutcomeParams, reasons: dict[str, str]
 ) -> BinaryOutcome:
     counts = {}
     for role in ARM_ROLES:
         values = outcomes.loc[outcomes["arm"] == role, column].dropna()
         counts[role] = (int(values.sum()), int(len(values)))
     (c1, n1), (c2, n2) = counts[EXPERIMENTAL], counts[CONTROL]
-    rd = newcombe_difference(c1, n1, c2, n2, params.confidence)
-    rd = replace(rd, p_value=fisher_exact_p(c1, n1, c2, n2))
-    nnt = number_needed_to_treat(rd)
+
+    def rate(count: int, total: int) -> Estimate:
+        if total == 0:
+            return _NOT_ESTIMABLE
+        return Estimate(count / total, *wilson_interval(count, total, params.confidence))
+
+    def difference() -> Estimate:
+        rd = newcombe_difference(c1, n1, c2, n2, params.confidence)
+        return replace(rd, p_value=fisher_exact_p(c1, n1, c2, n2))
+
+    rd = _guarded(reasons, name, difference, _NOT_ESTIMABLE)
+    if math.isnan(rd.estimate):
+        nnt = NumberNeededToTreat(math.nan, math.nan, math.nan, False)
+    else:
+        nnt = number_needed_to_treat(rd)
     return BinaryOutcome(
         name=name,
         count_experimental=c1,
         total_experimental=n1,
         count_control=c2,
         total_control=n2,
-        rate_experimental=Estimate(c1 / n1, *wilson_interval(c1, n1, params.confidence)),
-        rate_control=Estimate(c2 / n2, *wilson_interval(c2, n2, params.confidence)),
+        rate_experimental=rate(c1, n1),
+        rate_control=rate(c2, n2),
         risk_difference=rd,
         number_needed=nnt,
         cost_per_additional=cost_per_additional_responder(nnt, params.scan_cost),
@@ -902,20 +1245,30 @@ def _binary_outcome(
 def analyse_primary(
     participants: pd.DataFrame, madrs: pd.DataFrame, params: OutcomeParams | None = None
 ) -> PrimaryResults:
-    """Run every primary and secondary outcome analysis once (see the module docstring)."""
+    """Run every primary and secondary outcome analysis once (see the module docstring).
+
+    A statistic the data cannot support is NaN with its reason in ``not_estimable``; the
+    others are still computed. Each arm needs at least one randomised participant.
+    """
     params = params or OutcomeParams()
     outcomes = participant_outcomes(participants, madrs, params)
     by_arm = {role: outcomes[outcomes["arm"] == role] for role in ARM_ROLES}
+    for role, frame in by_arm.items():
+        if frame.empty:
+            raise ValueError(f"arm {role}: no randomised participant; nothing to compare")
     analysed = {role: frame[frame["primary"].notna()] for role, frame in by_arm.items()}
-    for role, frame in analysed.items():
-        if len(frame) < 2:
-            raise ValueError(
-                f"arm {role}: fewer than 2 participants with a {params.primary_visit} rating; "
-                "the primary analysis is not possible"
-            )
     x = analysed[EXPERIMENTAL]["reduction"].to_numpy()
     y = analysed[CONTROL]["reduction"].to_numpy()
     both = pd.concat([analysed[EXPERIMENTAL], analysed[CONTROL]])
+    reasons: dict[str, str] = {}
+    confidence = params.confidence
+    long = _with_arm(participants, madrs)
+
+    def mean_sd(frame: pd.DataFrame) -> tuple[float, float]:
+        values = frame["reduction"]
+        mean = float(values.mean()) if len(values) else math.nan
+        return (mean, float(values.std(ddof=1)) if len(values) > 1 else math.nan)
+
     return PrimaryResults(
         params=params,
         outcomes=outcomes,
@@ -924,26 +1277,67 @@ def analyse_primary(
         baseline={role: median_iqr(frame["baseline"]) for role, frame in by_arm.items()},
         primary={role: median_iqr(frame["primary"]) for role, frame in analysed.items()},
         reduction={role: median_iqr(frame["reduction"]) for role, frame in analysed.items()},
-        reduction_mean_sd={
-            role: (float(frame["reduction"].mean()), float(frame["reduction"].std(ddof=1)))
-            for role, frame in analysed.items()
-        },
+        reduction_mean_sd={role: mean_sd(frame) for role, frame in analysed.items()},
         percent_reduction={
             role: median_iqr(-frame["percent_change"]) for role, frame in analysed.items()
         },
-        hodges_lehmann=hodges_lehmann(x, y, params.confidence, params.hodges_lehmann_ci),
-        mann_whitney=mann_whitney(x, y, params.mann_whitney_method),
-        mean_difference=mean_difference(x, y, params.confidence),
-        ancova=ancova_difference(
-            both["reduction"], both["baseline"], both["arm"] == EXPERIMENTAL, params.confidence
+        hodges_lehmann=_guarded(
+            reasons,
+            "hodges_lehmann",
+            lambda: hodges_lehmann(x, y, confidence, params.hodges_lehmann_ci),
+            _NOT_ESTIMABLE,
         ),
-        cohens_d=cohens_d(x, y, params.confidence, params.effect_size_ci),
-        hedges_g=hedges_g(x, y, params.confidence, params.effect_size_ci),
-        response=_binary_outcome("response", outcomes, "responder", params),
-        remission=_binary_outcome("remission", outcomes, "remitter", params),
-        mixed_model=mixed_model_contrasts(
-            _with_arm(participants, madrs), params.visits, params.baseline_visit, params.confidence
+        mann_whitney=_guarded(
+            reasons,
+            "mann_whitney",
+            lambda: mann_whitney(x, y, params.mann_whitney_method),
+            MannWhitney(math.nan, math.nan, math.nan, len(x), len(y)),
         ),
+        mean_difference=_guarded(
+            reasons, "mean_difference", lambda: mean_difference(x, y, confidence), _NOT_ESTIMABLE
+        ),
+        ancova=_guarded(
+            reasons,
+            "ancova",
+            lambda: ancova_difference(
+                both["reduction"], both["baseline"], both["arm"] == EXPERIMENTAL, confidence
+            ),
+            _NOT_ESTIMABLE,
+        ),
+        cohens_d=_guarded(
+            reasons,
+            "cohens_d",
+            lambda: cohens_d(x, y, confidence, params.effect_size_ci),
+            _NOT_ESTIMABLE,
+        ),
+        hedges_g=_guarded(
+            reasons,
+            "hedges_g",
+            lambda: hedges_g(x, y, confidence, params.effect_size_ci),
+            _NOT_ESTIMABLE,
+        ),
+        response=_binary_outcome("response", outcomes, "responder", params, reasons),
+        remission=_binary_outcome("remission", outcomes, "remitter", params, reasons),
+        mixed_model=_guarded(
+            reasons,
+            "random_intercept",
+            lambda: mixed_model_contrasts(long, params.visits, params.baseline_visit, confidence),
+            pd.DataFrame(columns=MIXED_MODEL_COLUMNS),
+        ),
+        mmrm=_guarded(
+            reasons,
+            "mmrm",
+            lambda: mmrm_contrasts(
+                long,
+                params.visits,
+                params.baseline_visit,
+                confidence,
+                params.mmrm_covariances,
+                params.mmrm_baseline_by_visit,
+            ),
+            pd.DataFrame(columns=MMRM_COLUMNS),
+        ),
+        not_estimable=reasons,
     )
 
 
@@ -960,13 +1354,37 @@ def _percent(confidence: float) -> str:
     return f"{100 * confidence:g}%"
 
 
+OPTIONAL_CATEGORIES = {"race": "Race", "ethnicity": "Ethnicity"}
+
+
+def _category_levels(
+    values: pd.Series, column: str, dictionary: Mapping[str, Any] | None
+) -> list[tuple[str, str]]:
+    """(value, printed label) of a categorical column: the data dictionary's ``Levels`` in
+    their order (values not seen are kept: a zero row is information), then values the
+    dictionary does not list, in sorted order, as written."""
+    entry = dict((dictionary or {}).get(column) or {})
+    levels = dict(entry.get("Levels") or {})
+    seen = sorted({str(v) for v in values.dropna()})
+    ordered = [(str(value), str(label)) for value, label in levels.items()]
+    ordered += [(value, value.replace("_", " ")) for value in seen if value not in levels]
+    return [(value, label[:1].upper() + label[1:]) for value, label in ordered]
+
+
 def table1_baseline(
-    participants: pd.DataFrame, madrs: pd.DataFrame, params: OutcomeParams | None = None
+    participants: pd.DataFrame,
+    madrs: pd.DataFrame,
+    params: OutcomeParams | None = None,
+    dictionary: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Table 1: baseline characteristics by arm and overall (a cell frame, no P values).
 
-    Age, sex, failed treatments, baseline MADRS, head measurements (cm). Statistics over the
-    participants with a value; missing values are counted in a note.
+    Age, sex, race and ethnicity (only when ``participants.tsv`` has ``race`` /
+    ``ethnicity`` columns; categories and their printed labels from the data dictionary
+    ``dictionary`` = participants.json, participants without a value as "Not reported"),
+    failed treatments (a count: whole numbers print without decimals), baseline MADRS,
+    head measurements (cm). Statistics over the participants with a value; missing values
+    are counted in a note.
     """
     params = params or OutcomeParams()
     baseline = madrs.loc[
@@ -979,18 +1397,24 @@ def table1_baseline(
     cells = []
     missing_notes = []
 
-    def add(section: str, row: str, kind: str, column_name: str, decimals: int = 1) -> None:
+    def add(section: str, row: str, kind: str, column_name: str, decimals: int | None = 1) -> None:
+        """One row; ``decimals=None``: count data, a cell whose numbers are all whole prints
+        them without decimals ("4 (2-6)"), any other cell with one ("3.5 (2.0-4.3)")."""
+        per_group = {}
         for role, frame in groups:
-            values = frame[column_name].astype(float)
-            finite = values.dropna()
+            finite = frame[column_name].astype(float).dropna()
             if kind == "mean_sd":
-                numbers = {
+                per_group[role] = {
                     "value": finite.mean() if len(finite) else math.nan,
                     "sd": finite.std(ddof=1) if len(finite) > 1 else math.nan,
                 }
             else:
                 median, q1, q3 = median_iqr(finite)
-                numbers = {"value": median, "low": q1, "high": q3}
+                per_group[role] = {"value": median, "low": q1, "high": q3}
+        for role, _ in groups:
+            places = (
+                whole_or_one_decimal(*per_group[role].values()) if decimals is None else decimals
+            )
             cells.append(
                 cell(
                     section,
@@ -998,34 +1422,67 @@ def table1_baseline(
                     role,
                     kind,
                     column_label=headers[role],
-                    decimals=decimals,
-                    **numbers,
+                    decimals=places,
+                    **per_group[role],
                 )
             )
         n_missing = int(data[column_name].isna().sum())
         if n_missing:
             missing_notes.append(f"{row.split(',')[0]}: missing for {n_missing} participant(s).")
 
-    add("", "Age, mean (SD), y", "mean_sd", "age")
-    for sex, label in (("F", "Female"), ("M", "Male")):
-        for role, frame in groups:
-            cells.append(
-                cell(
-                    "Sex, No. (%)",
-                    label,
-                    role,
-                    "n_pct",
-                    column_label=headers[role],
-                    count=int((frame["sex"] == sex).sum()),
-                    total=int(frame["sex"].notna().sum()),
-                    decimals=0,
+    def categories(
+        title: str, column: str, levels: list[tuple[str, str]], of_recorded: bool
+    ) -> None:
+        for value, label in levels:
+            for role, frame in groups:
+                total = int(frame[column].notna().sum()) if of_recorded else len(frame)
+                cells.append(
+                    cell(
+                        title,
+                        label,
+                        role,
+                        "n_pct",
+                        column_label=headers[role],
+                        count=int((frame[column].astype("string") == value).sum()),
+                        total=total,
+                        decimals=0,
+                    )
                 )
-            )
+
+    add("", "Age, mean (SD), y", "mean_sd", "age")
+    categories("Sex, No. (%)", "sex", [("F", "Female"), ("M", "Male")], of_recorded=True)
     if data["sex"].isna().any():
         missing_notes.append(f"Sex: missing for {int(data['sex'].isna().sum())} participant(s).")
-    add("Clinical", "Failed treatments, median (IQR), No.", "median_iqr", "n_failed_treatments")
+    shown_categories = []
+    for column, name in OPTIONAL_CATEGORIES.items():
+        if column not in data.columns:
+            continue
+        shown_categories.append(name.lower())
+        levels = _category_levels(data[column], column, dictionary)
+        title = f"{name}, No. (%)"
+        categories(title, column, levels, of_recorded=False)
+        if data[column].isna().any():
+            for role, frame in groups:
+                cells.append(
+                    cell(
+                        title,
+                        "Not reported",
+                        role,
+                        "n_pct",
+                        column_label=headers[role],
+                        count=int(frame[column].isna().sum()),
+                        total=len(frame),
+                        decimals=0,
+                    )
+                )
+    add(
+        "Clinical",
+        "Failed treatments, median (IQR), No.",
+        "median_iqr",
+        "n_failed_treatments",
+        None,
+    )
     add("Clinical", "MADRS total score, mean (SD), points", "mean_sd", "madrs_total")
-    add("Clinical", "MADRS total score, median (IQR), points", "median_iqr", "madrs_total")
     add("Head measurements, mean (SD), cm", "Nasion-inion distance", "mean_sd", "nasion_inion_cm")
     add("Head measurements, mean (SD), cm", "Tragus-tragus distance", "mean_sd", "tragus_tragus_cm")
     add(
@@ -1033,86 +1490,127 @@ def table1_baseline(
     )
     notes = [
         "Abbreviation: MADRS, Montgomery-Asberg Depression Rating Scale (0-60; higher is worse).",
-        "Head measurements are the inputs of the Beam F3 method. Percentages are of "
+        "Head measurements are the inputs of the Beam F3 method. Percentages of sex are of "
         "participants with a recorded value.",
         *missing_notes,
     ]
+    if shown_categories:
+        notes.insert(
+            2,
+            f"{' and '.join(shown_categories).capitalize()} as recorded in participants.tsv, with "
+            "the categories and labels of its data dictionary (participants.json) where it "
+            "lists them; percentages are of all participants in the column.",
+        )
     return cells_frame(
         cells,
-        caption="Table 1. Baseline characteristics of the participants by arm",
+        caption="Table 1. Baseline Characteristics of the Participants by Arm",
         notes=notes,
         row_header="Characteristic",
     )
 
 
+class _Footnotes:
+    """Lettered footnotes in order of first use (JAMA: a, b, c as they appear)."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, str] = {}
+        self.texts: list[tuple[str, str]] = []
+        self.markers: list[tuple[str, str, str | None, str]] = []
+
+    def letter(self, key: str, text: str) -> str:
+        if key not in self.letters:
+            letter = "abcdefghijklmnoprstuvwxyz"[len(self.letters)]
+            self.letters[key] = letter
+            self.texts.append((letter, text))
+        return self.letters[key]
+
+    def mark(self, section: str, row: str, column: str | None, key: str, text: str) -> None:
+        self.markers.append((section, row, column, self.letter(key, text)))
+
+
+def _covariance_sentence(frame: pd.DataFrame, structures: Sequence[str]) -> str:
+    """What the MMRM's covariance is and how the prespecified fallback went."""
+    used = frame.attrs.get("structure", structures[0])
+    order = ", then ".join(COVARIANCE_LABELS[s] for s in structures)
+    failed = [
+        f"the {COVARIANCE_LABELS[s]} fit did not converge: {message}"
+        for s, message in frame.attrs.get("attempts", [])
+        if s != used
+    ]
+    text = f"{COVARIANCE_LABELS[used]} within-participant covariance (prespecified order: {order}"
+    return text + ("; " + "; ".join(failed) if failed else "") + ")"
+
+
 def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
-    """Table 2 (cell frame) from :func:`analyse_primary` results."""
+    """Table 2 (cell frame) from :func:`analyse_primary` results.
+
+    Columns: one per arm, the between-arm difference with its CI (differences only: in
+    points, percentage points or SD units), the number needed to scan and the cost per
+    additional responder (their own column), and the P value. The prespecified primary
+    analysis (``params.primary_analysis``) is named in its row; every other P value is
+    secondary and unadjusted (note). Footnote letters tie each method to its rows; a
+    statistic that is not estimable prints "NA" with its reason as a footnote.
+    """
     params = results.params
     primary_label = params.visit_label(params.primary_visit)
+    primary_lower = primary_label.lower()
+    ci = _percent(params.confidence)
     headers = {role: _arm_header(params, role, results.n_randomised[role]) for role in ARM_ROLES}
-    effect_header = (
-        f"Difference, {params.arm_name(EXPERIMENTAL)} \u2212 "
-        f"{params.arm_name(CONTROL)} "
-        f"({_percent(params.confidence)} CI)"
+    headers["effect"] = (
+        f"Difference, {params.arm_name(EXPERIMENTAL)} \u2212 {params.arm_name(CONTROL)} ({ci} CI)"
     )
-    headers["effect"] = effect_header
+    headers["derived"] = f"Number needed to scan or cost ({ci} CI)"
     headers["p"] = "P value"
     cells = []
+    notes = _Footnotes()
+    reasons = results.not_estimable
 
-    def arms(
-        section: str, row: str, kind: str, values: dict[str, dict[str, float]], decimals: int = 1
-    ) -> None:
+    def add(section: str, row: str, column: str, kind: str, **numbers: Any) -> None:
+        cells.append(cell(section, row, column, kind, column_label=headers[column], **numbers))
+
+    def arms(section: str, row: str, kind: str, values: dict[str, dict[str, float]], **kw) -> None:
         for role in ARM_ROLES:
-            cells.append(
-                cell(
-                    section,
-                    row,
-                    role,
-                    kind,
-                    column_label=headers[role],
-                    decimals=decimals,
-                    **values[role],
-                )
-            )
+            add(section, row, role, kind, **values[role], **kw)
 
-    def effect(section: str, row: str, kind: str, decimals: int = 1, **numbers: float) -> None:
-        cells.append(
-            cell(
-                section,
-                row,
-                "effect",
-                kind,
-                column_label=effect_header,
-                decimals=decimals,
-                **numbers,
-            )
-        )
-
-    def p_cell(section: str, row: str, p_value: float) -> None:
-        cells.append(cell(section, row, "p", "p", column_label="P value", value=p_value))
+    def not_estimable(section: str, row: str, column: str, key: str) -> None:
+        if key in reasons:  # keyed by the reason: one footnote per distinct reason
+            reason = reasons[key]
+            notes.mark(section, row, column, f"na:{reason}", f"NA, not estimable: {reason}.")
 
     def as_iqr(triple: tuple[float, float, float]) -> dict[str, float]:
         return {"value": triple[0], "low": triple[1], "high": triple[2]}
 
-    section = "MADRS total score, points"
-    arms(
-        section,
-        "Baseline, median (IQR)",
-        "median_iqr",
-        {r: as_iqr(results.baseline[r]) for r in ARM_ROLES},
-    )
-    arms(
-        section,
-        f"{primary_label}, median (IQR)",
-        "median_iqr",
-        {r: as_iqr(results.primary[r]) for r in ARM_ROLES},
-    )
-    row = f"Reduction, baseline to {primary_label.lower()}, median (IQR)"
+    def primary_row(label: str, analysis: str) -> str:
+        return f"{label}, primary analysis" if params.primary_analysis == analysis else label
+
+    section = "MADRS total score, median (IQR), points"
+    arms(section, "Baseline", "median_iqr", {r: as_iqr(results.baseline[r]) for r in ARM_ROLES})
+    arms(section, primary_label, "median_iqr", {r: as_iqr(results.primary[r]) for r in ARM_ROLES})
+
+    section = f"MADRS reduction, baseline to {primary_lower}, points"
+    row = primary_row("Median (IQR)", "mann_whitney")
     arms(section, row, "median_iqr", {r: as_iqr(results.reduction[r]) for r in ARM_ROLES})
-    hl = results.hodges_lehmann
-    effect(section, row, "estimate_ci", value=hl.estimate, low=hl.low, high=hl.high)
-    p_cell(section, row, results.mann_whitney.p_value)
-    row = "Reduction, mean (SD)"
+    hl, mw = results.hodges_lehmann, results.mann_whitney
+    add(section, row, "effect", "estimate_ci", value=hl.estimate, low=hl.low, high=hl.high)
+    add(section, row, "p", "p", value=mw.p_value)
+    exact = "exact" if params.hodges_lehmann_ci == "exact" else "normal-approximation"
+    mw_text = (
+        f"Hodges-Lehmann shift (median of all between-arm differences) with the Moses {ci} CI "
+        f"({exact} critical value); P from the two-sided Mann-Whitney U test "
+        f"({params.mann_whitney_method}"
+        + (", tie- and continuity-corrected" if params.mann_whitney_method == "asymptotic" else "")
+        + ")"
+    )
+    if math.isfinite(mw.u):
+        mw_text += (
+            f": U = {format_number_plain(mw.u, whole_or_one_decimal(mw.u))}, rank-biserial r = "
+            f"{format_number_plain(mw.rank_biserial, 2)} (2U/(n1 n2) - 1)"
+        )
+    notes.mark(section, row, None, "mann_whitney", mw_text + ".")
+    not_estimable(section, row, "effect", "hodges_lehmann")
+    not_estimable(section, row, "p", "mann_whitney")
+
+    row = primary_row("Mean (SD)", "t_test")
     arms(
         section,
         row,
@@ -1123,46 +1621,68 @@ def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
         },
     )
     md = results.mean_difference
-    effect(section, row, "estimate_ci", value=md.estimate, low=md.low, high=md.high)
-    p_cell(section, row, md.p_value)
-    row = "Reduction adjusted for baseline (ANCOVA)"
+    add(section, row, "effect", "estimate_ci", value=md.estimate, low=md.low, high=md.high)
+    add(section, row, "p", "p", value=md.p_value)
+    notes.mark(section, row, None, "t_test", "Difference in means; Student t CI and P.")
+    not_estimable(section, row, "effect", "mean_difference")
+
+    row = primary_row("Adjusted for baseline MADRS (ANCOVA)", "ancova")
     an = results.ancova
-    effect(section, row, "estimate_ci", value=an.estimate, low=an.low, high=an.high)
-    p_cell(section, row, an.p_value)
+    add(section, row, "effect", "estimate_ci", value=an.estimate, low=an.low, high=an.high)
+    add(section, row, "p", "p", value=an.p_value)
+    notes.mark(
+        section,
+        row,
+        None,
+        "ancova",
+        "Analysis of covariance: least squares, reduction ~ arm + baseline MADRS; t CI and P.",
+    )
+    not_estimable(section, row, "effect", "ancova")
     arms(
         section,
-        "Reduction, % of baseline, median (IQR)",
+        "% of baseline, median (IQR)",
         "median_iqr",
         {r: as_iqr(results.percent_reduction[r]) for r in ARM_ROLES},
         decimals=0,
     )
 
-    section = "Effect sizes for the reduction"
-    for label, estimate in (("Cohen d", results.cohens_d), ("Hedges g", results.hedges_g)):
-        effect(
+    section = "Standardized difference in the reduction, SD units"
+    d_method = "noncentral t" if params.effect_size_ci == "noncentral_t" else "Hedges-Olkin normal"
+    for label, key, estimate in (
+        ("Cohen d", "cohens_d", results.cohens_d),
+        ("Hedges g", "hedges_g", results.hedges_g),
+    ):
+        add(
             section,
             label,
+            "effect",
             "estimate_ci",
             decimals=2,
             value=estimate.estimate,
             low=estimate.low,
             high=estimate.high,
         )
-    mw = results.mann_whitney
-    effect(section, "Rank-biserial r", "number", decimals=2, value=mw.rank_biserial)
-    effect(section, "Mann-Whitney U", "number", decimals=1, value=mw.u)
-    p_cell(section, "Mann-Whitney U", mw.p_value)
+        notes.mark(
+            section,
+            label,
+            None,
+            "effect_size",
+            f"Cohen d: difference in means / pooled SD, {d_method} CI; Hedges g: d times the "
+            "exact small-sample factor J(n1 + n2 - 2). No test of their own (the t test of the "
+            "mean row applies).",
+        )
+        not_estimable(section, label, "effect", key)
 
     percent_threshold = f"{100 * params.response_min_reduction:g}%"
     for outcome, title in (
-        (results.response, f"Response (reduction ≥{percent_threshold}) at {primary_label.lower()}"),
+        (results.response, f"Response (reduction ≥{percent_threshold}) at {primary_lower}"),
         (
             results.remission,
-            f"Remission (MADRS ≤{params.remission_max_score:g}) at {primary_label.lower()}",
+            f"Remission (MADRS ≤{params.remission_max_score:g}) at {primary_lower}",
         ),
     ):
         noun = "Responders" if outcome.name == "response" else "Remitters"
-        row = f"{noun}, No./total (%)"
+        row = f"{noun}, No./total No. (%)"
         arms(
             title,
             row,
@@ -1177,102 +1697,193 @@ def table2_from_results(results: PrimaryResults) -> pd.DataFrame:
             decimals=0,
         )
         rd = outcome.risk_difference
-        effect(
-            title, row, "estimate_ci", value=100 * rd.estimate, low=100 * rd.low, high=100 * rd.high
+        add(
+            title,
+            row,
+            "effect",
+            "estimate_ci",
+            value=100 * rd.estimate,
+            low=100 * rd.low,
+            high=100 * rd.high,
         )
-        p_cell(title, row, rd.p_value)
+        add(title, row, "p", "p", value=rd.p_value)
+        notes.mark(
+            title,
+            row,
+            None,
+            "risk_difference",
+            f"Risk difference in percentage points with the Newcombe hybrid score {ci} CI; "
+            "P from Fisher's exact test.",
+        )
+        not_estimable(title, row, "effect", outcome.name)
         nnt = outcome.number_needed
-        effect(
-            title, "Number needed to scan", "nnt", value=nnt.estimate, low=nnt.low, high=nnt.high
+        nnt_row = "Number needed to scan, NNTB or NNTH"
+        add(title, nnt_row, "derived", "nnt", value=nnt.estimate, low=nnt.low, high=nnt.high)
+        notes.mark(
+            title,
+            nnt_row,
+            None,
+            "nnt",
+            "Number needed to scan = 1/risk difference, rounded up to a whole number: NNTB, "
+            "scans needed for 1 additional participant to benefit (NNTH: to be harmed); "
+            "Altman's CI from the inverted risk-difference limits, through infinity when "
+            "that CI includes 0.",
         )
         cost = outcome.cost_per_additional
         extra = "responder" if outcome.name == "response" else "remitter"
-        effect(
+        cost_row = f"Cost per additional {extra} at an assumed scan cost, {params.currency}"
+        add(
             title,
-            f"Scan cost per additional {extra}, {params.currency}",
+            cost_row,
+            "derived",
             "cost",
             decimals=0,
             value=cost.estimate,
             low=cost.low,
             high=cost.high,
         )
+        notes.mark(
+            title,
+            cost_row,
+            None,
+            "cost",
+            f"Scan cost/risk difference (the unrounded number needed x {params.scan_cost:,.0f} "
+            f"{params.currency}): the cost of one targeting scan with its analysis is a user-set "
+            "assumption (configuration outcomes.scan_cost), not trial data. Upper limit ∞ when "
+            "the risk-difference CI includes 0; NA when the point estimate shows no benefit.",
+        )
 
-    section = "Mixed model: reduction from baseline by visit, points"
-    for record in results.mixed_model.itertuples():
-        row = params.visit_label(record.visit)
-        arms(
-            section,
-            row,
-            "number",
-            {
-                EXPERIMENTAL: {"value": record.reduction_connectivity},
-                CONTROL: {"value": record.reduction_scalp},
-            },
-        )
-        effect(
-            section, row, "estimate_ci", value=record.difference, low=record.low, high=record.high
-        )
-        p_cell(section, row, record.p_value)
+    for key, frame, title, method in (
+        (
+            "mmrm",
+            results.mmrm,
+            "MMRM: least-squares mean reduction from baseline (95% CI), points",
+            "mmrm",
+        ),
+        (
+            "random_intercept",
+            results.mixed_model,
+            "Random-intercept mixed model: estimated reduction from baseline (95% CI), points",
+            "random_intercept",
+        ),
+    ):
+        title = title.replace("95%", ci)
+        if key == "mmrm":
+            structures = params.mmrm_covariances
+            baseline_term = (
+                "baseline MADRS x visit" if params.mmrm_baseline_by_visit else "baseline MADRS"
+            )
+            text = (
+                "Mixed model for repeated measures: reduction from baseline at each "
+                f"post-baseline visit ~ visit + arm x visit + {baseline_term} (visit "
+                f"categorical, baseline centred at its mean), "
+                f"{_covariance_sentence(frame, structures) if len(frame) else 'covariance'}, "
+                "REML; least-squares means at the mean baseline; t CIs and P with "
+                "Satterthwaite df; all available ratings"
+            )
+        else:
+            text = (
+                "Random-intercept linear mixed model: MADRS ~ arm x visit + (1 | participant) "
+                "over all visits including baseline (visit categorical), REML; estimated "
+                "reduction = minus the visit effect; Wald z CIs and P; all available ratings"
+            )
+        if len(frame):
+            text += (
+                f" of {frame.attrs.get('n_participants', 'all')} participants"
+                + (
+                    f"; visits without ratings in both arms left out: "
+                    f"{', '.join(params.visit_label(v) for v in frame.attrs['dropped_visits'])}"
+                    if frame.attrs.get("dropped_visits")
+                    else ""
+                )
+                + "."
+            )
+            if key == "random_intercept" and not frame.attrs.get("converged", True):
+                text += " The fit did not converge cleanly; interpret these rows with care."
+        else:
+            text += "."
+        notes.mark(title, "", None, method, text)
+        if not len(frame):
+            row = primary_row(primary_label, method)
+            for column in (*ARM_ROLES, "effect", "p"):
+                add(title, row, column, "estimate_ci" if column != "p" else "p")
+            not_estimable(title, row, "effect", key)
+            continue
+        for record in frame.itertuples():
+            row = params.visit_label(record.visit)
+            if record.visit == params.primary_visit:
+                row = primary_row(row, method)
+            arms(
+                title,
+                row,
+                "estimate_ci",
+                {
+                    role: {
+                        "value": getattr(record, f"reduction_{role}"),
+                        "low": getattr(record, f"reduction_{role}_low"),
+                        "high": getattr(record, f"reduction_{role}_high"),
+                    }
+                    for role in ARM_ROLES
+                },
+            )
+            add(
+                title,
+                row,
+                "effect",
+                "estimate_ci",
+                value=record.difference,
+                low=record.low,
+                high=record.high,
+            )
+            add(title, row, "p", "p", value=record.p_value)
 
     n_cont = results.n_continuous
     policy_text = {
         "non_responder": (
-            f"Participants without a {primary_label.lower()} rating count as non-responders and "
+            f"Participants without a {primary_lower} rating count as non-responders and "
             "non-remitters (denominator: all randomised); continuous analyses use the participants "
-            f"rated at {primary_label.lower()}"
+            f"rated at {primary_lower}"
         ),
         "exclude": (
-            f"Complete-case analysis: participants without a {primary_label.lower()} rating are "
+            f"Complete-case analysis: participants without a {primary_lower} rating are "
             "left out of every primary-visit analysis"
         ),
         "last_observation": (
-            f"A missing {primary_label.lower()} rating is replaced by the participant's last "
+            f"A missing {primary_lower} rating is replaced by the participant's last "
             "earlier rating (last observation carried forward) in every primary-visit analysis"
         ),
     }[params.missing_policy]
-    ci = _percent(params.confidence)
-    d_method = "noncentral t" if params.effect_size_ci == "noncentral_t" else "Hedges-Olkin normal"
-    mm = results.mixed_model
-    notes = [
+    table_notes = [
         "Abbreviations: ANCOVA, analysis of covariance; IQR, interquartile range; MADRS, "
-        "Montgomery-Asberg Depression Rating Scale; NNTB/NNTH, number needed to treat to "
-        "benefit/harm.",
-        f"Reduction = baseline - {primary_label.lower()} MADRS (positive = improvement). "
-        f"Effects are {params.arm_name(EXPERIMENTAL)} minus "
-        f"{params.arm_name(CONTROL)}; positive "
-        f"effects favour the {params.arm_name(EXPERIMENTAL)} arm.",
-        f"Continuous analyses include {n_cont[EXPERIMENTAL]} and {n_cont[CONTROL]} participants. "
-        f"Median reduction row: Hodges-Lehmann shift with the Moses {ci} CI "
-        f"({'exact' if params.hodges_lehmann_ci == 'exact' else 'normal-approximation'} critical "
-        f"value) and two-sided Mann-Whitney U P ({params.mann_whitney_method}). "
-        "Mean row: Student t. "
-        "ANCOVA: least squares with baseline MADRS as covariate.",
-        f"Cohen d: pooled SD, {d_method} "
-        "CI; Hedges g: exact small-sample correction. Rank-biserial r = 2U/(n1 n2) - 1.",
-        f"{policy_text}. Risk differences in percentage points with the Newcombe hybrid score CI; "
-        "P from Fisher's exact test. Number needed to scan = 1/risk difference with Altman's CI "
-        "(through infinity when the risk-difference CI includes 0). "
-        "Cost = number needed to scan x "
-        f"{params.scan_cost:,.0f} {params.currency} per scan.",
-        "Mixed model: MADRS ~ arm x visit + (1 | participant), REML, all available ratings of "
-        f"{mm.attrs.get('n_participants', 'all')} participants; arm columns show model-estimated "
-        "reductions, effects the difference in reduction with Wald z CI and P.",
+        "Montgomery-Asberg Depression Rating Scale; MMRM, mixed model for repeated measures; "
+        "NA, not available; NNTB/NNTH, number needed to treat (here, to scan) to benefit/harm.",
+        f"Primary analysis (prespecified): {PRIMARY_ANALYSIS_LABELS[params.primary_analysis]} "
+        f"to {primary_lower}, in the row marked primary analysis. All other P values are from "
+        "secondary analyses, are not adjusted for multiple comparisons and are exploratory.",
+        f"Reduction = baseline - {primary_lower} MADRS (positive = improvement). Differences "
+        f"are {params.arm_name(EXPERIMENTAL)} minus {params.arm_name(CONTROL)}; positive "
+        f"differences favour the {params.arm_name(EXPERIMENTAL)} arm. Analyses of the "
+        f"{primary_lower} reduction include {n_cont[EXPERIMENTAL]} and {n_cont[CONTROL]} "
+        f"participants. {policy_text}.",
     ]
-    if mm.attrs.get("dropped_visits"):
-        notes.append(
-            "Visits without ratings in both arms left out of the mixed model: "
-            f"{', '.join(mm.attrs['dropped_visits'])}."
-        )
-    if not mm.attrs.get("converged", True):
-        notes.append(
-            "Warning: the mixed model did not converge cleanly; interpret its rows with care."
-        )
-    return cells_frame(
+    frame = cells_frame(
         cells,
-        caption=f"Table 2. Primary and secondary outcomes (baseline to {primary_label.lower()})",
-        notes=notes,
+        caption=f"Table 2. Primary and Secondary Outcomes, Baseline to {primary_label}",
+        notes=table_notes,
         row_header="Outcome",
+        markers=notes.markers,
+        footnotes=notes.texts,
+        columns=[*ARM_ROLES, "effect", "derived", "p"],
     )
+    frame.attrs["not_estimable"] = dict(reasons)
+    return frame
+
+
+def format_number_plain(value: float, decimals: int = 1) -> str:
+    """A number for running text in a note (half-up, normalised; see tables)."""
+    from tmstarget.tables import format_number
+
+    return format_number(value, decimals)
 
 
 def table2_outcomes(
@@ -1397,8 +2008,8 @@ def table3_blinding_safety(
     else:
         summary = blinding_summary(participants, blinding, params)
         for assessor, title in (
-            ("participant", "Blinding: participants' guess, No. (%)"),
-            ("rater", "Blinding: raters' guess, No. (%)"),
+            ("participant", "Blinding: participants' guess, No./total No. (%)"),
+            ("rater", "Blinding: raters' guess, No./total No. (%)"),
         ):
             part = summary[summary["assessor"] == assessor].set_index("arm")
             show_missing = bool(part["not_answered"].sum())
@@ -1414,7 +2025,7 @@ def table3_blinding_safety(
                             title,
                             label,
                             role,
-                            "n_pct",
+                            "n_total_pct",
                             column_label=headers[role],
                             count=part.at[role, key],
                             total=part.at[role, "n"],
@@ -1447,7 +2058,7 @@ def table3_blinding_safety(
                         decimals=2,
                     )
                 )
-    title = "Adverse events, participants with ≥1 event, No./total (%)"
+    title = "Adverse events, participants with ≥1 event, No./total No. (%)"
     if adverse_events is None:
         for role in ARM_ROLES:
             cells.append(
@@ -1500,14 +2111,36 @@ def table3_blinding_safety(
                 )
             )
     notes = [
-        "Percentages of guesses are of participants who answered (don't know included). Bang "
-        f"blinding index per arm = (correct - incorrect guesses)/answers, {ci} Wald CI with the "
-        "multinomial variance of Bang et al (2004): 0 is random guessing, 1 complete unblinding, "
-        "-1 opposite guessing; values within -0.2 to 0.2 are usually read as successful blinding.",
-        "P value: Fisher's exact test, any adverse event. Seizures and serious adverse events are "
-        "listed even when none occurred.",
+        "Guesses: denominators are the participants who answered in each arm (don't know "
+        "included). Seizures and serious adverse events are listed even when none occurred.",
     ]
-    return cells_frame(cells, caption="Table 3. Blinding and safety", notes=notes, row_header="")
+    footnotes = []
+    markers = []
+    if blinding is not None:
+        footnotes.append(
+            (
+                "a",
+                "Bang blinding index per arm = (correct - incorrect guesses)/answers (Bang et al, "
+                f"2004) with Tango's score {ci} CI (within -1 to 1): 0 is random guessing, 1 "
+                "complete unblinding, -1 opposite guessing; values within -0.2 to 0.2 are "
+                "usually read as successful blinding.",
+            )
+        )
+        for assessor in ("participants'", "raters'"):
+            section = f"Blinding: {assessor} guess, No./total No. (%)"
+            markers.append((section, f"Bang blinding index ({ci} CI)", None, "a"))
+    if adverse_events is not None:
+        letter = "b" if footnotes else "a"
+        footnotes.append((letter, "P value: Fisher's exact test."))
+        markers.append((title, "Any adverse event", "p", letter))
+    return cells_frame(
+        cells,
+        caption="Table 3. Blinding and Safety",
+        notes=notes,
+        row_header="Measure",
+        markers=markers,
+        footnotes=footnotes,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1575,10 +2208,14 @@ def forest_effects(results: PrimaryResults) -> pd.DataFrame:
 
     add(points, f"Hodges-Lehmann shift, {primary}", results.hodges_lehmann)
     add(points, f"ANCOVA, {primary}", results.ancova)
+    if len(results.mmrm):
+        at_primary = results.mmrm[results.mmrm["visit"] == params.primary_visit]
+        for record in at_primary.itertuples():
+            add(points, f"MMRM, {primary}", Estimate(record.difference, record.low, record.high))
     for record in results.mixed_model.itertuples():
         add(
             points,
-            f"Mixed model, {params.visit_label(record.visit)}",
+            f"Random-intercept model, {params.visit_label(record.visit)}",
             Estimate(record.difference, record.low, record.high),
         )
     standardised = "Standardised effect size"
@@ -1750,7 +2387,7 @@ def table4_mechanism(
     ]
     return cells_frame(
         cells,
-        caption="Table 4. Target site measures and clinical outcome",
+        caption="Table 4. Target Site Measures and Clinical Outcome",
         notes=notes,
         row_header="Group",
     )
@@ -1766,17 +2403,20 @@ def analyse_trial(
     blinding: pd.DataFrame | None,
     adverse_events: pd.DataFrame | None,
     params: OutcomeParams | None = None,
+    dictionary: Mapping[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table and every figure's source data of the outcome analysis, computed once.
 
     Keys: ``table1_baseline``, ``table2_outcomes``, ``table3_blinding_safety`` (cell
-    frames for :func:`tmstarget.tables.write_table`) and the figures' source data
-    ``consort``, ``visits``, ``mixed_model``, ``participants``, ``rates``, ``effects``.
+    frames for :func:`tmstarget.tables.write_table`) and the source data ``consort``,
+    ``visits``, ``mixed_model`` (random intercept), ``mmrm``, ``participants``, ``rates``,
+    ``effects``. ``dictionary`` is participants.json (labels of optional Table 1
+    categories). A statistic that is not estimable is NA in the tables, never an error.
     """
     params = params or OutcomeParams()
     results = analyse_primary(participants, madrs, params)
     return {
-        "table1_baseline": table1_baseline(participants, madrs, params),
+        "table1_baseline": table1_baseline(participants, madrs, params, dictionary),
         "table2_outcomes": table2_from_results(results),
         "table3_blinding_safety": table3_blinding_safety(
             participants, blinding, adverse_events, params
@@ -1784,6 +2424,7 @@ def analyse_trial(
         "consort": consort_counts(participants, madrs, params),
         "visits": visit_summary(participants, madrs, params),
         "mixed_model": results.mixed_model,
+        "mmrm": results.mmrm,
         "participants": results.outcomes,
         "rates": binary_summary(results),
         "effects": forest_effects(results),

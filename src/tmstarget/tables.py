@@ -17,13 +17,25 @@ numbers unformatted, with the columns of :data:`CELL_COLUMNS`:
 
 The TSV is this long frame (machine-readable, one number per field, ``n/a`` for missing);
 the Markdown and LaTeX files pivot it into the printed table (sections as bold spanning rows)
-and format every cell the way a journal prints it (JAMA-like):
+and format every cell the way JAMA prints it:
 
-- median (IQR) "24.0 (18.0-29.5)"; mean (SD) "45.1 (8.2)"; counts "16/20 (80%)";
+- every number is first normalised to 12 significant digits (so that binary noise such as
+  23.9 - 17.95 = 5.9499999999999993 does not decide the rounding), then rounded half up
+  (5.95 -> "6.0", 0.125 -> ".13");
+- median (IQR) "24.0 (18.0-29.5)"; mean (SD) "45.1 (8.2)"; counts under a "No. (%)" or
+  "No./total No. (%)" header print "17 (43)" and "16/20 (80)" (no % sign in the cell);
 - estimates with CIs "6.0 (1.0-11.0)", or "-2.0 to 4.0" when a bound is negative;
-- P values "P = .02", "P = .004", "P < .001", "P > .99" (3 decimals between .045 and .05
-  so that a significant P is never printed as ".05");
-- numbers needed to treat through infinity "5.0 (NNTB 2.2 to ∞ to NNTH 12.6)" (Altman 1998).
+- P values in a "P value" column ".02", ".004", "<.001", ">.99": two decimals from .01 up,
+  three below .01 (a P that rounds to .010 prints ".01"), and three between .045 and .05 so
+  that a P below .05 is never printed as ".05"; :func:`format_p` with ``prefix=True`` gives
+  the running-text form "P = .02";
+- numbers needed to treat are labelled NNTB (benefit) or NNTH (harm) and rounded up to a
+  whole number, their CI as it is (Altman 1998): "NNTB 5 (NNTB 2.2 to ∞ to NNTH 12.6)".
+
+Footnote markers: ``cells_frame(..., markers=[(section, row, column, letter), ...],
+footnotes=[(letter, text), ...])`` puts a superscript letter after a row label (``column``
+None) or after one cell's text, and prints the lettered footnotes after the unlettered
+notes (JAMA order: abbreviations first, then a, b, c).
 
 **Plain frames** (anything else) are written as they are to the TSV, and in the human files
 floats are printed with ``decimals`` decimals and columns named ``p``/``p_value``/``*_p``
@@ -37,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +78,11 @@ CELL_KINDS = {
     "mean_sd": "value (sd)",
     "median_iqr": "value (low-high)",
     "estimate_ci": "value (low-high) or value (low to high)",
-    "n_pct": "count (pct%)",
-    "n_total_pct": "count/total (pct%)",
-    "p": "P = .xx",
-    "nnt": "signed number needed to treat; low/high are the inverted CI limits (Altman)",
+    "n_pct": "count (pct), under a No. (%) header",
+    "n_total_pct": "count/total (pct), under a No./total No. (%) header",
+    "p": ".xx (no 'P =': the column header says P value)",
+    "nnt": "signed number needed to treat, printed NNTB/NNTH rounded up; low/high are the "
+    "inverted CI limits (Altman)",
     "cost": "value (low to high); high may be inf",
     "text": "text",
 }
@@ -119,16 +132,32 @@ def cells_frame(
     caption: str = "",
     notes: Sequence[str] = (),
     row_header: str = "",
+    markers: Sequence[tuple[str, str, str | None, str]] = (),
+    footnotes: Sequence[tuple[str, str]] = (),
+    columns: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Build a cell frame from :func:`cell` dicts; caption, notes and the header of the
-    row-label column go to ``attrs``."""
+    """Build a cell frame from :func:`cell` dicts; caption, notes, the header of the
+    row-label column, footnote ``markers`` ``(section, row, column or None, letter)`` and
+    lettered ``footnotes`` ``(letter, text)`` go to ``attrs``, and so does ``columns``, the
+    printed order of column keys (keys not listed follow in first-seen order).
+
+    Every marker's letter needs a footnote and every footnote a marker (checked)."""
     frame = pd.DataFrame(list(cells), columns=list(CELL_COLUMNS))
     for name in _NUMERIC:
         frame[name] = frame[name].astype("float64")
     frame["decimals"] = frame["decimals"].astype("int64")
+    used = {letter for *_, letter in markers}
+    defined = [letter for letter, _ in footnotes]
+    if used != set(defined) or len(defined) != len(set(defined)):
+        raise ValueError(
+            f"footnote markers {sorted(used)} and footnotes {defined} must match one to one"
+        )
     frame.attrs["caption"] = caption
     frame.attrs["notes"] = list(notes)
     frame.attrs["row_header"] = row_header
+    frame.attrs["markers"] = [list(marker) for marker in markers]
+    frame.attrs["footnotes"] = [list(footnote) for footnote in footnotes]
+    frame.attrs["columns"] = list(columns)
     return frame
 
 
@@ -167,12 +196,41 @@ def format_number(x: float, decimals: int = 1, tex: bool = False) -> str:
     return text
 
 
-def _round_half_up(x: float, decimals: int) -> Decimal:
-    """Round as people do (2.25 -> 2.3, 42.5 -> 43), from the shortest repr of ``x``.
+SIGNIFICANT_DIGITS = 12
 
-    Python's own formatting rounds the binary value half to even, so 42.5 would print 42.
+
+def normalise(x: float) -> Decimal:
+    """``x`` as a decimal with 12 significant digits: strips binary noise such as
+    23.9 - 17.95 = 5.9499999999999993 (-> 5.95) before anything is rounded."""
+    return Decimal(f"{float(x):.{SIGNIFICANT_DIGITS}g}")
+
+
+def _round_half_up(x: float, decimals: int) -> Decimal:
+    """Round as people do (2.25 -> 2.3, 42.5 -> 43, 5.9499999999999993 -> 6.0).
+
+    Python's own formatting rounds the binary value half to even, so 42.5 would print 42,
+    and 23.9 - 17.95 would print 5.9; normalising first (:func:`normalise`) fixes both.
     """
-    return Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return normalise(x).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def is_whole(x: float) -> bool:
+    """True when ``x`` is a whole number after normalisation (NaN is not)."""
+    if x is None or not math.isfinite(float(x)):
+        return False
+    return normalise(x) == normalise(x).to_integral_value()
+
+
+def whole_or_one_decimal(*values: float) -> int:
+    """Decimals for numbers of count data: 0 when every finite value is whole
+    ("4 (2-6)"), otherwise 1 ("4.5 (3.0-6.0)")."""
+    finite = [v for v in values if v is not None and math.isfinite(float(v))]
+    return 0 if all(is_whole(v) for v in finite) else 1
+
+
+def round_up_whole(x: float) -> int:
+    """The smallest whole number >= ``x`` after normalisation (5.000000000000001 -> 5)."""
+    return int(normalise(x).to_integral_value(rounding=ROUND_CEILING))
 
 
 def format_interval(low: float, high: float, decimals: int = 1, tex: bool = False) -> str:
@@ -187,30 +245,37 @@ def format_interval(low: float, high: float, decimals: int = 1, tex: bool = Fals
     return f"{low_text}{'--' if tex else '-'}{high_text}"
 
 
-def format_p(p: float, prefix: bool = True, tex: bool = False) -> str:
-    """JAMA-style P value: "P = .02", "P = .004", "P < .001", "P > .99".
+def format_p(p: float, prefix: bool = False, tex: bool = False) -> str:
+    """JAMA-style P value: ".02", ".004", "<.001", ">.99" (``prefix=True``: "P = .02",
+    "P < .001", the form for running text and figure labels).
 
-    Two decimals from .01 up, three below .01; between .045 and .05 three decimals so a
-    P below .05 is never printed as ".05". ``prefix=False`` drops the "P ".
+    P is normalised to 12 significant digits, then rounded half up: two decimals from .01
+    up, three below .01 (so .00999 rounds to .010 and prints ".01"); between .045 and .05
+    three decimals, truncated, so that a P below .05 is never printed as ".05".
     """
     if p is None or math.isnan(p):
         return "NA"
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"P value must lie in [0, 1], got {p}")
-    if p < 0.001:
-        body = "< .001"
-    elif p > 0.99:
-        body = "> .99"
-    elif p < 0.01:
-        body = "= " + f"{p:.3f}".lstrip("0")
-    elif 0.045 <= p < 0.05:
-        # truncate, so that .0499 reads .049 and never .050
-        body = "= " + f"{math.floor(p * 1000) / 1000:.3f}".lstrip("0")
+    value = normalise(p)
+    if value < Decimal("0.001"):
+        relation, number = "<", ".001"
+    elif value > Decimal("0.99"):
+        relation, number = ">", ".99"
+    elif Decimal("0.045") <= value < Decimal("0.05"):
+        relation = "="
+        number = str(value.quantize(Decimal("0.001"), rounding=ROUND_FLOOR))[1:]
     else:
-        body = "= " + f"{p:.2f}".lstrip("0")
+        rounded = value.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+        if rounded >= Decimal("0.01"):
+            rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        relation, number = "=", str(rounded)[1:]
+    if prefix:
+        text = f"P {relation} {number}"
+    else:
+        text = number if relation == "=" else relation + number
     if tex:
-        body = body.replace("<", "$<$").replace(">", "$>$")
-    text = ("P " + body) if prefix else body.replace("= ", "")
+        text = text.replace("<", "$<$").replace(">", "$>$")
     return text
 
 
@@ -226,8 +291,9 @@ def format_nnt(value: float, low: float, high: float, decimals: int = 1, tex: bo
 
     ``value``, ``low`` and ``high`` are signed: positive = benefit (NNTB), negative = harm
     (NNTH), ``inf`` = no difference. ``low``/``high`` are 1/(RD upper) and 1/(RD lower).
-    When they differ in sign the interval passes through infinity and is printed as
-    "NNTB low to ∞ to NNTH |high|".
+    The point estimate is labelled NNTB or NNTH and rounded up to a whole number, as is
+    customary ("NNTB 5"); the limits keep ``decimals`` decimals. When the limits differ in
+    sign the interval passes through infinity: "NNTB 5 (NNTB 2.2 to ∞ to NNTH 12.6)".
     """
     inf = _infinity(tex)
 
@@ -238,13 +304,16 @@ def format_nnt(value: float, low: float, high: float, decimals: int = 1, tex: bo
 
     if math.isnan(value):
         return "NA"
-    point = one(value) if value > 0 else f"NNTH {one(value)}"
+    if math.isinf(value):
+        point = inf
+    else:
+        point = f"{'NNTB' if value > 0 else 'NNTH'} {round_up_whole(abs(value)):,}"
     if math.isnan(low) or math.isnan(high):
         return point
     if low > 0 and high > 0:
         interval = f"{one(low)} to {one(high)}"
     elif low < 0 and high < 0:
-        interval = f"NNTH {one(high)} to {one(low)}"
+        interval = f"{one(high)} to {one(low)}"
     else:
         benefit, harm = (low, high) if low > 0 else (high, low)
         interval = f"NNTB {one(benefit)} to {inf} to NNTH {one(harm)}"
@@ -278,9 +347,8 @@ def format_cell(values: Mapping[str, Any], tex: bool = False) -> str:
         if math.isnan(count):
             return "NA"
         pct = format_percent(count, total, decimals)
-        percent = r"\%" if tex else "%"
         shown = f"{count:.0f}" if kind == "n_pct" else f"{count:.0f}/{total:.0f}"
-        return shown if pct == "NA" else f"{shown} ({pct}{percent})"
+        return shown if pct == "NA" else f"{shown} ({pct})"
     if kind == "p":
         return format_p(value, tex=tex)
     if kind == "nnt":
@@ -341,15 +409,41 @@ def _ordered_unique(values: Iterable[Any]) -> list[Any]:
     return list(seen)
 
 
+_SUPERSCRIPT = dict(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ", strict=True))
+
+
+def superscript(letters: str, tex: bool = False) -> str:
+    """Footnote marker: Unicode superscript letters ("ᵃ") in Markdown and plain text,
+    ``\textsuperscript{a}`` in LaTeX."""
+    if not letters:
+        return ""
+    if tex:
+        return r"\textsuperscript{" + escape_latex(letters) + "}"
+    return "".join(_SUPERSCRIPT.get(letter, f"^{letter}") for letter in letters)
+
+
+def _marker_lookup(cells: pd.DataFrame) -> dict[tuple[str, str, str | None], str]:
+    lookup: dict[tuple[str, str, str | None], str] = {}
+    for section, row, column, letter in cells.attrs.get("markers", []):
+        key = (str(section), str(row), None if column is None else str(column))
+        lookup[key] = lookup.get(key, "") + ("," if key in lookup else "") + str(letter)
+    return lookup
+
+
 def _cell_layout(
     cells: pd.DataFrame, tex: bool
 ) -> tuple[list[str], list[tuple[str, str | None, list[str]]]]:
     """Headers and printed rows of a cell frame.
 
     Returns ``(headers, rows)``; each row is ``(kind, label, texts)`` with kind "section"
-    (label is the section title, no texts) or "row".
+    (label is the section title, no texts) or "row". Cell texts carry their footnote
+    markers; a row label's marker is kept apart (``label`` is a ``(text, marker)`` pair
+    for rows) so that the writer can escape the text first.
     """
-    columns = _ordered_unique(cells["column"])
+    markers = _marker_lookup(cells)
+    present = _ordered_unique(cells["column"])
+    order = [column for column in cells.attrs.get("columns", []) if column in present]
+    columns = order + [column for column in present if column not in order]
     labels = {
         column: str(cells.loc[cells["column"] == column, "column_label"].iloc[0])
         for column in columns
@@ -359,15 +453,35 @@ def _cell_layout(
     for section in _ordered_unique(cells["section"]):
         in_section = cells[cells["section"] == section]
         if section:
-            rows.append(("section", str(section), []))
+            title_marker = markers.get((str(section), "", None), "")
+            rows.append(("section", (str(section), superscript(title_marker, tex)), []))
         for row in _ordered_unique(in_section["row"]):
             in_row = in_section[in_section["row"] == row]
             texts = []
             for column in columns:
                 match = in_row[in_row["column"] == column]
-                texts.append("" if match.empty else format_cell(match.iloc[0].to_dict(), tex))
-            rows.append(("row", str(row), texts))
+                text = "" if match.empty else format_cell(match.iloc[0].to_dict(), tex)
+                marker = markers.get((str(section), str(row), str(column)), "")
+                texts.append(text + superscript(marker, tex) if text else text)
+            label_marker = markers.get((str(section), str(row), None), "")
+            rows.append(("row", (str(row), superscript(label_marker, tex)), texts))
     return headers, rows
+
+
+def _label(label: Any, escape) -> str:
+    """A row label escaped for the output format, with its marker after it."""
+    if isinstance(label, tuple):
+        text, marker = label
+        return escape(text) + marker
+    return escape(str(label))
+
+
+def _footnote_lines(frame: pd.DataFrame, tex: bool) -> list[str]:
+    escape = escape_latex if tex else _markdown_escape
+    return [
+        superscript(str(letter), tex) + " " + escape(str(text))
+        for letter, text in frame.attrs.get("footnotes", [])
+    ]
 
 
 def _is_p_column(name: str) -> bool:
@@ -425,14 +539,15 @@ def to_markdown(
     lines.append("| " + " | ".join([":---"] + ["---:"] * len(headers)) + " |")
     for kind, label, texts in rows:
         if kind == "section":
-            lines.append(
-                "| " + " | ".join([f"**{_markdown_escape(label)}**"] + [""] * len(headers)) + " |"
-            )
+            title = _label(label, lambda text: f"**{_markdown_escape(text)}**")
+            lines.append("| " + " | ".join([title] + [""] * len(headers)) + " |")
         else:
-            lines.append("| " + " | ".join(_markdown_escape(t) for t in [label, *texts]) + " |")
-    if notes:
+            row_label = _label(label, _markdown_escape)
+            lines.append("| " + " | ".join([row_label, *map(_markdown_escape, texts)]) + " |")
+    all_notes = [_markdown_escape(note) for note in notes] + _footnote_lines(frame, tex=False)
+    if all_notes:
         lines.append("")
-        lines += [_markdown_escape(note) for note in _join_notes(notes)]
+        lines += _join_notes(all_notes)
     return "\n".join(lines) + "\n"
 
 
@@ -474,23 +589,19 @@ def to_latex(
         if kind == "section":
             if not first:
                 lines.append(r"\addlinespace")
-            lines.append(
-                r"\multicolumn{"
-                + str(n_columns)
-                + "}{l}{\\textbf{"
-                + escape_latex(row_label)
-                + "}} \\\\"
-            )
+            title = _label(row_label, lambda text: r"\textbf{" + escape_latex(text) + "}")
+            lines.append(r"\multicolumn{" + str(n_columns) + "}{l}{" + title + r"} \\")
         else:
             indent = r"\quad " if has_sections else ""
-            lines.append(" & ".join([indent + escape_latex(row_label), *texts]) + r" \\")
+            lines.append(" & ".join([indent + _label(row_label, escape_latex), *texts]) + r" \\")
         first = False
     lines.append(r"\bottomrule")
     lines.append(r"\end{tabular}")
-    if notes:
+    all_notes = [escape_latex(note) for note in notes] + _footnote_lines(frame, tex=True)
+    if all_notes:
         lines.append(r"\par\smallskip")
         lines.append(r"\begin{minipage}{\linewidth}\footnotesize")
-        lines.append("\n\n".join(escape_latex(note) for note in notes))
+        lines.append("\n\n".join(all_notes))
         lines.append(r"\end{minipage}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
