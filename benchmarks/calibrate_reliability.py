@@ -81,8 +81,8 @@ CLEAN_RUN_OPTIONS = (
     "low_pass_hz",
     "high_pass_hz",
     "censor_fd_mm",
-    "tissue_signals",
-    "motion_derivatives",
+    "nuisance",
+    "nuisance_columns",
     "min_volumes",
 )
 
@@ -173,12 +173,12 @@ def subject_targets(
     model = simulate.subject_model(spec, template, target_ijk, rng)
     tr_s = spec.repetition_time_s
     options = denoise.cleaning_options(config["preprocess"])
+    # null: the non-steady-state volumes the simulated confounds flag, as in the workflow
+    n_dummy = spec.n_non_steady_state if options["n_dummy"] is None else options["n_dummy"]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     tsnr = {level: [] for level in levels}
     for _ in range(spec.n_runs):
-        circuit, rest, noise_sd, confounds = combined_run(
-            spec, template, model, rng, options["n_dummy"]
-        )
+        circuit, rest, noise_sd, confounds = combined_run(spec, template, model, rng, n_dummy)
         noise = rng.standard_normal(rest.shape, dtype=np.float32) * noise_sd[:, None]
         for sigma, scale in levels:
             signal = rest + np.float32(scale) * circuit

@@ -136,15 +136,24 @@ def write_fmriprep_tree(
         anat = fmriprep / f"sub-{subject}" / "anat"
         t1w_affine = np.diag([2.0, 2.0, 2.0, 1.0])
         t1w_affine[:3, 3] = [-90, -110, -70]
-        _image(anat / f"sub-{subject}_desc-preproc_T1w.nii.gz",
-               rng.integers(0, 1000, (20, 24, 20)).astype(np.int16), t1w_affine)
+        _image(
+            anat / f"sub-{subject}_desc-preproc_T1w.nii.gz",
+            rng.integers(0, 1000, (20, 24, 20)).astype(np.int16),
+            t1w_affine,
+        )
         _json(anat / f"sub-{subject}_desc-preproc_T1w.json", {"SkullStripped": False})
-        _image(anat / f"sub-{subject}_desc-brain_mask.nii.gz",
-               np.ones((20, 24, 20), np.uint8), t1w_affine)
+        _image(
+            anat / f"sub-{subject}_desc-brain_mask.nii.gz",
+            np.ones((20, 24, 20), np.uint8),
+            t1w_affine,
+        )
         _image(anat / f"sub-{subject}_dseg.nii.gz", np.ones((20, 24, 20), np.uint8), t1w_affine)
         for label in ("GM", "WM", "CSF"):
-            _image(anat / f"sub-{subject}_label-{label}_probseg.nii.gz",
-                   np.zeros((20, 24, 20), np.float32), t1w_affine)
+            _image(
+                anat / f"sub-{subject}_label-{label}_probseg.nii.gz",
+                np.zeros((20, 24, 20), np.float32),
+                t1w_affine,
+            )
         for template in anat_templates:
             transforms.write_itk_composite(
                 anat / f"sub-{subject}_from-T1w_to-{template}_mode-image_xfm.h5",
@@ -156,43 +165,87 @@ def write_fmriprep_tree(
                 anat / f"sub-{subject}_from-{template}_to-T1w_mode-image_xfm.h5",
                 np.linalg.inv(TEMPLATE_TO_T1W),
             )
-            _image(anat / f"sub-{subject}_space-{template}_res-2_desc-preproc_T1w.nii.gz",
-                   np.zeros((9, 11, 9), np.int16), np.diag([20.0, 20, 20, 1]))
+            _image(
+                anat / f"sub-{subject}_space-{template}_res-2_desc-preproc_T1w.nii.gz",
+                np.zeros((9, 11, 9), np.int16),
+                np.diag([20.0, 20, 20, 1]),
+            )
         (fmriprep / f"sub-{subject}" / "figures").mkdir(exist_ok=True)
-        (fmriprep / f"sub-{subject}" / "figures" / f"sub-{subject}_desc-summary_T1w.html").write_text("")
+        (
+            fmriprep / f"sub-{subject}" / "figures" / f"sub-{subject}_desc-summary_T1w.html"
+        ).write_text("")
         for session in sessions:
             func = fmriprep / f"sub-{subject}" / (f"ses-{session}" if session else "") / "func"
             for run in runs:
                 stem = f"sub-{subject}" + (f"_ses-{session}" if session else "") + f"_task-{task}"
                 stem += f"_run-{run}" if run else ""
-                _write_run(func, stem, version, echoes, affine, rng, output_spaces,
-                           output_func, me_output_echos, confounds_tsv, confounds_json)
+                _write_run(
+                    func,
+                    stem,
+                    version,
+                    echoes,
+                    affine,
+                    rng,
+                    output_spaces,
+                    output_func,
+                    me_output_echos,
+                    confounds_tsv,
+                    confounds_json,
+                )
     return fmriprep
 
 
-def _write_run(func, stem, version, echoes, affine, rng, output_spaces, output_func,
-               me_output_echos, confounds_tsv, confounds_json) -> None:
+def _write_run(
+    func,
+    stem,
+    version,
+    echoes,
+    affine,
+    rng,
+    output_spaces,
+    output_func,
+    me_output_echos,
+    confounds_tsv,
+    confounds_json,
+) -> None:
     shape = (*NATIVE_SHAPE, N_VOLUMES)
-    timing = {"RepetitionTime": REPETITION_TIME_S, "TaskName": "rest", "SliceTimingCorrected": False}
+    timing = {
+        "RepetitionTime": REPETITION_TIME_S,
+        "TaskName": "rest",
+        "SliceTimingCorrected": False,
+    }
     if me_output_echos:
         for echo in range(1, echoes + 1):
-            data = (3000 * np.exp(-ECHO_TIMES_S[echo - 1] / 0.04) + rng.normal(0, 20, shape))
-            _image(func / f"{stem}_echo-{echo}_desc-preproc_bold.nii.gz",
-                   data.astype(np.float32), affine, REPETITION_TIME_S)
-            _json(func / f"{stem}_echo-{echo}_desc-preproc_bold.json",
-                  {"EchoTime": ECHO_TIMES_S[echo - 1], "SkullStripped": False, **timing})
-        _image(func / f"{stem}_space-boldref_T2starmap.nii.gz",
-               np.full(NATIVE_SHAPE, 0.04, np.float32), affine)
+            data = 3000 * np.exp(-ECHO_TIMES_S[echo - 1] / 0.04) + rng.normal(0, 20, shape)
+            _image(
+                func / f"{stem}_echo-{echo}_desc-preproc_bold.nii.gz",
+                data.astype(np.float32),
+                affine,
+                REPETITION_TIME_S,
+            )
+            _json(
+                func / f"{stem}_echo-{echo}_desc-preproc_bold.json",
+                {"EchoTime": ECHO_TIMES_S[echo - 1], "SkullStripped": False, **timing},
+            )
+        _image(
+            func / f"{stem}_space-boldref_T2starmap.nii.gz",
+            np.full(NATIVE_SHAPE, 0.04, np.float32),
+            affine,
+        )
     if output_func:
-        _image(func / f"{stem}_desc-preproc_bold.nii.gz",
-               rng.normal(1000, 10, shape).astype(np.float32), affine, REPETITION_TIME_S)
+        _image(
+            func / f"{stem}_desc-preproc_bold.nii.gz",
+            rng.normal(1000, 10, shape).astype(np.float32),
+            affine,
+            REPETITION_TIME_S,
+        )
         _json(func / f"{stem}_desc-preproc_bold.json", {"SkullStripped": echoes > 1, **timing})
     _image(func / f"{stem}_desc-brain_mask.nii.gz", np.ones(NATIVE_SHAPE, np.uint8), affine)
     if version == "24":
-        _image(func / f"{stem}_desc-coreg_boldref.nii.gz",
-               np.ones(NATIVE_SHAPE, np.float32), affine)
-        _image(func / f"{stem}_desc-hmc_boldref.nii.gz",
-               np.ones(NATIVE_SHAPE, np.float32), affine)
+        _image(
+            func / f"{stem}_desc-coreg_boldref.nii.gz", np.ones(NATIVE_SHAPE, np.float32), affine
+        )
+        _image(func / f"{stem}_desc-hmc_boldref.nii.gz", np.ones(NATIVE_SHAPE, np.float32), affine)
         transforms.write_itk_affine(
             func / f"{stem}_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt", T1W_TO_BOLDREF
         )
@@ -210,15 +263,26 @@ def _write_run(func, stem, version, echoes, affine, rng, output_spaces, output_f
     for template in output_spaces:
         grid = np.diag([20.0, 20.0, 20.0, 1.0])
         grid[:3, 3] = [-90, -126, -72]
-        _image(func / f"{stem}_space-{template}_res-2_desc-preproc_bold.nii.gz",
-               rng.normal(1000, 10, (9, 11, 9, N_VOLUMES)).astype(np.float32), grid,
-               REPETITION_TIME_S)
-        _json(func / f"{stem}_space-{template}_res-2_desc-preproc_bold.json",
-              {"SkullStripped": True, **timing})
-        _image(func / f"{stem}_space-{template}_res-2_desc-brain_mask.nii.gz",
-               np.ones((9, 11, 9), np.uint8), grid)
-        _image(func / f"{stem}_space-{template}_res-2_boldref.nii.gz",
-               np.ones((9, 11, 9), np.float32), grid)
+        _image(
+            func / f"{stem}_space-{template}_res-2_desc-preproc_bold.nii.gz",
+            rng.normal(1000, 10, (9, 11, 9, N_VOLUMES)).astype(np.float32),
+            grid,
+            REPETITION_TIME_S,
+        )
+        _json(
+            func / f"{stem}_space-{template}_res-2_desc-preproc_bold.json",
+            {"SkullStripped": True, **timing},
+        )
+        _image(
+            func / f"{stem}_space-{template}_res-2_desc-brain_mask.nii.gz",
+            np.ones((9, 11, 9), np.uint8),
+            grid,
+        )
+        _image(
+            func / f"{stem}_space-{template}_res-2_boldref.nii.gz",
+            np.ones((9, 11, 9), np.float32),
+            grid,
+        )
 
 
 def _write_hmc(path: Path) -> None:

@@ -59,7 +59,9 @@ def test_native_echoes_are_found_with_their_transforms(fmriprep24):
     assert run.space == "native"
     names = [Path(f).name for f in run.echo_files]
     # the echoes, in echo-time order; not the combined native desc-preproc_bold beside them
-    assert names == [f"sub-02_ses-pre_task-rest_run-1_echo-{e}_desc-preproc_bold.nii.gz" for e in (1, 2, 3)]
+    assert names == [
+        f"sub-02_ses-pre_task-rest_run-1_echo-{e}_desc-preproc_bold.nii.gz" for e in (1, 2, 3)
+    ]
     assert run.echo_times_s == list(ECHO_TIMES_S)
     assert run.repetition_time_s == REPETITION_TIME_S
     assert Path(run.mask_file).name == "sub-02_ses-pre_task-rest_run-1_desc-brain_mask.nii.gz"
@@ -129,7 +131,9 @@ def test_single_echo_mode_reads_one_series_per_run(tmp_path):
         tmp_path / "bids", runs=("1",), echoes=1, me_output_echos=False, output_func=True
     )
     run = _find(fmriprep, multi_echo=False)["01"][0]
-    assert [Path(f).name for f in run.echo_files] == ["sub-01_task-rest_run-1_desc-preproc_bold.nii.gz"]
+    assert [Path(f).name for f in run.echo_files] == [
+        "sub-01_task-rest_run-1_desc-preproc_bold.nii.gz"
+    ]
     assert not run.is_multi_echo and np.isnan(run.echo_times_s[0])
     single_template = _find(fmriprep, multi_echo=False, bold_space="template")["01"][0]
     assert single_template.echo_files[0].endswith(f"space-{SPACE}_res-2_desc-preproc_bold.nii.gz")
@@ -159,7 +163,9 @@ def test_development_docs_name_from_run(tmp_path):
 def test_multi_echo_config_with_only_combined_series_is_an_error(tmp_path):
     """fMRIPrep without --me-output-echos: only the optimally combined series (native
     with --output-spaces func, and in the template)."""
-    fmriprep = write_fmriprep_tree(tmp_path / "bids", runs=("1",), me_output_echos=False, output_func=True)
+    fmriprep = write_fmriprep_tree(
+        tmp_path / "bids", runs=("1",), me_output_echos=False, output_func=True
+    )
     message = _problems(fmriprep)
     assert "sub-01 run-1: found only the optimally combined series" in message
     assert "sub-01_task-rest_run-1_desc-preproc_bold.nii.gz" in message
@@ -194,7 +200,12 @@ def test_template_transform_chains_after_the_subjects_2009c_transform(tmp_path):
     run = _find(fmriprep, template_transform=str(bridge))["01"][0]
     assert run.template_xfms == [
         str(bridge),
-        str(fmriprep / "sub-01" / "anat" / "sub-01_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5"),
+        str(
+            fmriprep
+            / "sub-01"
+            / "anat"
+            / "sub-01_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5"
+        ),
     ]
 
 
@@ -394,7 +405,11 @@ def test_demo_confounds_have_fmriprep_columns(tiny_dataset):
 
     real = pd.read_csv(nilearn_confounds()[0], sep="\t", nrows=1)
     table = pd.read_csv(
-        tiny_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
+        tiny_dataset
+        / "derivatives"
+        / "fmriprep"
+        / "sub-01"
+        / "func"
         / "sub-01_task-rest_run-1_desc-confounds_timeseries.tsv",
         sep="\t",
         na_values=["n/a"],
@@ -407,17 +422,29 @@ def test_demo_confounds_have_fmriprep_columns(tiny_dataset):
     # volumes at TR 2 s (72 s)
     assert families(real.columns) - {"cosine"} <= families(table.columns)
     assert not [c for c in table if c.startswith("cosine")]
-    assert np.isnan(table.loc[0, "trans_x_derivative1"]) and np.isnan(table.loc[0, "framewise_displacement"])
+    assert np.isnan(table.loc[0, "trans_x_derivative1"]) and np.isnan(
+        table.loc[0, "framewise_displacement"]
+    )
     np.testing.assert_allclose(
         table["trans_x_derivative1"].iloc[1:], np.diff(table["trans_x"]), rtol=1e-6, atol=1e-9
     )
     assert [c for c in table if c.startswith("non_steady")] == [
         f"non_steady_state_outlier{k:02d}" for k in range(4)
     ]
-    assert (table.loc[:3, [c for c in table if c.startswith(("a_comp_cor", "cosine"))]] == 0).all().all()
+    assert (
+        (table.loc[:3, [c for c in table if c.startswith(("a_comp_cor", "cosine"))]] == 0)
+        .all()
+        .all()
+    )
     sidecar = json.loads(
-        (tiny_dataset / "derivatives" / "fmriprep" / "sub-01" / "func"
-         / "sub-01_task-rest_run-1_desc-confounds_timeseries.json").read_text()
+        (
+            tiny_dataset
+            / "derivatives"
+            / "fmriprep"
+            / "sub-01"
+            / "func"
+            / "sub-01_task-rest_run-1_desc-confounds_timeseries.json"
+        ).read_text()
     )
     assert sidecar["a_comp_cor_00"]["Mask"] == "combined" and sidecar["a_comp_cor_00"]["Retained"]
 
@@ -425,10 +452,17 @@ def test_demo_confounds_have_fmriprep_columns(tiny_dataset):
 def test_demo_planted_targets_in_both_spaces(tiny_dataset):
     from tmstarget import native
 
-    planted = pd.read_csv(tiny_dataset / "derivatives" / "simulation" / "planted_targets.tsv", sep="\t")
+    planted = pd.read_csv(
+        tiny_dataset / "derivatives" / "simulation" / "planted_targets.tsv", sep="\t"
+    )
     fmriprep = tiny_dataset / "derivatives" / "fmriprep"
     for row in planted.itertuples():
-        xfm = fmriprep / row.participant_id / "anat" / f"{row.participant_id}_from-T1w_to-{SPACE}_mode-image_xfm.h5"
+        xfm = (
+            fmriprep
+            / row.participant_id
+            / "anat"
+            / f"{row.participant_id}_from-T1w_to-{SPACE}_mode-image_xfm.h5"
+        )
         np.testing.assert_allclose(
             native.mni_to_native([row.x_mm, row.y_mm, row.z_mm], xfm)[0],
             [row.native_x_mm, row.native_y_mm, row.native_z_mm],

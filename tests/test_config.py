@@ -117,3 +117,32 @@ def test_demo_never_overwrites_a_real_dataset(tmp_path):
     (tmp_path / "dataset_description.json").write_text(json.dumps({"Name": "real trial"}))
     with pytest.raises(ConfigError, match="would overwrite it"):
         _checked(input__bids_dir=str(tmp_path))
+
+
+def test_demo_layout_and_input_mode_must_agree():
+    with pytest.raises(ConfigError, match="set input.bold_space: template"):
+        _checked(demo__layout="template")
+    _checked(demo__layout="template", input__bold_space="template")
+
+
+def test_template_transform_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match="input.template_transform: .* does not exist"):
+        _checked(input__template_transform=str(tmp_path / "missing.h5"))
+    unnamed = tmp_path / "mni2009c_to_6asym.h5"
+    unnamed.write_bytes(b"")
+    with pytest.raises(ConfigError, match="must say which template it starts from"):
+        _checked(input__template_transform=str(unnamed))
+    named = tmp_path / "tpl-MNI152NLin6Asym_from-MNI152NLin2009cAsym_mode-image_xfm.h5"
+    named.write_bytes(b"")
+    _checked(input__template_transform=str(named))
+
+
+def test_analysis_grid_follows_the_demo_or_defaults_to_2mm():
+    from tmstarget.config import analysis_voxel_mm
+
+    config = copy.deepcopy(_defaults())
+    assert analysis_voxel_mm(config) == config["demo"]["imaging"]["voxel_size_mm"] == 6
+    config["demo"]["enabled"] = False
+    assert analysis_voxel_mm(config) == 2.0
+    config["preprocess"]["resample"]["voxel_size_mm"] = 3
+    assert analysis_voxel_mm(config) == 3.0

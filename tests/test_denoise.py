@@ -33,6 +33,20 @@ def _slow_series(rng, n, cutoff_hz, tr_s=TR_S):
     return (x - x.mean()) / x.std()
 
 
+def with_fmriprep_expansions(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the expansions fMRIPrep writes for motion and tissue signals
+    (``docs/outputs.rst``: ``_derivative1`` backward differences, n/a in the first row,
+    ``_power2`` and ``_derivative1_power2``)."""
+    table = table.copy()
+    for name in [*denoise.MOTION_COLUMNS, *denoise.TISSUE_COLUMNS]:
+        if name in table:
+            derivative = table[name].diff()
+            table[f"{name}_derivative1"] = derivative
+            table[f"{name}_power2"] = table[name] ** 2
+            table[f"{name}_derivative1_power2"] = derivative**2
+    return table
+
+
 def _ball(shape, centre, radius):
     grid = np.indices(shape).T
     return (np.sqrt(((grid - np.asarray(centre)) ** 2).sum(-1)) <= radius).T
@@ -99,6 +113,7 @@ def simulate_run(
     csf = _ball(shape, centre + [2, 0, -2], 1.0) & mask
     confounds["white_matter"] = echo2[wm].mean(0)
     confounds["csf"] = echo2[csf].mean(0)
+    confounds = with_fmriprep_expansions(confounds)
     return {
         "echoes": echoes,
         "mask": mask,
@@ -391,7 +406,7 @@ def _confounds(n_vols, rng):
     table = pd.DataFrame(motion, columns=list(denoise.MOTION_COLUMNS))
     for name in denoise.TISSUE_COLUMNS:
         table[name] = rng.standard_normal(n_vols)
-    return table
+    return with_fmriprep_expansions(table)
 
 
 def test_nuisance_regressors_design():
@@ -399,14 +414,14 @@ def test_nuisance_regressors_design():
     table = _confounds(20, rng)
     design = denoise.nuisance_regressors(table)
     assert design.shape == (20, 15)
+    # fMRIPrep's first-row n/a of a derivative is 0 (nothing before the first volume)
     assert design["trans_x_derivative1"].iloc[0] == 0.0
     np.testing.assert_allclose(design["rot_z_derivative1"].iloc[1:], np.diff(table["rot_z"]))
-    assert denoise.nuisance_regressors(table, motion_derivatives=False).shape == (20, 9)
     with pytest.raises(PreprocessingError, match=r"lack column\(s\) \['csf'\]"):
         denoise.nuisance_regressors(table.drop(columns="csf"))
     table.loc[5, "white_matter"] = np.nan
-    with pytest.raises(PreprocessingError, match="non-finite values in \\['white_matter'\\]"):
-        denoise.nuisance_regressors(table)
+    with pytest.raises(PreprocessingError, match="white_matter in run.tsv has missing"):
+        denoise.nuisance_regressors(table, source="run.tsv")
 
 
 def test_framewise_displacement_column_and_power_formula():

@@ -240,68 +240,6 @@ def test_missing_file_and_bad_points(tmp_path):
         native.mni_to_native([np.nan, 0.0, 0.0], path)
 
 
-# ----------------------------------------------------------------------- find_template_to_t1w
-
-
-def touch(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
-    return path
-
-
-def test_finds_the_point_direction_file_not_its_inverse(tmp_path):
-    anat = tmp_path / "sub-01" / "anat"
-    wanted = touch(anat / "sub-01_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5")
-    touch(anat / "sub-01_from-MNI152NLin6Asym_to-T1w_mode-image_xfm.h5")
-    touch(anat / "sub-01_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5")
-    assert native.find_template_to_t1w(tmp_path, "01") == wanted
-    assert native.find_template_to_t1w(tmp_path, "sub-01") == wanted
-    assert (
-        native.find_template_to_t1w(tmp_path, "01", template="MNI152NLin2009cAsym").name
-        == "sub-01_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5"
-    )
-
-
-def test_absent_transform_gives_none(tmp_path):
-    assert native.find_template_to_t1w(tmp_path, "01") is None
-    # Only the inverse (T1w points -> template): no usable transform.
-    touch(tmp_path / "sub-02" / "anat" / "sub-02_from-MNI152NLin6Asym_to-T1w_mode-image_xfm.h5")
-    assert native.find_template_to_t1w(tmp_path, "02") is None
-    assert native.find_template_to_t1w(tmp_path, "02", template="MNI152NLin2009cAsym") is None
-
-
-def test_other_entities_and_legacy_names(tmp_path):
-    anat = tmp_path / "sub-03" / "anat"
-    with_acq = touch(anat / "sub-03_acq-mprage_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5")
-    assert native.find_template_to_t1w(tmp_path, "03") == with_acq
-
-    no_mode = touch(tmp_path / "sub-04" / "anat" / "sub-04_from-T1w_to-MNI152NLin6Asym_xfm.h5")
-    assert native.find_template_to_t1w(tmp_path, "04") == no_mode
-
-    legacy = tmp_path / "sub-05" / "ses-1" / "anat"
-    old = touch(legacy / "sub-05_ses-1_T1w_target-MNI152NLin6Asym_warp.h5")
-    touch(legacy / "sub-05_ses-1_T1w_space-MNI152NLin6Asym_target-T1w_warp.h5")  # inverse
-    assert native.find_template_to_t1w(tmp_path, "05") == old
-    assert native.find_template_to_t1w(tmp_path, "05", session="1") == old
-    # The current name wins over the legacy one.
-    new = touch(legacy / "sub-05_ses-1_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5")
-    assert native.find_template_to_t1w(tmp_path, "05", session="ses-1") == new
-
-
-def test_sessions(tmp_path):
-    subject = tmp_path / "sub-06"
-    name = "from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5"
-    subject_wide = touch(subject / "anat" / f"sub-06_{name}")
-    session_a = touch(subject / "ses-a" / "anat" / f"sub-06_ses-a_{name}")
-    touch(subject / "ses-b" / "anat" / f"sub-06_ses-b_{name}")
-    assert native.find_template_to_t1w(tmp_path, "06", session="a") == session_a
-    assert native.find_template_to_t1w(tmp_path, "06", session="c") == subject_wide
-    assert native.find_template_to_t1w(tmp_path, "06") == subject_wide
-    subject_wide.unlink()
-    with pytest.raises(ValueError, match="several template-to-T1w transforms"):
-        native.find_template_to_t1w(tmp_path, "06")
-
-
 # -------------------------------------------------------------------- neuronavigation table
 
 

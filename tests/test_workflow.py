@@ -35,9 +35,13 @@ def test_inventory_lists_every_run(tiny_run):
     # Paths are relative to the fMRIPrep folder, so the table does not depend on where
     # the dataset lives.
     first = inventory.iloc[0]
-    assert first["mask_file"] == (
-        "sub-01/func/sub-01_task-rest_run-1_space-MNI152NLin6Asym_desc-brain_mask.nii.gz"
-    )
+    # fMRIPrep's native layout: the boldref mask, the transforms to the template
+    assert first["mask_file"] == "sub-01/func/sub-01_task-rest_run-1_desc-brain_mask.nii.gz"
+    assert first["space"] == "native" and first["n_dummy"] == "4"
+    assert first["transforms"].split(",") == [
+        "sub-01/anat/sub-01_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5",
+        "sub-01/func/sub-01_task-rest_run-1_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt",
+    ]
     fmriprep = tiny_run / "demo" / "bids" / "derivatives" / "fmriprep"
     for files in inventory["echo_files"]:
         for name in files.split(","):
@@ -47,8 +51,11 @@ def test_inventory_lists_every_run(tiny_run):
 def test_every_job_has_a_log(tiny_run):
     logs = {p.relative_to(tiny_run / "logs").as_posix() for p in (tiny_run / "logs").rglob("*.log")}
     assert {"simulate_cohort.log", "index_inputs.log", "summarise_qc.log"} <= logs
-    for rule in ("denoise_tedana", "clean_subject", "find_targets"):
+    for rule in ("clean_subject", "find_targets"):
         assert {f"{rule}/sub-0{i}.log" for i in range(1, 7)} <= logs, rule
+    assert {
+        f"prepare_run/sub-0{i}_task-rest_run-{r}.log" for i in range(1, 7) for r in (1, 2)
+    } <= logs
 
 
 def test_one_core_gives_the_same_bytes(tiny_run, tmp_path):
@@ -159,11 +166,22 @@ def test_preprocessing_outputs(tiny_run):
     qc = pd.read_csv(prep / "group_qc.tsv", sep="\t")
     assert len(qc) == 6 and set(qc["modes"]) == {"me-ica"}
     assert (qc["n_accepted"] > 0).all() and (qc["n_rejected"] > 0).all()
-    for folder in (
-        "sub-01/func/tedana/sub-01_task-rest_run-1",
-        "sub-01/func/tedana/sub-01_task-rest_run-2",
-    ):
-        assert (prep / folder / "desc-tedana_metrics.tsv").is_file()
+    for run in ("run-1", "run-2"):
+        folder = prep / f"sub-01/func/tedana/sub-01_task-rest_{run}"
+        assert (folder / "desc-tedana_metrics.tsv").is_file()
+        summary = json.loads((folder / "tmstarget_denoise.json").read_text())
+        # tedana ran in the run's own space; its series went to the grid in one step
+        assert summary["resampling"]["kernel"] == "cubic"
+        assert summary["resampling"]["voxel_size_mm"] == 6
+        assert [Path(f).name for f in summary["resampling"]["transforms"]] == [
+            "sub-01_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5",
+            f"sub-01_task-rest_{run}_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt",
+        ]
+        assert not list(folder.glob("desc-*_bold.nii.gz"))  # native series not kept twice
+        # the run on the grid was temporary; its mask stays
+        grid = f"sub-01/func/sub-01_task-rest_{run}_space-MNI152NLin6Asym"
+        assert not (prep / f"{grid}_desc-denoised_bold.nii.gz").exists()
+        assert (prep / f"{grid}_desc-brain_mask.nii.gz").is_file()
     assert (prep / "sub-01/figures/sub-01_task-rest_desc-qc_bold.png").stat().st_size > 10_000
     assert (
         json.loads((prep / "dataset_description.json").read_text())["DatasetType"] == "derivative"
@@ -184,6 +202,9 @@ def test_targets_outputs(tiny_run):
     assert (searchlight["score"] > 0).all()  # maximum positive r
     navigation = pd.read_csv(tiny_run / "targets" / "neuronavigation.csv")
     assert len(navigation) == 6 and navigation["participant_id"].is_unique
+    # every row has the site and the coil position in the subject's own T1w space
+    native_columns = [c for c in navigation if "native_t1w" in c]
+    assert len(native_columns) == 6 and navigation[native_columns].notna().all().all()
     participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t")
     merged = navigation.merge(participants, on="participant_id", suffixes=("", "_p"))
     # The connectivity arm is stimulated at its connectivity target, the scalp arm at F3.

@@ -308,9 +308,7 @@ def parse_bids_name(name: str) -> tuple[dict[str, str], str, str]:
 
 
 # The fMRIPrep command line that writes what the native input mode reads (README).
-FMRIPREP_HINT = (
-    "fMRIPrep writes them with --me-output-echos --output-spaces MNI152NLin6Asym:res-2"
-)
+FMRIPREP_HINT = "fMRIPrep writes them with --me-output-echos --output-spaces MNI152NLin6Asym:res-2"
 
 
 def find_runs(layout, query: Query | None = None, **changes) -> dict[str, list[Run]]:
@@ -458,8 +456,7 @@ def _series_of_run(key, files: list[str], query: Query, problems: list[str]):
         )
     else:
         problems.append(
-            f"{label}: expected one desc-{query.desc} series, found "
-            f"{[Path(f).name for f in files]}"
+            f"{label}: expected one desc-{query.desc} series, found {[Path(f).name for f in files]}"
         )
     return None
 

@@ -131,7 +131,7 @@ def nuisance_design(
     design = confounds[names].astype(float).reset_index(drop=True).copy()
     where = f" in {source}" if source else ""
     for name in names:
-        values = design[name].to_numpy()
+        values = design[name].to_numpy(dtype=float, copy=True)
         if "derivative1" in name and len(values) and np.isnan(values[0]):
             values[0] = 0.0
         bad = np.flatnonzero(~np.isfinite(values))

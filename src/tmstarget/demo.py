@@ -314,6 +314,7 @@ class _TemplateWriter:
 
     def write_run(self, run_index: int, entities: dict, run: simulate.SimulatedRun) -> None:
         imaging, template = self.spec.imaging, self.template
+        self.func.mkdir(parents=True, exist_ok=True)
         for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
             name = bids_name("bold", ".nii.gz", echo=echo, space=SPACE, desc="preproc", **entities)
             simulate.to_image(data, template.affine, imaging.repetition_time_s).to_filename(
@@ -374,7 +375,9 @@ class _NativeWriter:
         positions = simulate_native.grid_positions(
             self.space.bold_affine, self.space.bold_shape, [self.template_xfm, xfm], linear
         )
-        return simulate_native.sampling_grid(positions, self.tissue)
+        return simulate_native.sampling_grid(
+            positions, self.tissue, self.spec.imaging.acquisition_voxel_mm
+        )
 
     def write_run(self, run_index: int, entities: dict, run: simulate.SimulatedRun) -> None:
         imaging, affine = self.spec.imaging, self.space.bold_affine
@@ -421,7 +424,9 @@ def _write_confounds(func: Path, entities: dict, confounds: pd.DataFrame) -> Non
         dictionary[column] = {"Description": _confound_description(column)}
         if column in confounds.attrs.get("compcor", {}):
             dictionary[column] |= confounds.attrs["compcor"][column]
-    write_tsv(func / bids_name("timeseries", ".tsv", desc="confounds", **entities), confounds, dictionary)
+    write_tsv(
+        func / bids_name("timeseries", ".tsv", desc="confounds", **entities), confounds, dictionary
+    )
 
 
 _CONFOUND_DESCRIPTIONS = {
@@ -432,7 +437,7 @@ _CONFOUND_DESCRIPTIONS = {
     "tcompcor": "Mean signal within the tCompCor mask (2% most variable voxels)",
     "std_dvars": "DVARS divided by its median",
     "dvars": "Root mean square of the volume-to-volume signal change",
-    "framewise_displacement": "Framewise displacement (Power 2012; rotations on a 50 mm sphere), mm",
+    "framewise_displacement": "Framewise displacement (Power 2012; 50 mm head radius), mm",
     "rmsd": "Root mean square deviation of an 80 mm sphere (Jenkinson 2002), mm",
     "trans_x": "Translation along x, mm",
     "trans_y": "Translation along y, mm",

@@ -643,9 +643,7 @@ def clean_run(
             f"censoring at FD > {censor_fd_mm} mm leaves {int(kept.sum())} of {n_vols} volumes, "
             f"fewer than min_volumes={min_volumes}"
         )
-    design = nuisance_regressors(
-        confounds, nuisance, nuisance_columns, confounds_source
-    ).to_numpy()
+    design = nuisance_regressors(confounds, nuisance, nuisance_columns, confounds_source).to_numpy()
     # z-scored here rather than by nilearn (standardize_confounds), whose "zscore" default is
     # deprecated; the projection is the same.
     sd = design.std(axis=0)

@@ -18,7 +18,8 @@ what one would use for images: to move a point template -> T1w, use the transfor
 moves an image T1w -> template. Hence:
 
 - template (MNI) point -> T1w point: ``from-T1w_to-<template>_mode-image_xfm.h5``
-  (what :func:`find_template_to_t1w` returns, despite the file's name);
+  (what discovery, :mod:`tmstarget.bids`, finds for each subject, despite the file's
+  name);
 - the other file, ``from-<template>_to-T1w``, maps T1w points to template points.
 
 ``nitransforms`` keeps this convention (``TransformChain.map`` maps reference-space points
@@ -50,7 +51,6 @@ as plain CSV whose column names carry space and unit (``mni_x_mm``, ``native_t1w
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,104 +104,6 @@ NAVIGATION_COLUMNS = (
 )
 
 
-# --------------------------------------------------------------------------- finding files
-
-
-def _label(value: str, prefix: str) -> str:
-    """A BIDS label without its prefix (``"sub-01"`` and ``"01"`` both give ``"01"``)."""
-    value = str(value)
-    if value.startswith(prefix + "-"):
-        value = value[len(prefix) + 1 :]
-    if not re.fullmatch(r"[A-Za-z0-9]+", value):
-        raise ValueError(f"BIDS {prefix} label {value!r} must be alphanumeric")
-    return value
-
-
-def _xfm_patterns(subject: str, template: str) -> list[re.Pattern]:
-    """File-name patterns, best first, of the transform that maps template points to T1w.
-
-    Current fMRIPrep: ``..._from-T1w_to-<tpl>_mode-image_xfm.h5``; the name without
-    ``mode-image`` is accepted too; early fMRIPrep (1.x) wrote the same transform as
-    ``..._T1w_target-<tpl>_warp.h5`` (its inverse was ``..._T1w_space-<tpl>_target-T1w_warp.h5``).
-    Entities of the T1w source (``ses``, ``acq``, ``rec``, ``run``) may sit in between.
-    """
-    head = rf"sub-{re.escape(subject)}(?P<entities>(?:_[A-Za-z]+-[A-Za-z0-9+]+)*)"
-    tpl = re.escape(template)
-    return [
-        re.compile(rf"{head}_from-T1w_to-{tpl}_mode-image_xfm\.h5"),
-        re.compile(rf"{head}_from-T1w_to-{tpl}_xfm\.h5"),
-        re.compile(rf"{head}_T1w_target-{tpl}_warp\.h5"),
-    ]
-
-
-def find_template_to_t1w(
-    fmriprep_dir: str | Path,
-    subject: str,
-    template: str = DEFAULT_TEMPLATE,
-    session: str | None = None,
-) -> Path | None:
-    """The fMRIPrep transform that moves **points** from ``template`` space to T1w space.
-
-    That is the ``from-T1w_to-<template>_mode-image_xfm.h5`` file (the one fMRIPrep uses to
-    resample T1w images into the template; see the module docstring for why), or its
-    legacy names. Looked for in ``sub-<id>/anat`` and ``sub-<id>/ses-<id>/anat``; with a
-    ``session``, a session-specific file wins over a subject-wide one (fMRIPrep writes the
-    anatomy once per subject when a subject has several sessions).
-
-    Parameters
-    ----------
-    fmriprep_dir : root of the fMRIPrep derivatives.
-    subject, session : BIDS labels, with or without the ``sub-``/``ses-`` prefix.
-    template : the template's BIDS name (the ``to-`` entity), e.g. ``MNI152NLin6Asym``.
-
-    Returns
-    -------
-    The path, or None when the subject has no such transform.
-
-    Raises
-    ------
-    ValueError when several files qualify equally (the message lists them).
-    """
-    fmriprep_dir = Path(fmriprep_dir)
-    subject = _label(subject, "sub")
-    session = None if session is None else _label(session, "ses")
-    subject_dir = fmriprep_dir / f"sub-{subject}"
-    if session is None:
-        folders = [subject_dir / "anat", *sorted(subject_dir.glob("ses-*/anat"))]
-    else:
-        folders = [subject_dir / f"ses-{session}" / "anat", subject_dir / "anat"]
-
-    patterns = _xfm_patterns(subject, template)
-    candidates: list[tuple[tuple[int, int], Path]] = []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            for rank, pattern in enumerate(patterns):
-                match = pattern.fullmatch(path.name)
-                if match is None:
-                    continue
-                file_session = re.search(r"_ses-([A-Za-z0-9]+)", match["entities"])
-                if session is not None and file_session and file_session[1] != session:
-                    break
-                # Prefer the file that names the session asked for, and the subject-wide
-                # file when none is asked for.
-                session_rank = int((session is None) == bool(file_session))
-                candidates.append(((rank, session_rank), path))
-                break
-    if not candidates:
-        return None
-    best = min(key for key, _ in candidates)
-    chosen = [path for key, path in candidates if key == best]
-    if len(chosen) > 1:
-        raise ValueError(
-            f"several template-to-T1w transforms for sub-{subject}"
-            f"{'' if session is None else f' ses-{session}'} in {fmriprep_dir}: "
-            f"{[str(p) for p in chosen]}; pass the session or keep one per subject"
-        )
-    return chosen[0]
-
-
 # ------------------------------------------------------------------------ applying them
 
 
@@ -214,7 +116,7 @@ def mni_to_native(
     Parameters
     ----------
     points_mm : template-space coordinates, RAS mm, shape (3,) or (n, 3).
-    transform_path : the file :func:`find_template_to_t1w` returns: fMRIPrep's
+    transform_path : fMRIPrep's
         ``from-T1w_to-<template>_mode-image_xfm.h5`` (ITK composite, LPS on disk), or an
         ITK affine (``.txt``/``.tfm``/``.mat``) with the same meaning; or a list of files
         applied in turn, template side first (a template-to-template transform, then the

@@ -10,10 +10,12 @@ analysis grid in one interpolation, through the chain fMRIPrep wrote
 
 The analysis grid is the FSL MNI152 box (:func:`tmstarget.atlas.mni_grid`): at 2 mm the
 91 x 109 x 91 grid of MNI152NLin6Asym ``res-2``, stored RAS (positive diagonal affine),
-on which the trial's circuit map and masks are defined. A run's brain mask on that grid
-is fMRIPrep's boldref ``desc-brain_mask`` carried along the same mapping (trilinear
-fraction of at least 0.5), as fMRIPrep resamples masks into its template outputs; voxels
-mapping outside the native grid are outside the mask.
+on which the trial's circuit map and masks are defined. A run's brain mask on that grid is
+the template's brain mask (nilearn's MNI152 brain mask on the grid,
+:func:`tmstarget.atlas.template_tissue`, the same the default search region and surrogate
+circuit are cut to) where the run has data: where fMRIPrep's boldref ``desc-brain_mask``,
+carried along the same mapping, covers at least half the voxel (trilinear fraction 0.5).
+Voxels mapping outside the native grid are outside the mask.
 
 The mapping is computed once per run (:func:`plan_resampling`) and stored as a sparse
 matrix from the native voxels to the mask voxels of the grid: each row holds the
@@ -54,6 +56,11 @@ def analysis_grid(voxel_size_mm: float) -> tuple[tuple[int, int, int], np.ndarra
     return atlas.mni_grid(voxel_size_mm)
 
 
+def template_brain(voxel_size_mm: float) -> np.ndarray:
+    """The template's brain mask on the analysis grid (bool)."""
+    return np.asarray(atlas.template_tissue(voxel_size_mm)["brain"].dataobj) > 0
+
+
 @dataclass
 class Resampler:
     """Everything needed to carry volumes of one run into the analysis grid."""
@@ -77,13 +84,17 @@ def plan_resampling(
     grid_shape: tuple[int, int, int],
     grid_affine: np.ndarray,
     kernel: str = "cubic",
+    template_mask: np.ndarray | None = None,
 ) -> Resampler:
     """Map every voxel centre of the grid through ``xfm_files`` (template side first, see
     :func:`tmstarget.transforms.load_chain`) into the native grid of ``native_mask`` (the
-    run's boldref brain mask, on the grid of its series), keep the grid voxels that fall in
-    the mask, and tabulate their interpolation weights."""
+    run's boldref brain mask, on the grid of its series), keep the grid voxels of
+    ``template_mask`` (bool on the grid; None: every voxel) that the native mask covers,
+    and tabulate their interpolation weights."""
     if kernel not in KERNELS:
-        raise ResamplingError(f"preprocess.resample.kernel must be one of {KERNELS}, got {kernel!r}")
+        raise ResamplingError(
+            f"preprocess.resample.kernel must be one of {KERNELS}, got {kernel!r}"
+        )
     start = time.perf_counter()
     mask_img = nib.load(str(native_mask)) if isinstance(native_mask, str | Path) else native_mask
     native_shape = tuple(int(n) for n in mask_img.shape[:3])
@@ -98,6 +109,12 @@ def plan_resampling(
         native_mask_values, coordinates, order=1, mode="constant", cval=0.0
     )
     mask = (fraction >= 0.5).reshape(grid_shape)
+    if template_mask is not None:
+        if template_mask.shape != tuple(grid_shape):
+            raise ResamplingError(
+                f"template mask {template_mask.shape} is not on the grid {grid_shape}"
+            )
+        mask &= template_mask
     if not mask.any():
         names = ", ".join(Path(f).name for f in xfm_files)
         raise ResamplingError(
@@ -173,7 +190,11 @@ def interpolation_weights(
     j = index[1][:, None, :, None]
     k = index[2][:, None, None, :]
     flat = (i * native_shape[1] + j) * native_shape[2] + k
-    value = per_axis[0][:, :, None, None] * per_axis[1][:, None, :, None] * per_axis[2][:, None, None, :]
+    value = (
+        per_axis[0][:, :, None, None]
+        * per_axis[1][:, None, :, None]
+        * per_axis[2][:, None, None, :]
+    )
     rows = np.repeat(np.arange(n_points), n_taps**3)
     matrix = sparse.csr_matrix(
         (value.reshape(-1), (rows, flat.reshape(-1))),
@@ -239,9 +260,7 @@ def grid_header(
     return header
 
 
-def write_series(
-    path: str | Path, header: nib.Nifti1Header, blocks: Iterator[np.ndarray]
-) -> Path:
+def write_series(path: str | Path, header: nib.Nifti1Header, blocks: Iterator[np.ndarray]) -> Path:
     """Write a 4D NIfTI block by block (blocks of volumes, x, y, z, t) without ever
     holding the whole series: header, then each block's bytes in file (Fortran) order.
     ``.nii.gz`` goes through nibabel's deterministic gzip writer (no time stamp), so the

@@ -63,12 +63,23 @@ def prepare_run(
     ``xfm_files`` (template side first; empty: the run is already in the template).
     Returns the summary also written to ``outputs.tedana_dir / "tmstarget_denoise.json"``.
     """
-    settings = {"mode": "me-ica", "seed": 42, "ica_method": "fastica", "n_robust_runs": 30,
-                "tree": "tedana_orig", "tedpca": "aic", "figures": False} | dict(tedana or {})
+    settings = {
+        "mode": "me-ica",
+        "seed": 42,
+        "ica_method": "fastica",
+        "n_robust_runs": 30,
+        "tree": "tedana_orig",
+        "tedpca": "aic",
+        "figures": False,
+    } | dict(tedana or {})
     start = time.perf_counter()
     if denoised:
         series, reference = Path(echo_files[0]), Path(echo_files[0])
-        summary = {"mode": "external", "n_dummy": None, "components": denoise.component_summary(None)}
+        summary = {
+            "mode": "external",
+            "n_dummy": None,
+            "components": denoise.component_summary(None),
+        }
         outputs.tedana_dir.mkdir(parents=True, exist_ok=True)
     else:
         result = denoise.run_tedana(
@@ -95,7 +106,9 @@ def prepare_run(
     start = time.perf_counter()
     if xfm_files:
         shape, affine = resample.analysis_grid(grid_voxel_mm)
-        resampler = resample.plan_resampling(mask_file, xfm_files, shape, affine, kernel)
+        resampler = resample.plan_resampling(
+            mask_file, xfm_files, shape, affine, kernel, resample.template_brain(grid_voxel_mm)
+        )
         resample.resample_series(resampler, series, outputs.bold, repetition_time_s)
         if reference != series:
             resample.resample_series(resampler, reference, outputs.optcom, repetition_time_s)

@@ -873,7 +873,9 @@ def fmriprep_confounds(
         ("w_comp_cor_", model.white, "WM", "aCompCor"),
         ("a_comp_cor_", model.csf | model.white, "combined", "aCompCor"),
     ):
-        components, described = _compcor(bold[voxels][:, steady], cosines, prefix, mask_name, method)
+        components, described = _compcor(
+            bold[voxels][:, steady], cosines, prefix, mask_name, method
+        )
         for name, values in components.items():
             columns[name] = np.r_[np.zeros(n_non_steady_state), values]
         metadata |= {name: {k: v for k, v in d.items() if v != ""} for name, d in described.items()}

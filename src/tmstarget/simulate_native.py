@@ -113,7 +113,9 @@ def _matrix(linear: np.ndarray, translation) -> np.ndarray:
 
 
 def _box_corners(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    return np.array([[(low, high)[b][axis] for axis, b in enumerate(bits)] for bits in np.ndindex(2, 2, 2)])
+    return np.array(
+        [[(low, high)[b][axis] for axis, b in enumerate(bits)] for bits in np.ndindex(2, 2, 2)]
+    )
 
 
 def draw_native_space(
@@ -309,6 +311,7 @@ class TissueSampler:
     grey: np.ndarray
     white: np.ndarray
     csf: np.ndarray
+    distance_mm: np.ndarray  # from each voxel to the brain (0 inside)
 
     @classmethod
     def load(cls, voxel_size_mm: float = 2.0) -> TissueSampler:
@@ -320,7 +323,17 @@ class TissueSampler:
             grey=arrays["gm"],
             white=arrays["wm"],
             csf=arrays["csf"],
+            distance_mm=ndimage.distance_transform_edt(~arrays["brain"]) * voxel_size_mm,
         )
+
+    def near_brain(self, xyz_mm: np.ndarray, radius_mm: float) -> np.ndarray:
+        """True at MNI points within ``radius_mm`` of the brain (nearest voxel)."""
+        inverse = np.linalg.inv(self.affine)
+        ijk = np.rint(xyz_mm @ inverse[:3, :3].T + inverse[:3, 3]).astype(int)
+        inside = np.all((ijk >= 0) & (ijk < np.array(self.brain.shape)), axis=1)
+        values = np.zeros(len(xyz_mm), bool)
+        values[inside] = self.distance_mm[tuple(ijk[inside].T)] <= radius_mm
+        return values
 
     def at(self, xyz_mm: np.ndarray, name: str) -> np.ndarray:
         """The mask ``name`` at MNI points (nearest voxel; outside the grid: False)."""
@@ -333,13 +346,15 @@ class TissueSampler:
         return values
 
 
-def sampling_grid(positions_mm: np.ndarray, tissue: TissueSampler) -> SamplingGrid:
-    """The brain voxels of a native grid whose voxel centres lie at ``positions_mm``
-    (shape (*grid, 3), MNI mm), with their tissue class."""
+def sampling_grid(positions_mm: np.ndarray, tissue: TissueSampler, voxel_mm: float) -> SamplingGrid:
+    """The brain voxels of a native grid (voxel size ``voxel_mm``) whose voxel centres lie
+    at ``positions_mm`` (shape (*grid, 3), MNI mm), with their tissue class. A voxel is
+    brain when its centre lies within half a voxel of the brain: a coarse voxel at the
+    edge holds some brain, and fMRIPrep's boldref masks are that generous; such rim voxels
+    are CSF."""
     shape = positions_mm.shape[:3]
     flat = positions_mm.reshape(-1, 3)
-    brain = tissue.at(flat, "brain")
-    voxels = np.flatnonzero(brain)
+    voxels = np.flatnonzero(tissue.near_brain(flat, voxel_mm / 2))
     xyz = flat[voxels]
     grey = tissue.at(xyz, "grey")
     white = tissue.at(xyz, "white") & ~grey
