@@ -3,12 +3,15 @@
 Input: a fake but valid dataset per cohort size, built in the work folder: a BIDS root
 (``dataset_description.json``, ``participants.tsv`` and ``phenotype/`` tables from the
 demo's clinical simulator, as analyse_outcomes reads them) and an fMRIPrep derivatives
-folder with the demo's layout at trial size (config/full_scale.yaml: 3 runs x 4 echoes
-per subject): per run one ``desc-preproc_bold`` file per echo with its JSON sidecar
-(EchoTime, RepetitionTime, as find_runs requires), the brain mask and the confounds table
-with its sidecar: 33 files per subject. Image files are empty: planning never opens
-them. ``--fmriprep-extras`` adds 63 more files per subject that fMRIPrep also writes
-(anat/ images and transforms, boldrefs, T1w-space and optcom series, figures, reports).
+folder in fMRIPrep's native multi-echo layout at trial size (config/full_scale.yaml: 3
+runs x 4 echoes per subject): per run one ``echo-K_desc-preproc_bold`` file per echo with
+its JSON sidecar (EchoTime, RepetitionTime), the boldref brain mask, the confounds table
+(its header: discovery counts the non-steady-state columns) with its sidecar and the
+transform to T1w; per subject the T1w-to-MNI152NLin6Asym transform: 37 files per
+subject. Echo files hold only a NIfTI header (discovery reads the shape and TR from it);
+the other images and transforms are empty: planning never opens them.
+``--fmriprep-extras`` adds the other files fMRIPrep writes per run and subject (boldrefs,
+template-space combined series, T1w images, figures, reports).
 Deterministic: the clinical tables come from a fixed seed, the rest from the names.
 
 Timed, each in a fresh process (wall clock; CPU seconds of the child process):
@@ -64,7 +67,6 @@ from tmstarget.bids import bids_name, write_dataset_description, write_json, wri
 from tmstarget.demo import (
     ADVERSE_EVENTS_DICTIONARY,
     BLINDING_DICTIONARY,
-    CONFOUNDS_DICTIONARY,
     MADRS_DICTIONARY,
     PARTICIPANTS_DICTIONARY,
     SPACE,
@@ -73,9 +75,9 @@ from tmstarget.demo import (
 
 SEED = 2026
 TARGET_SECONDS = 30.0  # issue 7: 1000 subjects planned in under 30 s
-# Jobs of the plan per subject: denoise_tedana, clean_subject and find_targets; the
+# Jobs of the plan per subject: prepare_run per run, clean_subject and find_targets; the
 # others (index_inputs, the group analyses, all) run once whatever the cohort.
-PER_SUBJECT_JOBS = 3
+PER_SUBJECT_JOBS = full_scale_spec().imaging.n_runs + 2
 PLAN_ARGS = ("--cores", "8", "-n", "--quiet")
 
 # --------------------------------------------------------------------------- input
@@ -101,19 +103,23 @@ def build_dataset(root: Path, n_subjects: int, extras: bool = False) -> None:
     write_tsv(phenotype / "blinding.tsv", tables["blinding"], BLINDING_DICTIONARY)
     write_tsv(phenotype / "adverse_events.tsv", tables["adverse_events"], ADVERSE_EVENTS_DICTIONARY)
     fmriprep = root / "derivatives" / "fmriprep"
-    write_dataset_description(fmriprep, "fMRIPrep-style derivatives (planning benchmark)")
-    confounds_sidecar = json.dumps(CONFOUNDS_DICTIONARY, indent=2, sort_keys=True) + "\n"
+    write_dataset_description(fmriprep, "fMRIPrep derivatives (planning benchmark)")
+    header = _header_only_nifti(imaging.n_volumes, imaging.repetition_time_s)
+    columns = [*simulate.MOTION_PARAMETERS, "framewise_displacement", "global_signal"]
+    columns += [f"non_steady_state_outlier{k:02d}" for k in range(imaging.n_non_steady_state)]
+    confounds_sidecar = json.dumps({c: {"Description": c} for c in columns}) + "\n"
     for participant in tables["participants"]["participant_id"]:
         subject = participant.removeprefix("sub-")
         func = fmriprep / participant / "func"
+        anat = fmriprep / participant / "anat"
         func.mkdir(parents=True)
+        anat.mkdir()
+        (anat / f"{participant}_from-T1w_to-{SPACE}_mode-image_xfm.h5").touch()
         for run in range(1, imaging.n_runs + 1):
             entities = {"sub": subject, "task": TASK, "run": run}
             for echo, echo_time in enumerate(imaging.echo_times_s, 1):
-                name = bids_name(
-                    "bold", ".nii.gz", echo=echo, space=SPACE, desc="preproc", **entities
-                )
-                (func / name).touch()
+                name = bids_name("bold", ".nii.gz", echo=echo, desc="preproc", **entities)
+                (func / name).write_bytes(header)
                 sidecar = {
                     "EchoTime": echo_time,
                     "RepetitionTime": imaging.repetition_time_s,
@@ -122,9 +128,11 @@ def build_dataset(root: Path, n_subjects: int, extras: bool = False) -> None:
                     "SliceTimingCorrected": False,
                 }
                 write_json(func / name.replace(".nii.gz", ".json"), sidecar)
-            (func / bids_name("mask", ".nii.gz", space=SPACE, desc="brain", **entities)).touch()
+            (func / bids_name("mask", ".nii.gz", desc="brain", **entities)).touch()
+            xfm = bids_name("xfm", ".txt", **entities)
+            (func / xfm.replace("_xfm", "_from-boldref_to-T1w_mode-image_desc-coreg_xfm")).touch()
             confounds = bids_name("timeseries", ".tsv", desc="confounds", **entities)
-            (func / confounds).write_text("\t".join(CONFOUNDS_DICTIONARY) + "\n")
+            (func / confounds).write_text("\t".join(columns) + "\n")
             (func / confounds.replace(".tsv", ".json")).write_text(confounds_sidecar)
             if extras:
                 _fmriprep_run_extras(func, entities)
@@ -132,13 +140,31 @@ def build_dataset(root: Path, n_subjects: int, extras: bool = False) -> None:
             _fmriprep_subject_extras(fmriprep, subject)
 
 
+def _header_only_nifti(n_volumes: int, tr_s: float) -> bytes:
+    """A gzipped NIfTI-1 header of a trial-sized native run (2.5 mm, 72 x 82 x 68) with no
+    data: what discovery reads."""
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    header = nib.Nifti1Header()
+    header.set_data_shape((72, 82, 68, n_volumes))
+    header.set_data_dtype(np.int16)
+    header.set_zooms((2.5, 2.5, 2.5, tr_s))
+    header.set_xyzt_units("mm", "sec")
+    return gzip.compress(header.binaryblock + b"\x00" * 4, mtime=0)
+
+
 def _fmriprep_run_extras(func: Path, entities: dict) -> None:
     """What fMRIPrep writes per run besides the workflow's inputs (15 empty files)."""
     xfm = bids_name("xfm", ".txt", **entities)
     names = [
         bids_name("boldref", ".nii.gz", space=SPACE, **entities),
-        bids_name("boldref", ".nii.gz", **entities),
-        bids_name("mask", ".nii.gz", desc="brain", **entities),
+        bids_name("boldref", ".nii.gz", desc="coreg", **entities),
+        bids_name("boldref", ".nii.gz", desc="hmc", **entities),
+        bids_name("mask", ".nii.gz", space=SPACE, desc="brain", **entities),
+        bids_name("bold", ".nii.gz", space=SPACE, desc="preproc", **entities),
         bids_name("bold", ".nii.gz", space="T1w", desc="preproc", **entities),
         bids_name("bold", ".json", space="T1w", desc="preproc", **entities),
         bids_name("mask", ".nii.gz", space="T1w", desc="brain", **entities),
@@ -147,8 +173,7 @@ def _fmriprep_run_extras(func: Path, entities: dict) -> None:
         bids_name("bold", ".json", space=SPACE, desc="optcom", **entities),
         bids_name("T2starmap", ".nii.gz", space=SPACE, **entities),
         bids_name("T2starmap", ".nii.gz", space="T1w", **entities),
-        xfm.replace("_xfm", "_from-scanner_to-T1w_mode-image_xfm"),
-        xfm.replace("_xfm", "_from-boldref_to-T1w_mode-image_xfm"),
+        xfm.replace("_xfm", "_from-orig_to-boldref_mode-image_desc-hmc_xfm"),
         bids_name("timeseries", ".tsv", desc="carpet", **entities),
         bids_name("dseg", ".nii.gz", desc="carpet", **entities),
     ]
@@ -161,15 +186,14 @@ def _fmriprep_subject_extras(fmriprep: Path, subject: str) -> None:
     stem = f"sub-{subject}"
     anat = fmriprep / stem / "anat"
     figures = fmriprep / stem / "figures"
-    anat.mkdir()
     figures.mkdir()
     names = [f"{stem}_desc-preproc_T1w.nii.gz", f"{stem}_desc-preproc_T1w.json"]
     names += [f"{stem}_desc-brain_mask.nii.gz", f"{stem}_dseg.nii.gz"]
     names += [f"{stem}_label-{tissue}_probseg.nii.gz" for tissue in ("GM", "WM", "CSF")]
     for space in (SPACE, "MNI152NLin2009cAsym"):
         names += [f"{stem}_space-{space}_desc-preproc_T1w.nii.gz"]
-        names += [f"{stem}_from-T1w_to-{space}_mode-image_xfm.h5"]
         names += [f"{stem}_from-{space}_to-T1w_mode-image_xfm.h5"]
+    names += [f"{stem}_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5"]
     for name in names:
         (anat / name).touch()
     for name in ("summary", "about", "t1w_dseg", "bold_conf"):
@@ -267,13 +291,14 @@ start = clock()
 import bids  # noqa: F401
 start = timed("import", start)
 from tmstarget import bids as bids_io
+query = bids_io.Query(space=space, task=task)
 layout = bids_io.load_layout(bids_dir, fmriprep_dir)
 start = timed("layout", start)
-runs = bids_io.find_runs(layout, space=space, task=task)
+runs = bids_io.find_runs(layout, query)
 start = timed("find_runs", start)
-cached = bids_io.discover_runs(bids_dir, fmriprep_dir, space, task, cache_dir=cache_dir)
+cached = bids_io.discover_runs(bids_dir, fmriprep_dir, query, cache_dir=cache_dir)
 start = timed("cache_fill", start)
-cached = bids_io.discover_runs(bids_dir, fmriprep_dir, space, task, cache_dir=cache_dir)
+cached = bids_io.discover_runs(bids_dir, fmriprep_dir, query, cache_dir=cache_dir)
 start = timed("cache_read", start)
 assert cached == runs
 steps["subjects"] = len(runs)
@@ -292,7 +317,8 @@ start = time.perf_counter(), time.process_time()
 from bids import BIDSLayout
 layout = BIDSLayout(bids_dir, derivatives=[fmriprep_dir], validate=False)
 indexed = time.perf_counter(), time.process_time()
-found = layout.get(scope="derivatives", space=space, task=task, desc="preproc",
+from bids.layout import Query
+found = layout.get(scope="derivatives", space=Query.NONE, task=task, desc="preproc",
                    suffix="bold", extension=[".nii", ".nii.gz"])
 grouped = {}
 for bold in found:
@@ -312,7 +338,7 @@ for (subject, session, run, acquisition), files in grouped.items():
     for key, value in (("session", session), ("run", run), ("acquisition", acquisition)):
         if value is not None:
             common[key] = value
-    one(space=space, desc="brain", suffix="mask", **common)
+    one(space=Query.NONE, desc="brain", suffix="mask", **common)
     one(desc="confounds", suffix="timeseries", extension=".tsv", **common)
 done = time.perf_counter(), time.process_time()
 print(json.dumps({"layout": [indexed[0] - start[0], indexed[1] - start[1]],

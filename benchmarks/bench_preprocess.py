@@ -1,10 +1,11 @@
 """Time and peak memory of the preprocessing stage for one full-scale subject.
 
-What: one subject of config/full_scale.yaml (2 mm MNI grid, about 235,000 brain voxels,
-4 echoes, 3 runs x 410 volumes, int16 on disk) is simulated with the demo writer
-(``tmstarget.demo._write_subject``), then the stage runs as the workflow runs it:
-``run_tedana`` per run (ME-ICA, seed 42, no figures, one thread, config/config.yaml's
-tedana settings) and ``clean_subject`` on the runs (nuisance regression + filter,
+What: one subject of config/full_scale.yaml (2.5 mm native runs, 4 echoes, 3 runs x 410
+volumes, int16 on disk, analysed on the 2 mm MNI grid) is simulated with the demo writer
+(``tmstarget.demo._write_subject``, fMRIPrep's native layout), then the stage runs as the
+workflow runs it: ``runprep.prepare_run`` per run (tedana ME-ICA on the native echoes,
+seed 42, no figures, one thread, config/config.yaml's tedana settings, then the resampling
+into the grid) and ``clean_subject`` on the runs (nuisance regression + filter,
 smoothing within the mask, tSNR/carpet QC, z-scoring and joining), followed by writing
 the joined series as .nii.gz. The cleaning step is split into its parts by timing the
 ``tmstarget.denoise`` functions it calls.
@@ -64,25 +65,35 @@ def isolated(function, *args):
 # --------------------------------------------------------------------------- steps
 
 
-def func_dir(root: Path) -> Path:
-    return root / "derivatives" / "fmriprep" / f"sub-{SUBJECT}" / "func"
-
-
 def run_files(root: Path, run: int) -> dict:
-    """Echo files, echo times (s), mask, confounds and TR of one simulated run."""
-    func = func_dir(root)
-    stem = f"sub-{SUBJECT}_task-{TASK}_run-{run}"
-    echoes = sorted(
-        func.glob(f"{stem}_echo-*_desc-preproc_bold.nii.gz"),
-        key=lambda p: int(p.name.split("_echo-")[1].split("_")[0]),
-    )
-    sidecars = [json.loads(Path(str(p).replace(".nii.gz", ".json")).read_text()) for p in echoes]
+    """What the workflow's discovery finds for one simulated run (fMRIPrep's native
+    layout): echo files, echo times (s), boldref mask, confounds, TR, dummy volumes and the
+    transforms into the analysis grid; empty when the run is not written yet."""
+    from tmstarget import bids
+
+    fmriprep = root / "derivatives" / "fmriprep"
+    if not (fmriprep / f"sub-{SUBJECT}").is_dir():
+        return {"echo_files": [], "confounds": ""}
+    for folder in (root, fmriprep):
+        description = folder / "dataset_description.json"
+        if not description.is_file():
+            description.write_text('{"Name": "benchmark", "BIDSVersion": "1.10.0"}')
+    try:
+        found = bids.discover_runs(root, fmriprep)[SUBJECT]
+    except bids.BIDSInputError:
+        return {"echo_files": [], "confounds": ""}
+    chosen = [r for r in found if r.run == str(run)]
+    if not chosen:
+        return {"echo_files": [], "confounds": ""}
+    r = chosen[0]
     return {
-        "echo_files": [str(p) for p in echoes],
-        "echo_times_s": [s["EchoTime"] for s in sidecars],
-        "repetition_time_s": sidecars[0]["RepetitionTime"] if sidecars else None,
-        "mask": str(next(func.glob(f"{stem}_space-*_desc-brain_mask.nii.gz"), "")),
-        "confounds": str(func / f"{stem}_desc-confounds_timeseries.tsv"),
+        "echo_files": r.echo_files,
+        "echo_times_s": r.echo_times_s,
+        "repetition_time_s": r.repetition_time_s,
+        "mask": r.mask_file,
+        "confounds": r.confounds_file,
+        "n_dummy": r.n_dummy,
+        "xfm_files": r.resample_xfms,
     }
 
 
@@ -109,32 +120,45 @@ def simulate_subject(root: str, spec) -> dict:
     return {"n_brain_voxels": int(template.brain.sum())}
 
 
-def denoise_run(root: str, run: int, out_dir: str, tedana: dict, threads: int) -> dict:
-    """tedana on one run, with the workflow's settings."""
-    from tmstarget.denoise import run_tedana
+def run_outputs(out_dir: str):
+    from tmstarget.runprep import RunOutputs
+
+    out = Path(out_dir)
+    return RunOutputs(
+        tedana_dir=out / "tedana",
+        bold=out / "denoised_bold.nii.gz",
+        optcom=out / "optcom_bold.nii.gz",
+        mask=out / "brain_mask.nii.gz",
+    )
+
+
+def denoise_run(
+    root: str, run: int, out_dir: str, tedana: dict, threads: int, grid_mm: float = 2.0
+) -> dict:
+    """One run as the workflow's prepare_run job runs it: tedana on the native echoes,
+    then the resampling into the analysis grid."""
+    from tmstarget.runprep import prepare_run
 
     files = run_files(Path(root), run)
-    result = run_tedana(
+    outputs = run_outputs(out_dir)
+    summary = prepare_run(
         files["echo_files"],
         files["echo_times_s"],
         files["mask"],
-        out_dir,
-        mode="me-ica",
-        n_dummy=4,
-        seed=42,
-        ica_method=tedana["ica_method"],
-        n_robust_runs=tedana["n_robust_runs"],
-        tree=tedana["tree"],
-        tedpca=tedana["tedpca"],
-        figures=False,
+        outputs,
+        repetition_time_s=files["repetition_time_s"],
+        n_dummy=files["n_dummy"],
+        xfm_files=files["xfm_files"],
+        grid_voxel_mm=grid_mm,
+        tedana=tedana,
         n_threads=threads,
-        overwrite=True,
     )
     return {
-        "n_volumes": result.n_volumes,
-        **result.components,
+        "n_volumes": summary["n_volumes"],
+        **summary["components"],
         "components": None,
-        **ica_restarts(Path(out_dir)),
+        "seconds": summary["seconds"],
+        **ica_restarts(outputs.tedana_dir),
     }
 
 
@@ -190,21 +214,25 @@ def clean_runs(root: str, tedana_dirs: list[str], out_dir: str, settings: dict) 
     for name in ("clean_run", "smooth_within_mask", "carpet_matrix", "concatenate_runs"):
         timed_part(name)
 
+    from tmstarget.runprep import read_summary
+
     runs = []
     for number, folder in enumerate(tedana_dirs, start=1):
         files = run_files(Path(root), number)
-        tedana = denoise.read_tedana_result(folder)
+        outputs = run_outputs(folder)
+        summary = read_summary(outputs.tedana_dir)
         runs.append(
             denoise.RunInput(
                 label=f"run-{number}",
-                bold=tedana.bold,
-                reference=tedana.optcom,
-                mask=files["mask"],
+                bold=outputs.bold,
+                reference=outputs.optcom,
+                mask=outputs.mask,
                 confounds=files["confounds"],
                 repetition_time_s=files["repetition_time_s"],
-                mode=tedana.mode,
-                components=tedana.components,
+                mode=summary["mode"],
+                components=summary["components"],
                 dummies_dropped=True,
+                n_dummy=files["n_dummy"],
             )
         )
     start, cpu = time.perf_counter(), time.process_time()
@@ -282,7 +310,7 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
     tedana_dirs, tedana_wall, tedana_cpu, tedana_rss = [], 0.0, 0.0, 0.0
     for run in range(1, n_runs + 1):
         out_dir = work / "tedana" / f"run-{run}"
-        done = (out_dir / "tmstarget_denoise.json").is_file()
+        done = (out_dir / "tedana" / "tmstarget_denoise.json").is_file()
         measured = step(
             f"tedana run {run}",
             done,
@@ -292,10 +320,11 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
             str(out_dir),
             config["tedana"],
             threads,
+            imaging.voxel_size_mm,
         )
         info = measured[0]
         add(
-            f"tedana run {run} (ME-ICA)",
+            f"prepare_run {run}: tedana (ME-ICA) + resampling",
             measured,
             f"{info['n_volumes']} volumes; {info['n_components']} components, "
             f"{info['n_accepted']} accepted"
@@ -311,10 +340,9 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
         tedana_cpu += measured[2]
         tedana_rss = max(tedana_rss, measured[3])
 
-    denoised = json.loads((Path(tedana_dirs[0]) / "tmstarget_denoise.json").read_text())["bold"]
     add(
-        "(reference) read one tedana output .nii.gz",
-        (*isolated(read_series, str(Path(tedana_dirs[0]) / denoised)), False),
+        "(reference) read one run's grid series .nii.gz",
+        (*isolated(read_series, str(run_outputs(tedana_dirs[0]).bold)), False),
         "float32; cleaning reads 2 per run (denoised + optcom)",
     )
 

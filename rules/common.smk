@@ -24,35 +24,50 @@ wildcard_constraints:
 
 
 class ResourceFit(NamedTuple):
-    """Memory (MB) and runtime (minutes) of a rule as a floor plus a slope per million
-    samples (voxels x volumes x echoes) of what the rule reads."""
+    """Memory (MB) and runtime (minutes) of a rule: a floor plus slopes per million samples
+    (voxels x volumes x echoes) of what the rule reads, for the whole input and for its
+    largest run (a job that works run by run peaks with the largest)."""
 
     mem_floor_mb: float
     mem_per_msample_mb: float
+    mem_per_largest_run_msample_mb: float
     runtime_floor_min: float
     runtime_per_msample_min: float
 
 
-# Fitted to benchmarks/README.md ("Resource requests"). Samples, known at planning from the
-# NIfTI headers discovery reads: for prepare_run the run's native grid x volumes x echoes
-# (tedana's peak; the resampling's is far smaller), for clean_subject and find_targets the
-# analysis grid x the subject's volumes. Floors cover Python and the imports (demo-sized
-# jobs peak at about 400 MB). Each retry (`--retries`) multiplies both by the attempt
-# number.
+# Fitted to benchmarks/README.md ("Resource requests"). Samples are known at planning from
+# the NIfTI headers discovery reads: for prepare_run the run's native grid x volumes x
+# echoes (tedana's peak; the resampling's is a fifth of it), for clean_subject and
+# find_targets the analysis grid x the subject's volumes. Measured peaks: prepare_run
+# 6,247 MB for a trial-sized native run (658 million samples); clean_subject 10,219 MB for
+# a simulated trial-sized subject (3 runs, 1,099 million grid samples) and 9,400 MB for a
+# real 652-volume run (588 million): hence a term for the largest run; find_targets
+# 8,629 and 4,800 MB for the same two. The slopes give 1.2-1.3x those peaks (a job over
+# its memory is killed); times are 3-5x the measured ones (tedana re-runs ICA when it
+# finds no BOLD component). Floors cover Python and the imports (demo-sized jobs peak at
+# about 400 MB). Each retry (`--retries`) multiplies both by the attempt number.
 RESOURCE_FITS = {
-    "prepare_run": ResourceFit(1500, 10.0, 10, 0.012),
-    "clean_subject": ResourceFit(1500, 10.0, 10, 0.012),
-    "find_targets": ResourceFit(1500, 8.0, 10, 0.005),
+    "prepare_run": ResourceFit(1500, 9.0, 0.0, 10, 0.02),
+    "clean_subject": ResourceFit(1500, 6.2, 9.8, 10, 0.012),
+    "find_targets": ResourceFit(1500, 8.0, 0.0, 10, 0.005),
 }
 # Simulating and writing one trial-sized subject took 193.5 s wall for 4.44e9 samples
 # (grid voxels x volumes x echoes x runs): 44 s per 1e9 samples, one subject per thread.
 SIMULATE_S_PER_GIGASAMPLE = 44.0
 
 
-def fitted_mem_mb(rule, msamples, attempt=1):
-    """Memory (MB) to ask for ``rule`` reading ``msamples`` million samples."""
+def fitted_mem_mb(rule, msamples, largest_run_msamples=0.0, attempt=1):
+    """Memory (MB) to ask for ``rule`` reading ``msamples`` million samples, the largest
+    run ``largest_run_msamples`` of them."""
     fit = RESOURCE_FITS[rule]
-    return math.ceil(attempt * (fit.mem_floor_mb + fit.mem_per_msample_mb * msamples))
+    return math.ceil(
+        attempt
+        * (
+            fit.mem_floor_mb
+            + fit.mem_per_msample_mb * msamples
+            + fit.mem_per_largest_run_msample_mb * largest_run_msamples
+        )
+    )
 
 
 def fitted_runtime_min(rule, msamples, attempt=1):
@@ -68,12 +83,12 @@ def run_msamples(run):
     return math.prod(run.shape) * len(run.echo_files) / 1e6
 
 
-def subject_grid_msamples(wildcards):
+def subject_grid_msamples(wildcards, largest_run=False):
     """Million samples of a subject's series on the analysis grid: grid voxels x the
-    volumes of all its runs."""
+    volumes of all its runs (or of its longest run)."""
     shape, _ = mni_grid(GRID_MM)
-    volumes = sum(run.shape[3] for run in subject_runs(wildcards))
-    return math.prod(shape) * volumes / 1e6
+    volumes = [run.shape[3] for run in subject_runs(wildcards)]
+    return math.prod(shape) * (max(volumes) if largest_run else sum(volumes)) / 1e6
 
 
 def _demo_spec():

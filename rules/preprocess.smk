@@ -49,7 +49,7 @@ rule prepare_run:
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: fitted_mem_mb(
-            "prepare_run", run_msamples(the_run(wildcards)), attempt
+            "prepare_run", run_msamples(the_run(wildcards)), attempt=attempt
         ),
         runtime=lambda wildcards, attempt: fitted_runtime_min(
             "prepare_run", run_msamples(the_run(wildcards)), attempt
@@ -108,7 +108,10 @@ rule clean_subject:
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: fitted_mem_mb(
-            "clean_subject", subject_grid_msamples(wildcards), attempt
+            "clean_subject",
+            subject_grid_msamples(wildcards),
+            subject_grid_msamples(wildcards, largest_run=True),
+            attempt,
         ),
         runtime=lambda wildcards, attempt: fitted_runtime_min(
             "clean_subject", subject_grid_msamples(wildcards), attempt

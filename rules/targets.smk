@@ -41,7 +41,7 @@ rule find_targets:
     resources:
         # Loading the cleaned series is the peak.
         mem_mb=lambda wildcards, attempt: fitted_mem_mb(
-            "find_targets", subject_grid_msamples(wildcards), attempt
+            "find_targets", subject_grid_msamples(wildcards), attempt=attempt
         ),
         runtime=lambda wildcards, attempt: fitted_runtime_min(
             "find_targets", subject_grid_msamples(wildcards), attempt

@@ -125,7 +125,10 @@ def write_fmriprep_tree(
             "GeneratedBy": [{"Name": "fMRIPrep", "Version": f"{version}.1.1"}],
         },
     )
-    (fmriprep / ".bidsignore").write_text("*.html\nlogs/\nfigures/\n")
+    (fmriprep / ".bidsignore").write_text(
+        "*.html\nlogs/\nfigures/\n*_xfm.*\n*.surf.gii\n*_boldref.nii.gz\n*_bold.func.gii\n"
+        "*_mixing.tsv\n*_timeseries.tsv\n"
+    )
     (fmriprep / "logs").mkdir(parents=True, exist_ok=True)
     (fmriprep / "logs" / "CITATION.md").write_text("fMRIPrep citation boilerplate\n")
     confounds_tsv, confounds_json = nilearn_confounds()

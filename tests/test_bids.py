@@ -508,3 +508,44 @@ def test_parse_bids_name_inverts_bids_name():
         ".nii.gz",
     )
     assert bids.parse_bids_name("task-rest_bold.json") == ({"task": "rest"}, "bold", ".json")
+
+
+# ------------------------------------------------------------------------ BIDS validator
+
+
+def _validator_errors(folder: Path) -> list[tuple[str, str]]:
+    """(code, file) of every error the BIDS validator (bids-validator-deno) reports."""
+    import subprocess
+
+    result = subprocess.run(
+        ["bids-validator-deno", str(folder), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    issues = json.loads(result.stdout)["issues"]["issues"]
+    return sorted({(i["code"], i.get("location", "")) for i in issues if i["severity"] == "error"})
+
+
+def test_demo_dataset_passes_the_bids_validator(tiny_dataset):
+    """The raw dataset and each derivatives folder, validated as the validator reads them
+    (it applies a derivatives folder's .bidsignore only when validating that folder).
+    Known limitations, not errors of the dataset (README, "The demo cohort"):
+
+    - the validator treats participant_id as the only index of phenotype tables, so the
+      long MADRS table (one row per visit, session_id) and the adverse-event table (one
+      row per event) are "not unique" (bids-standard/legacy-validator#1471: the
+      specification does not forbid repeated rows);
+    - fMRIPrep's own .bidsignore hides its confounds tables but not their JSON sidecars.
+    """
+    raw = _validator_errors(tiny_dataset)
+    assert {code for code, _ in raw} <= {"TSV_INDEX_VALUE_NOT_UNIQUE"}, raw
+    assert {location for _, location in raw} <= {
+        "/phenotype/madrs.tsv",
+        "/phenotype/adverse_events.tsv",
+    }, raw
+    fmriprep = _validator_errors(tiny_dataset / "derivatives" / "fmriprep")
+    assert fmriprep and all(loc.endswith("_desc-confounds_timeseries.json") for _, loc in fmriprep)
+    assert {code for code, _ in fmriprep} <= {"NOT_INCLUDED", "SIDECAR_WITHOUT_DATAFILE"}
+    assert _validator_errors(tiny_dataset / "derivatives" / "simulation") == []

@@ -171,7 +171,7 @@ def test_preprocessing_outputs(tiny_run):
         assert (folder / "desc-tedana_metrics.tsv").is_file()
         summary = json.loads((folder / "tmstarget_denoise.json").read_text())
         # tedana ran in the run's own space; its series went to the grid in one step
-        assert summary["resampling"]["kernel"] == "cubic"
+        assert summary["resampling"]["kernel"] == "linear"
         assert summary["resampling"]["voxel_size_mm"] == 6
         assert [Path(f).name for f in summary["resampling"]["transforms"]] == [
             "sub-01_from-T1w_to-MNI152NLin6Asym_mode-image_xfm.h5",
@@ -257,3 +257,39 @@ def test_manuscript_manifest_lists_every_figure_and_table(tiny_run):
     assert {"python", "snakemake", "tedana", "nilearn"} <= set(versions["software"])
     page = (tiny_run / "manuscript" / "manifest.md").read_text()
     assert "](../outcomes/figures/forest.png)" in page
+
+
+@pytest.mark.slow
+def test_echoes_already_in_the_template(tmp_path):
+    """The explicit template input mode end to end: the demo written as another pipeline
+    writes every echo in MNI152NLin6Asym, read with input.bold_space: template (tedana in
+    the template, no resampling), up to the targets."""
+    config = tmp_path / "template.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                **TINY,
+                "demo": {**TINY["demo"], "layout": "template"},
+                "input": {"bold_space": "template"},
+            }
+        )
+    )
+    result = run_snakemake(
+        tmp_path, "--cores", "2", "collect_targets", "index_inputs", configfiles=[config]
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    inventory = pd.read_csv(tmp_path / "results" / "inputs" / "inventory.tsv", sep="\t")
+    assert set(inventory["space"]) == {"MNI152NLin6Asym"}
+    assert (inventory["transforms"] == "n/a").all()
+    summary = json.loads(
+        (
+            tmp_path
+            / "results/preprocess/sub-01/func/tedana/sub-01_task-rest_run-1"
+            / "tmstarget_denoise.json"
+        ).read_text()
+    )
+    assert summary["mode"] == "me-ica" and summary["resampling"] is None
+    navigation = pd.read_csv(tmp_path / "results" / "targets" / "neuronavigation.csv")
+    assert len(navigation) == 6
+    # no T1w space in this layout: no native coordinates
+    assert navigation["native_t1w_x_mm"].isna().all()

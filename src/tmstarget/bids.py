@@ -85,12 +85,17 @@ def write_tsv(path: str | Path, table: pd.DataFrame, dictionary: dict | None = N
 
 
 def write_dataset_description(
-    root: Path, name: str, dataset_type: str = "derivative", sources: list[str] | None = None
+    root: Path,
+    name: str,
+    dataset_type: str = "derivative",
+    sources: list[str] | None = None,
+    extra: dict | None = None,
 ) -> None:
     """``dataset_description.json`` of a raw dataset or a derivatives folder written by
-    this workflow (``GeneratedBy`` names the package and its version)."""
+    this workflow (``GeneratedBy`` names the package and its version; a raw dataset the
+    workflow wrote, the demo, says so too). ``extra`` adds fields (e.g. ``License``)."""
     content: dict = {"Name": name, "BIDSVersion": BIDS_VERSION, "DatasetType": dataset_type}
-    if dataset_type == "derivative":
+    if dataset_type == "derivative" or extra is not None:
         content["GeneratedBy"] = [
             {
                 "Name": "tmstarget",
@@ -100,7 +105,7 @@ def write_dataset_description(
         ]
         if sources:
             content["SourceDatasets"] = [{"URL": source} for source in sources]
-    write_json(root / "dataset_description.json", content)
+    write_json(root / "dataset_description.json", content | (extra or {}))
 
 
 # --------------------------------------------------------------------------- discovery

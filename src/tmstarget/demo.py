@@ -159,6 +159,19 @@ class DemoSpec:
 
 
 LAYOUTS = ("native", "template")
+FMRIPREP_BIDSIGNORE = (
+    "*.html",
+    "logs/",
+    "figures/",
+    "*_xfm.*",
+    "*.surf.gii",
+    "*_boldref.nii.gz",
+    "*_bold.func.gii",
+    "*_mixing.tsv",
+    "*_timeseries.tsv",
+)
+# A T1w scan's acquisition (an MPRAGE at 3 T), for the raw T1w's sidecar.
+T1W_SIDECAR = {"EchoTime": 0.00298, "RepetitionTime": 2.3, "InversionTime": 0.9, "FlipAngle": 9}
 
 
 def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
@@ -219,6 +232,9 @@ def write_demo_dataset(
         "Demo cohort: fMRIPrep derivatives (simulated)",
         sources=["../../"],
     )
+    # fMRIPrep's own .bidsignore (fmriprep/utils/bids.py, write_bidsignore): the files the
+    # BIDS derivatives specification does not describe yet.
+    (fmriprep_dir / ".bidsignore").write_text("\n".join(FMRIPREP_BIDSIGNORE) + "\n")
     jobs = [
         (root, spec, template, subject, number, targets[number - 1])
         for number, subject in enumerate(subjects, start=1)
@@ -251,6 +267,9 @@ def write_demo_dataset(
     )
     simulation_dir = root / "derivatives" / "simulation"
     write_dataset_description(simulation_dir, "Demo cohort: planted ground truth")
+    (simulation_dir / ".bidsignore").write_text(
+        "planted_targets.*\nsimulation_parameters.json\n*_desc-latent_timeseries.*\n"
+    )
     write_tsv(simulation_dir / "planted_targets.tsv", planted, PLANTED_DICTIONARY)
     write_json(
         simulation_dir / "simulation_parameters.json",
@@ -259,7 +278,12 @@ def write_demo_dataset(
 
 
 def _write_clinical(root: Path, tables: dict[str, pd.DataFrame], spec: DemoSpec) -> None:
-    write_dataset_description(root, DEMO_DATASET_NAME, "raw")
+    write_dataset_description(
+        root,
+        DEMO_DATASET_NAME,
+        "raw",
+        extra={"License": "CC0", "Authors": ["tmstarget demo simulator"]},
+    )
     (root / "README").write_text(
         "Simulated demo cohort of the tmstarget workflow: a two-arm randomised trial of\n"
         "connectivity-guided vs scalp-based (Beam F3) accelerated TMS for depression.\n"
@@ -361,6 +385,7 @@ class _NativeWriter:
         raw_anat = root / f"sub-{subject}" / "anat"
         raw_anat.mkdir(parents=True, exist_ok=True)
         _link(self.anat / t1w_name, raw_anat / bids_name("T1w", ".nii.gz", sub=subject))
+        write_json(raw_anat / bids_name("T1w", ".json", sub=subject), T1W_SIDECAR)
         self.tissue = simulate_native.TissueSampler.load(min(2.0, imaging.acquisition_voxel_mm))
         self.run_xfms: dict[int, Path] = {}
 

@@ -52,7 +52,7 @@ def prepare_run(
     n_dummy: int,
     xfm_files: Sequence[str | Path] = (),
     grid_voxel_mm: float = 2.0,
-    kernel: str = "cubic",
+    kernel: str = "linear",
     tedana: Mapping | None = None,
     denoised: bool = False,
     min_volumes: int = 50,

@@ -9,8 +9,10 @@ Two halves:
   reduction, responder counts) and the approximate ones fall in range (effect size,
   Mann-Whitney P, arms alike at end of treatment). The first draw that satisfies all of
   them is used, so the result is a deterministic function of the seed.
-- **Imaging** (:func:`simulate_run`): multi-echo resting-state runs as fMRIPrep would
-  deliver them in MNI space, from a mono-exponential signal model
+- **Imaging** (:func:`simulate_run`): multi-echo resting-state runs on any sampling grid
+  (:class:`SamplingGrid`: the MNI template grid, or a subject's native acquisition grid
+  whose voxels have been placed in MNI space by :mod:`tmstarget.simulate_native`), from a
+  mono-exponential signal model
   ``S(v, t, TE) = S0(v) * (1 + a(v, t)) * exp(-TE * (R2*(v) + dR2*(v, t))) + noise``.
   BOLD fluctuations enter through ``dR2*`` (their effect grows with echo time), artefacts
   (motion-like spikes, drifts) through ``a`` (the same fraction at every echo), and the

@@ -112,6 +112,14 @@ def _matrix(linear: np.ndarray, translation) -> np.ndarray:
     return matrix
 
 
+@lru_cache(maxsize=1)
+def _brain_points_mm() -> np.ndarray:
+    """MNI centres of the template brain's voxels at 4 mm (its outline, for fields of
+    view)."""
+    brain = atlas.template_tissue(4.0)["brain"]
+    return atlas.voxel_centres_mm(brain.affine, np.argwhere(np.asarray(brain.dataobj) > 0))
+
+
 def _box_corners(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return np.array(
         [[(low, high)[b][axis] for axis, b in enumerate(bits)] for bits in np.ndindex(2, 2, 2)]
@@ -158,7 +166,8 @@ def draw_native_space(
     # stored right-to-left; it covers the brain wherever a run's movement puts it.
     tilt = np.array([rng.uniform(*SLICE_TILT_RANGE_DEG), rng.normal(0, 2), rng.normal(0, 2)])
     axes = _rotation(tilt) @ np.diag([-bold_voxel_mm, bold_voxel_mm, bold_voxel_mm])
-    brain_t1w = _box_corners(*BRAIN_BOX_MM) @ template_to_t1w[:3, :3].T + template_to_t1w[:3, 3]
+    # the brain's own extent along the tilted axes (a box's corners would overstate it)
+    brain_t1w = _brain_points_mm() @ template_to_t1w[:3, :3].T + template_to_t1w[:3, 3]
     in_grid = []
     for movement in t1w_to_boldref:
         boldref = brain_t1w @ movement[:3, :3].T + movement[:3, 3]
