@@ -338,3 +338,55 @@ def test_t1w_image_has_a_scalp(tmp_path):
     # skull and scalp: a shell of head voxels around the brain, the scalp bright
     assert outside_brain.sum() > 0.2 * inside.sum()
     assert np.asarray(t1w.dataobj)[outside_brain].max() >= 700
+
+
+# ------------------------------------------------------------------------ the per-run job
+
+
+@pytest.mark.parametrize("denoised", [False, True])
+def test_prepare_run_without_tedana(tmp_path, denoised):
+    """Single-echo runs (no tedana) and data denoised elsewhere (no tedana, dummies
+    unknown) from fMRIPrep's native layout are carried into the grid all the same."""
+    import json
+
+    from fmriprep_tree import write_fmriprep_tree
+
+    from tmstarget import bids
+    from tmstarget.runprep import RunOutputs, prepare_run, read_summary
+
+    fmriprep = write_fmriprep_tree(
+        tmp_path / "bids", runs=("1",), echoes=1, me_output_echos=False, output_func=True
+    )
+    run = bids.discover_runs(
+        fmriprep.parent.parent, fmriprep, bids.Query(multi_echo=False)
+    )["01"][0]
+    outputs = RunOutputs(
+        tedana_dir=tmp_path / "out" / "tedana",
+        bold=tmp_path / "out" / "bold.nii.gz",
+        optcom=tmp_path / "out" / "optcom.nii.gz",
+        mask=tmp_path / "out" / "mask.nii.gz",
+    )
+    summary = prepare_run(
+        run.echo_files,
+        None,
+        run.mask_file,
+        outputs,
+        repetition_time_s=run.repetition_time_s,
+        n_dummy=run.n_dummy,
+        xfm_files=run.resample_xfms,
+        grid_voxel_mm=6.0,
+        denoised=denoised,
+        min_volumes=20,
+    )
+    assert summary["mode"] == ("external" if denoised else "single-echo")
+    assert summary == read_summary(outputs.tedana_dir)
+    # external data keep their volumes (dummies are decided at cleaning)
+    assert summary["n_volumes"] == (30 if denoised else 27)
+    mask = np.asarray(nib.load(outputs.mask).dataobj) > 0
+    assert mask.sum() == summary["resampling"]["mask_voxels"] > 0
+    bold, optcom = (np.asarray(nib.load(p).dataobj) for p in (outputs.bold, outputs.optcom))
+    np.testing.assert_array_equal(bold, optcom)  # one series: it is its own reference
+    assert np.all(bold[~mask] == 0) and np.all(bold[mask].std(axis=1) > 0)
+    # the input in the fMRIPrep folder is left as it was
+    assert Path(run.echo_files[0]).is_file()
+    assert json.loads(json.dumps(summary))["resampling"]["kernel"] == "linear"

@@ -30,6 +30,16 @@ import nibabel as nib
 from tmstarget import denoise, resample
 
 LGR = logging.getLogger(__name__)
+# tedana settings when none are given (the schema's defaults, preprocess.tedana)
+TEDANA_DEFAULTS = {
+    "mode": "me-ica",
+    "seed": 42,
+    "ica_method": "fastica",
+    "n_robust_runs": 30,
+    "tree": "tedana_orig",
+    "tedpca": "aic",
+    "figures": False,
+}
 
 
 @dataclass(frozen=True)
@@ -63,15 +73,7 @@ def prepare_run(
     ``xfm_files`` (template side first; empty: the run is already in the template).
     Returns the summary also written to ``outputs.tedana_dir / "tmstarget_denoise.json"``.
     """
-    settings = {
-        "mode": "me-ica",
-        "seed": 42,
-        "ica_method": "fastica",
-        "n_robust_runs": 30,
-        "tree": "tedana_orig",
-        "tedpca": "aic",
-        "figures": False,
-    } | dict(tedana or {})
+    settings = TEDANA_DEFAULTS | dict(tedana or {})
     start = time.perf_counter()
     if denoised:
         series, reference = Path(echo_files[0]), Path(echo_files[0])
@@ -117,7 +119,7 @@ def prepare_run(
         resample.resample_mask(resampler, outputs.mask)
         resampling = {
             "transforms": [str(f) for f in xfm_files],
-            "grid": "MNI152NLin6Asym box",
+            "grid": "FSL MNI152 box (MNI152NLin6Asym)",
             "voxel_size_mm": grid_voxel_mm,
             "kernel": kernel,
             "mask_voxels": resampler.n_voxels,
@@ -135,6 +137,9 @@ def prepare_run(
         nib.load(str(mask_file)).to_filename(str(outputs.mask))
         resampling = None
     resampling_s = time.perf_counter() - start
+    # tedana's series are gone from its folder (carried over or moved): the outputs hold them
+    summary.pop("bold", None)
+    summary.pop("optcom", None)
     summary |= {
         "resampling": resampling,
         "seconds": {"tedana": round(tedana_s, 1), "resampling": round(resampling_s, 1)},
