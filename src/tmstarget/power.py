@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields, replace
@@ -854,7 +855,11 @@ def _probit_fit(n: np.ndarray, successes: np.ndarray, trials: np.ndarray):
 
     design = np.column_stack([np.ones(n.size), np.sqrt(n)])
     endog = np.column_stack([successes, trials - successes])
-    return sm.GLM(endog, design, family=Binomial(link=Probit())).fit()
+    with warnings.catch_warnings():
+        # two points fit exactly (no residual df), and a point at 0% or 100% power makes
+        # statsmodels warn of separation; the estimates and their covariance are fine
+        warnings.simplefilter("ignore")
+        return sm.GLM(endog, design, family=Binomial(link=Probit())).fit()
 
 
 def required_n(
@@ -921,7 +926,10 @@ SAMPLE_SIZE_COLUMNS = [
     "n_needed_low",
     "n_needed_high",
     "fit_n_per_arm",
-    "type_i_error_at_n",
+    "type_i_n_per_arm",
+    "type_i_error",
+    "type_i_error_low",
+    "type_i_error_high",
 ]
 
 
@@ -932,8 +940,8 @@ def _whole(x: float) -> float:
 def sample_sizes(curves: pd.DataFrame, params: PlanningParams) -> pd.DataFrame:
     """n per arm needed for each target power, scenario and analysis (from
     :func:`power_curves`): the fitted n with its CI, the whole numbers above them, and the
-    simulated type I error at the needed n (linear between the simulated n; NaN when the
-    target is not reached)."""
+    simulated type I error with its CI at the first simulated n at or above the needed n
+    (``type_i_n_per_arm``; NaN when the target is not reached)."""
     rows = []
     keys = ["scenario", "scenario_label", "analysis", "analysis_label", "endpoint", "roles"]
     for key, curve in curves.groupby(keys, sort=False):
@@ -944,11 +952,8 @@ def sample_sizes(curves: pd.DataFrame, params: PlanningParams) -> pd.DataFrame:
                 grid, curve["n_significant"], curve["n_trials"], target, params.confidence
             )
             needed = result.needed
-            type_i = (
-                float(np.interp(needed, grid, curve["type_i_error"].to_numpy(dtype=float)))
-                if math.isfinite(needed)
-                else math.nan
-            )
+            at = np.flatnonzero(grid >= needed) if math.isfinite(needed) else np.array([])
+            null = curve.iloc[int(at[0])] if at.size else None
             rows.append(
                 {
                     **dict(zip(keys, key, strict=True)),
@@ -961,7 +966,11 @@ def sample_sizes(curves: pd.DataFrame, params: PlanningParams) -> pd.DataFrame:
                     "n_needed_low": _whole(result.low),
                     "n_needed_high": _whole(result.high),
                     "fit_n_per_arm": ",".join(str(n) for n in result.fit_n),
-                    "type_i_error_at_n": type_i,
+                    "type_i_n_per_arm": math.nan if null is None else float(null["n_per_arm"]),
+                    **{
+                        column: math.nan if null is None else float(null[column])
+                        for column in ("type_i_error", "type_i_error_low", "type_i_error_high")
+                    },
                 }
             )
     return pd.DataFrame(rows, columns=SAMPLE_SIZE_COLUMNS)
@@ -1023,9 +1032,11 @@ def sample_size_table(sizes: pd.DataFrame, params: PlanningParams) -> pd.DataFra
                     section,
                     row,
                     "type_i_error",
-                    "number",
-                    column_label=f"Type I error at the n for {_percent(top)} power, %",
-                    value=100 * at_top["type_i_error_at_n"],
+                    "estimate_ci",
+                    column_label=f"Type I error at the n for {_percent(top)} power, % ({level} CI)",
+                    value=100 * at_top["type_i_error"],
+                    low=100 * at_top["type_i_error_low"],
+                    high=100 * at_top["type_i_error_high"],
                     decimals=1,
                 )
             )
@@ -1051,9 +1062,10 @@ def sample_size_table(sizes: pd.DataFrame, params: PlanningParams) -> pd.DataFra
         "(Fieller) is simulation error only, not uncertainty in the scenario's assumptions.",
         "Type I error: the same share in trials simulated with no average effect (d 0, the "
         "scalp arm's response rate in both arms; sites, dropout and misses as in the "
-        "scenario), linear between simulated n. It exceeds the nominal level when sites "
-        "differ in their effect: these tests treat sites as fixed or ignore them, so their "
-        "P values are conditional on the trial's sites.",
+        f"scenario), at the first simulated n at or above the n for {_percent(top)} power "
+        "(NA when that n is not reached). It exceeds the nominal level when sites differ in "
+        "their effect: these tests treat sites as fixed or ignore them, so their P values "
+        "are conditional on the trial's sites.",
     ]
     if "above_grid" in out_of_grid:
         notes.append(f"> {grid_max}: the target is not reached at the largest n simulated.")
