@@ -18,9 +18,11 @@ log.info(
     smk.threads,
 )
 results = plan_trial(params, workers=smk.threads, progress=log.info)
-sample_size_table, inputs_table = smk.output.tables
-tables.write_table(results.table, Path(sample_size_table).with_suffix(""))
-tables.write_table(results.inputs, Path(inputs_table).with_suffix(""))
+declared = {Path(path) for path in [*smk.output.tables, *smk.output.journal_tables]}
+for frame, tsv in zip((results.table, results.inputs), smk.output.tables, strict=True):
+    written = tables.write_table(frame, Path(tsv).with_suffix(""))
+    if not set(written) <= declared:
+        raise RuntimeError(f"rule simulate_power does not declare all of {written}")
 curves, fits = smk.output.source_data
 bids.write_tsv(curves, results.curves)
 bids.write_tsv(fits, results.sample_sizes)

@@ -30,7 +30,7 @@ The simulated trial
   participant keeps the fraction f = ``miss_effect_retained`` of the effect (0: the scalp
   arm's outcome), everyone else f = 1. ``cohens_d`` and the connectivity response rate are
   therefore the effects in participants stimulated at their target; the intention-to-treat
-  effects are diluted (:meth:`Scenario.itt_effect_points`). The radius defines what a miss
+  effects are diluted (:attr:`Scenario.itt_effect_points`). The radius defines what a miss
   is and does not enter the simulation otherwise (:func:`median_error_for_miss_share`
   translates a share into the median delivery error it implies).
 - **Response** (reduction of at least 50%) is simulated from its own rates: a probit
@@ -67,13 +67,19 @@ interval (:func:`tmstarget.outcomes.wilson_interval`). The n per arm for a targe
 comes from a probit curve of power on sqrt(n) (normal-theory power is Phi(c sqrt(n) - z))
 fitted by maximum likelihood to the four grid points around the first that reaches the
 target (:func:`required_n`); its CI is Fieller's interval for the n at which the fitted
-curve crosses the target, i.e. simulation error only. The needed n is the CI's whole
-number above (ceil).
+curve crosses the target, i.e. simulation error only. The needed n is the fitted n rounded
+up to a whole participant (and its CI limits likewise).
+
+Type I error: every scenario is also simulated without an average effect
+(:func:`null_scenario`: d 0, the scalp arm's response rate in both arms, everything else
+kept). With ``site_effect_sd`` > 0 the tests, which treat sites as fixed or ignore them,
+reject more often than ``alpha``: their P values are conditional on the trial's sites.
 
 Determinism: the random numbers of n per arm n, block c of :data:`TRIALS_PER_BLOCK` trials
 and model component j come from ``SeedSequence(seed, spawn_key=(n, c, j))``, whatever the
-number of workers; scenarios share them (common random numbers), so the differences
-between scenarios at the same n are not simulation noise.
+number of workers; scenarios share them (common random numbers), so that differences
+between scenarios at the same n carry far less simulation noise than the powers do, and a
+scenario's results do not change when others are added.
 """
 
 from __future__ import annotations

@@ -125,7 +125,9 @@ def plot_power_curves(
         frameon=False,
         bbox_to_anchor=(0.5, 0.0),
         title=f"Scenario (points: simulated power; bars: {100 * confidence:g}% simulation CI; "
-        "dashed: target powers)",
+        "dashed: target powers"
+        + ("" if alpha is None else f"; grey dotted: \u03b1 = {alpha:g}")
+        + ")",
         title_fontsize=8,
     )
     fig.tight_layout(rect=(0, 0.045 + 0.035 * math.ceil(len(names) / 2), 1, 1))
