@@ -80,4 +80,8 @@ rule plan_trial:
     input:
         rules.simulate_power.output,
         rules.plot_power.output,
+    log:
+        "results/logs/plan_trial.log",
     localrule: True
+    conda:
+        "../envs/tmstarget.yaml"
