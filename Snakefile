@@ -17,6 +17,7 @@ include: "rules/preprocess.smk"
 include: "rules/targets.smk"
 include: "rules/reliability.smk"
 include: "rules/outcomes.smk"
+include: "rules/planning.smk"
 include: "rules/report.smk"
 
 

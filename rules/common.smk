@@ -11,6 +11,9 @@ from tmstarget.config import analysis_voxel_mm, check_config, fmriprep_dir
 check_config(config)
 
 DEMO = config["demo"]["enabled"]
+# The trial-planning stage in the main run and the manuscript (rule plan_trial builds it
+# either way).
+PLANNING = config["planning"]["enabled"]
 BIDS_DIR = config["input"]["bids_dir"]
 FMRIPREP_DIR = fmriprep_dir(config)
 # The analysis grid: the FSL MNI152 box at this voxel size (preprocess.resample).
@@ -287,4 +290,21 @@ def manuscript_items():
         "source data",
         [*outcomes.source_data, mechanism.source_data],
     )
+    if PLANNING:
+        power = rules.simulate_power.output
+        items += _paired(
+            "Trial planning",
+            "table",
+            power.tables,
+            power.journal_tables,
+            [f"report/planning/{table}.rst" for table in POWER_TABLES],
+        )
+        items += _paired(
+            "Trial planning",
+            "figure",
+            [rules.plot_power.output.figure],
+            [rules.plot_power.output.vector_figure],
+            ["report/planning/power_curves.rst"],
+        )
+        items += _item("Trial planning", "source data", power.source_data)
     return items

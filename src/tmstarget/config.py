@@ -71,6 +71,8 @@ def check_config(config: dict) -> None:
             ReliabilityParams.from_config(config["reliability"])
         except ValueError as error:  # the message names the reliability.<key>
             raise ConfigError(str(error)) from error
+    if "planning" in config:
+        _check_planning(config)
     if demo["enabled"] and demo["layout"] != config["input"]["bold_space"]:
         raise ConfigError(
             f"demo.layout is {demo['layout']!r} but input.bold_space is "
@@ -108,6 +110,19 @@ def check_config(config: dict) -> None:
             f"{key}: no fMRIPrep derivatives at {derivatives} (no dataset_description.json); "
             "set input.fmriprep_dir to the folder fMRIPrep wrote"
         )
+
+
+def _check_planning(config: dict) -> None:
+    """The planning settings; with ``planning.enabled`` (the main run builds the stage)
+    also the outcome analysis keys it simulates, which the rule checks otherwise."""
+    from tmstarget.power import PlanningParams
+
+    planning = config["planning"]
+    outcomes = config.get("outcomes", {}) if planning.get("enabled") else {}
+    try:
+        PlanningParams.from_config(planning, outcomes)
+    except ValueError as error:  # the message names the planning.<key> or outcomes.<key>
+        raise ConfigError(str(error)) from error
 
 
 def _check_input(config: dict) -> None:
