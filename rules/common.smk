@@ -161,6 +161,18 @@ def subject_runs(wildcards):
     return runs_by_subject()[wildcards.subject]
 
 
+def run_files(pattern):
+    """``pattern`` for every run of the subject (an input function)."""
+
+    def files(wildcards):
+        return [
+            pattern.format(subject=wildcards.subject, run_key=run.key)
+            for run in subject_runs(wildcards)
+        ]
+
+    return files
+
+
 def the_run(wildcards):
     """The run ``wildcards.run_key`` of ``wildcards.subject``."""
     for run in subject_runs(wildcards):

@@ -18,18 +18,6 @@ CLEAN_MASK = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_space-{SP
 QC_METRICS = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_desc-qc_metrics.json"
 
 
-def run_files(pattern):
-    """``pattern`` for every run of the subject (an input function)."""
-
-    def files(wildcards):
-        return [
-            pattern.format(subject=wildcards.subject, run_key=run.key)
-            for run in subject_runs(wildcards)
-        ]
-
-    return files
-
-
 rule prepare_run:
     input:
         echoes=lambda wildcards: the_run(wildcards).echo_files,

@@ -357,9 +357,9 @@ def test_prepare_run_without_tedana(tmp_path, denoised):
     fmriprep = write_fmriprep_tree(
         tmp_path / "bids", runs=("1",), echoes=1, me_output_echos=False, output_func=True
     )
-    run = bids.discover_runs(
-        fmriprep.parent.parent, fmriprep, bids.Query(multi_echo=False)
-    )["01"][0]
+    run = bids.discover_runs(fmriprep.parent.parent, fmriprep, bids.Query(multi_echo=False))["01"][
+        0
+    ]
     outputs = RunOutputs(
         tedana_dir=tmp_path / "out" / "tedana",
         bold=tmp_path / "out" / "bold.nii.gz",
