@@ -22,7 +22,10 @@ write_table(
     summary,
     Path(smk.output.summary).with_suffix(""),
     caption=f"Recovery of the planted DLPFC targets ({voxel_mm:g} mm voxels)",
-    notes=["Error: distance between the recovered and the planted target."],
+    notes=[
+        "Error: distance between the recovered and the planted target, in MNI space and "
+        "(native) in the subject's own T1w space, through the subject's fMRIPrep transform."
+    ],
 )
 log.info("recovery:\n%s", summary.to_string(index=False))
 plot_recovery(per_subject, [smk.output.figure, smk.output.vector_figure], voxel_mm)

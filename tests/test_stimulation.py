@@ -144,3 +144,28 @@ def test_recovery_known_answers():
     row = summary.iloc[0]
     assert row["median_error_mm"] == 6.0
     assert row["pct_within_1_voxel"] == 50.0 and row["pct_within_2_voxels"] == 75.0
+
+
+def test_recovery_in_the_subjects_own_space():
+    """With native T1w coordinates in both tables, the error is also measured in the
+    subject's T1w space (here the heads are 10% larger: errors grow by 10%)."""
+    targets = pd.DataFrame(
+        [
+            _site(f"sub-0{i}", "circuit_searchlight", (offset, 0, 0), (0, 0, 0), 0.3)
+            for i, offset in enumerate([0, 4, 8, 12], start=1)
+        ]
+    )
+    for axis in "xyz":
+        targets[f"native_{axis}_mm"] = 1.1 * targets[f"{axis}_mm"] + 20.0
+    planted = pd.DataFrame({"participant_id": [f"sub-0{i}" for i in range(1, 5)]})
+    for axis in "xyz":
+        planted[f"{axis}_mm"] = 0.0
+        planted[f"native_{axis}_mm"] = 20.0
+    per_subject, summary = recovery(targets, planted, 4.0, ["circuit_searchlight"])
+    np.testing.assert_allclose(per_subject["native_error_mm"], [0.0, 4.4, 8.8, 13.2])
+    row = summary.iloc[0]
+    assert row["median_native_error_mm"] == pytest.approx(6.6)
+    assert row["pct_native_within_1_voxel"] == 25.0  # 4.4 mm is beyond one 4 mm voxel
+    # without native coordinates the summary keeps its MNI columns only
+    plain = recovery(targets.drop(columns=["native_x_mm"]), planted, 4.0, ["circuit_searchlight"])
+    assert "median_native_error_mm" not in plain[1]

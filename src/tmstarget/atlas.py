@@ -18,8 +18,10 @@ Conventions
 
 from __future__ import annotations
 
+import os
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -61,21 +63,63 @@ def _empty(shape: tuple[int, ...], affine: np.ndarray, dtype=np.uint8) -> nib.Ni
     return nib.Nifti1Image(np.zeros(shape, dtype=dtype), affine)
 
 
+# Bump when template_tissue's masks change.
+_TISSUE_CACHE_FORMAT = 1
+
+
+def cache_folder() -> Path | None:
+    """Where derived templates are kept between processes: ``$TMSTARGET_CACHE``, else
+    ``$XDG_CACHE_HOME/tmstarget``, else ``~/.cache/tmstarget``; None where none of these
+    can be created (the masks are then computed in every process)."""
+    configured = os.environ.get("TMSTARGET_CACHE")
+    base = Path(configured) if configured else None
+    if base is None:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "tmstarget"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return base if os.access(base, os.W_OK) else None
+
+
 @lru_cache(maxsize=8)
 def template_tissue(voxel_size_mm: float) -> dict[str, nib.Nifti1Image]:
     """Brain, grey matter, white matter and CSF masks on the MNI grid (uint8 images).
 
     CSF is the brain mask minus grey and white matter (ventricles and sulcal CSF). The
-    three tissue masks are disjoint and their union is the brain mask.
+    three tissue masks are disjoint and their union is the brain mask. Resampling
+    nilearn's 1 mm masks costs about a second per process, which every job of the
+    workflow would pay: the result is kept in :func:`cache_folder` under the voxel size
+    and nilearn's version, and read back (the same arrays).
     """
+    import nilearn
+
     shape, affine = mni_grid(voxel_size_mm)
+    folder = cache_folder()
+    name = f"tissue-v{_TISSUE_CACHE_FORMAT}_nilearn-{nilearn.__version__}_{voxel_size_mm:g}mm.npz"
+    cached = folder / name if folder is not None else None
+    try:
+        with np.load(cached) as saved:
+            masks = {key: saved[key] for key in ("brain", "gm", "wm", "csf")}
+    except (OSError, TypeError, ValueError, KeyError):
+        masks = _tissue_masks(shape, affine)
+        if cached is not None:
+            partial = cached.with_name(f".{cached.name}.{os.getpid()}.npz")
+            np.savez_compressed(partial, **masks)
+            os.replace(partial, cached)  # atomic: parallel jobs never read half a file
+    return {name: nib.Nifti1Image(mask, affine) for name, mask in masks.items()}
+
+
+def _tissue_masks(shape, affine) -> dict[str, np.ndarray]:
+    """The masks of :func:`template_tissue`, computed (uint8 arrays)."""
     ref = _empty(shape, affine)
     brain = _resample_mask(datasets.load_mni152_brain_mask(resolution=1), ref)
     grey = _resample_mask(datasets.load_mni152_gm_mask(resolution=1), ref) & brain
     white = _resample_mask(datasets.load_mni152_wm_mask(resolution=1), ref) & brain & ~grey
     csf = brain & ~grey & ~white
     return {
-        name: nib.Nifti1Image(mask.astype(np.uint8), affine)
+        name: mask.astype(np.uint8)
         for name, mask in (("brain", brain), ("gm", grey), ("wm", white), ("csf", csf))
     }
 

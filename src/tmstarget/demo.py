@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tmstarget import atlas, native, simulate, simulate_native
+from tmstarget import atlas, native, niftiio, simulate, simulate_native
 from tmstarget.bids import bids_name, write_dataset_description, write_json, write_tsv
 from tmstarget.config import DEMO_DATASET_NAME
 
@@ -341,13 +341,14 @@ class _TemplateWriter:
         self.func.mkdir(parents=True, exist_ok=True)
         for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
             name = bids_name("bold", ".nii.gz", echo=echo, space=SPACE, desc="preproc", **entities)
-            simulate.to_image(data, template.affine, imaging.repetition_time_s).to_filename(
-                self.func / name
+            niftiio.write_image(
+                simulate.to_image(data, template.affine, imaging.repetition_time_s),
+                self.func / name,
             )
             write_json(self.func / name.replace(".nii.gz", ".json"), _echo_sidecar(te, imaging))
         mask = simulate.to_image(template.brain.astype(np.uint8), template.affine, dtype=np.uint8)
-        mask.to_filename(
-            self.func / bids_name("mask", ".nii.gz", space=SPACE, desc="brain", **entities)
+        niftiio.write_image(
+            mask, self.func / bids_name("mask", ".nii.gz", space=SPACE, desc="brain", **entities)
         )
         _write_confounds(self.func, entities, run.confounds)
 
@@ -379,9 +380,11 @@ class _NativeWriter:
         )
         t1w, brain_mask = simulate_native.t1w_images(self.space, self.template_xfm)
         t1w_name = bids_name("T1w", ".nii.gz", sub=subject, desc="preproc")
-        t1w.to_filename(self.anat / t1w_name)
+        niftiio.write_image(t1w, self.anat / t1w_name)
         write_json(self.anat / t1w_name.replace(".nii.gz", ".json"), {"SkullStripped": False})
-        brain_mask.to_filename(self.anat / bids_name("mask", ".nii.gz", sub=subject, desc="brain"))
+        niftiio.write_image(
+            brain_mask, self.anat / bids_name("mask", ".nii.gz", sub=subject, desc="brain")
+        )
         raw_anat = root / f"sub-{subject}" / "anat"
         raw_anat.mkdir(parents=True, exist_ok=True)
         _link(self.anat / t1w_name, raw_anat / bids_name("T1w", ".nii.gz", sub=subject))
@@ -410,7 +413,7 @@ class _NativeWriter:
         for echo, (te, data) in enumerate(zip(imaging.echo_times_s, run.echoes, strict=True), 1):
             name = bids_name("bold", ".nii.gz", echo=echo, desc="preproc", **entities)
             img = simulate.to_image(data, affine, imaging.repetition_time_s, xform_code=1)
-            img.to_filename(self.func / name)
+            niftiio.write_image(img, self.func / name)
             write_json(self.func / name.replace(".nii.gz", ".json"), _echo_sidecar(te, imaging))
             raw = bids_name("bold", ".nii.gz", echo=echo, **entities)
             _link(self.func / name, self.raw_func / raw)
@@ -419,11 +422,13 @@ class _NativeWriter:
                 steady = data[..., imaging.n_non_steady_state :]
                 boldref = steady.mean(axis=-1, dtype=np.float32)
         mask = (np.asarray(run.echoes[0]).max(axis=-1) > 0).astype(np.uint8)
-        simulate.to_image(mask, affine, dtype=np.uint8, xform_code=1).to_filename(
-            self.func / bids_name("mask", ".nii.gz", desc="brain", **entities)
+        niftiio.write_image(
+            simulate.to_image(mask, affine, dtype=np.uint8, xform_code=1),
+            self.func / bids_name("mask", ".nii.gz", desc="brain", **entities),
         )
-        simulate.to_image(boldref, affine, dtype=np.float32, xform_code=1).to_filename(
-            self.func / bids_name("boldref", ".nii.gz", desc="coreg", **entities)
+        niftiio.write_image(
+            simulate.to_image(boldref, affine, dtype=np.float32, xform_code=1),
+            self.func / bids_name("boldref", ".nii.gz", desc="coreg", **entities),
         )
         _write_confounds(self.func, entities, run.confounds)
 

@@ -41,7 +41,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage, sparse
 
-from tmstarget import atlas, transforms
+from tmstarget import atlas, niftiio, transforms
+from tmstarget.niftiio import iter_volume_blocks, write_series
 
 KERNELS = ("cubic", "linear", "nearest")
 # Volumes per block: a block of a trial-sized native run (2.5 mm, ~550,000 voxels) is
@@ -49,7 +50,7 @@ KERNELS = ("cubic", "linear", "nearest")
 BLOCK_VOLUMES = 16
 
 
-class ResamplingError(ValueError):
+class ResamplingError(niftiio.NiftiIOError):
     """A run cannot be carried into the analysis grid; the message names the file."""
 
 
@@ -235,48 +236,6 @@ def resample_block(resampler: Resampler, block: np.ndarray) -> np.ndarray:
     return resampler.weights @ columns
 
 
-def iter_volume_blocks(
-    path: str | Path, block_volumes: int = BLOCK_VOLUMES
-) -> Iterator[np.ndarray]:
-    """Blocks of consecutive volumes (x, y, z, t, float32) of a 4D NIfTI, read in file
-    order, so no more than a block is in memory. A ``.nii.gz`` is decompressed once, as a
-    stream, with ISA-L (``isal``: about twice zlib's speed); the image layout comes from
-    nibabel's header (data offset, type, scaling; volumes are contiguous in NIfTI's
-    Fortran order). An uncompressed ``.nii`` is read through nibabel's memory map."""
-    path = Path(path)
-    img = nib.load(str(path))
-    header, offset = img.header, int(img.dataobj.offset)
-    shape = header.get_data_shape()
-    if len(shape) != 4:
-        raise ResamplingError(f"{path} is not a 4D series (shape {shape})")
-    n_volumes = shape[3]
-    try:
-        if not path.name.endswith(".gz"):
-            dataobj = nib.load(str(path), mmap=True).dataobj
-            for start in range(0, n_volumes, block_volumes):
-                yield np.asarray(dataobj[..., start : start + block_volumes], dtype=np.float32)
-            return
-        from isal import igzip
-
-        dtype = header.get_data_dtype()
-        slope, inter = header.get_slope_inter()
-        volume_bytes = int(np.prod(shape[:3])) * dtype.itemsize
-        with igzip.open(path, "rb") as stream:
-            stream.read(offset)
-            for start in range(0, n_volumes, block_volumes):
-                count = min(block_volumes, n_volumes - start)
-                raw = stream.read(volume_bytes * count)
-                if len(raw) != volume_bytes * count:
-                    raise EOFError(f"the file ends after {start} of {n_volumes} volumes")
-                block = np.frombuffer(raw, dtype=dtype).reshape((*shape[:3], count), order="F")
-                block = block.astype(np.float32)
-                if slope not in (None, 1.0) or inter not in (None, 0.0):
-                    block = block * np.float32(slope or 1.0) + np.float32(inter or 0.0)
-                yield block
-    except (EOFError, OSError, ValueError) as error:
-        raise ResamplingError(f"cannot read {path}: {type(error).__name__}: {error}") from error
-
-
 def grid_header(
     resampler: Resampler, n_volumes: int, repetition_time_s: float, dtype=np.float32
 ) -> nib.Nifti1Header:
@@ -290,56 +249,6 @@ def grid_header(
     header.set_zooms((*zooms, repetition_time_s))
     header.set_xyzt_units("mm", "sec")
     return header
-
-
-def write_series(path: str | Path, header: nib.Nifti1Header, blocks: Iterator[np.ndarray]) -> Path:
-    """Write a 4D NIfTI block by block without ever holding the whole series: the header,
-    then each block's bytes in file order. A block is either volumes (x, y, z, t) or,
-    faster, already in file order: a C-ordered (t, voxels) array whose rows are volumes
-    flattened in NIfTI's Fortran order. ``.nii.gz`` is compressed with ISA-L at level 1
-    (``isal``: about ten times zlib's speed for the same size), with no time stamp or name
-    in the gzip header, so the same data give the same bytes. Written to a temporary name
-    and renamed at the end; nothing is left behind on an error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    expected = header.get_data_shape()
-    n_grid = int(np.prod(expected[:3]))
-    dtype = header.get_data_dtype()
-    written = 0
-    try:
-        with open(partial, "wb") as raw:
-            if path.name.endswith(".gz"):
-                from isal import igzip
-
-                stream = igzip.IGzipFile(
-                    filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0
-                )
-            else:
-                stream = raw
-            with stream:
-                header.write_to(stream)
-                stream.write(b"\x00" * (int(header["vox_offset"]) - stream.tell()))
-                for block in blocks:
-                    if block.ndim == 2 and block.shape[1] == n_grid:
-                        rows = np.ascontiguousarray(block, dtype=dtype)
-                        count = block.shape[0]
-                    elif block.shape[:3] == tuple(expected[:3]):
-                        rows = (
-                            np.asarray(block, dtype=dtype).reshape(-1, block.shape[3], order="F").T
-                        )
-                        count = block.shape[3]
-                    else:
-                        raise ResamplingError(f"block of shape {block.shape} for a grid {expected}")
-                    stream.write(np.ascontiguousarray(rows).data)
-                    written += count
-        if written != expected[3]:
-            raise ResamplingError(f"{path}: wrote {written} volumes, the header says {expected[3]}")
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def resample_series(
