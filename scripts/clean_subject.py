@@ -30,7 +30,8 @@ for index, label in enumerate(smk.params.run_labels):
                 reference=smk.input.reference[index],
                 mode=summary["mode"],
                 components=summary["components"],
-                dummies_dropped=summary["mode"] != "external",
+                # tedana dropped them; data denoised elsewhere: read from their length
+                dummies_dropped=None if summary["mode"] == "external" else True,
                 **common,
             )
         )

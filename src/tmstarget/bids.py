@@ -476,13 +476,13 @@ def _run_label(key) -> str:
 
 
 def _bold_names_on_disk(root: str | Path, task: str) -> dict[str, list[str]]:
-    """Names of the ``task`` BOLD images in every func/ folder under ``root``, by
-    subject, read from the names on disk (the layout indexes one query only)."""
+    """Names of the ``task`` BOLD images in every subject's (and session's) func/ folder
+    under ``root``, by subject, read from the names on disk (the layout indexes one query
+    only). Only those folders are listed: an fMRIPrep folder may hold FreeSurfer's
+    hundreds of files per subject under sourcedata/."""
     names: dict[str, list[str]] = {}
-    for folder, _, files in os.walk(root):
-        if os.path.basename(folder) != "func":
-            continue
-        for name in sorted(files):
+    for func in _func_folders(str(root)):
+        for name in sorted(os.listdir(func)):
             entities, suffix, extension = parse_bids_name(name)
             if (
                 suffix == "bold"
@@ -492,6 +492,19 @@ def _bold_names_on_disk(root: str | Path, task: str) -> dict[str, list[str]]:
             ):
                 names.setdefault(entities["sub"], []).append(name)
     return names
+
+
+def _func_folders(root: str) -> list[str]:
+    """``sub-*/func`` and ``sub-*/ses-*/func`` under ``root``."""
+    folders = []
+    with os.scandir(root) as top:
+        subjects = sorted(e.path for e in top if e.is_dir() and _SUBJECT_FOLDER.match(e.name))
+    for subject in subjects:
+        levels = [subject]
+        with os.scandir(subject) as inside:
+            levels += sorted(e.path for e in inside if e.is_dir() and e.name.startswith("ses-"))
+        folders += [os.path.join(level, "func") for level in levels]
+    return [folder for folder in folders if os.path.isdir(folder)]
 
 
 def _bold_spaces(root: str | Path, task: str) -> list[str]:
