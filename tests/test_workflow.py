@@ -278,7 +278,9 @@ def test_echoes_already_in_the_template(tmp_path):
         tmp_path, "--cores", "2", "collect_targets", "index_inputs", configfiles=[config]
     )
     assert result.returncode == 0, result.output[-3000:]
-    inventory = pd.read_csv(tmp_path / "results" / "inputs" / "inventory.tsv", sep="\t")
+    inventory = pd.read_csv(
+        tmp_path / "results" / "inputs" / "inventory.tsv", sep="\t", keep_default_na=False
+    )
     assert set(inventory["space"]) == {"MNI152NLin6Asym"}
     assert (inventory["transforms"] == "n/a").all()
     summary = json.loads(
