@@ -402,34 +402,32 @@ def cone_signals(timeseries: np.ndarray, cone_weights: sparse.csr_array) -> np.n
 # --------------------------------------------------------------------------- 4a
 
 
-def circuit_searchlight(
+@dataclass(frozen=True)
+class SearchlightSignals:
+    """What the circuit searchlight's scores are computed from (methods 4a.1-3).
+
+    ``candidate_ijk`` (n, 3): the surface candidates; ``cone_signals`` (n, T, float64):
+    their cone-weighted mean time courses; ``circuit_signal`` (T,): the circuit-weighted
+    whole-brain signal. Both are linear in each timepoint of the series, so the scores of
+    any part or resample of the series are Pearson r of the matching columns
+    (:mod:`tmstarget.uncertainty` uses this to resample without re-reading the data).
+    """
+
+    candidate_ijk: np.ndarray
+    cone_signals: np.ndarray
+    circuit_signal: np.ndarray
+
+
+def searchlight_signals(
     timeseries: np.ndarray,
     brain_mask: nib.spatialimages.SpatialImage,
     circuit_map: nib.spatialimages.SpatialImage | np.ndarray,
     search_mask: nib.spatialimages.SpatialImage | np.ndarray,
     cone_radii_mm: Sequence[float] = DEFAULT_CONE_RADII_MM,
     cone_weights: Sequence[float] = DEFAULT_CONE_WEIGHTS,
-) -> SearchlightResult:
-    """The trial's circuit searchlight (methods 4a); target = maximum positive r.
-
-    1. Candidates: voxels of ``search_mask`` inside the brain with at least one of their
-       26 neighbours outside the brain (``atlas.surface_voxels``).
-    2. Circuit signal: ``circuit_signal`` with the map's values at all brain voxels.
-    3. Cone signal per candidate: cone-weighted mean over brain voxels
-       (``cone_weight_matrix``; radii in mm).
-    4. Score: Pearson r of cone and circuit signals; target = argmax over finite scores
-       (ties: the first candidate in C order).
-
-    ``circuit_map`` and ``search_mask`` must be on the brain mask's grid (images are
-    checked; arrays must have its shape). All candidates are computed at once: one
-    sparse (n_candidates x n_voxels) matrix times the touched columns of ``timeseries``.
-
-    Raises
-    ------
-    TargetingError
-        Empty search region inside the brain, no surface candidate, flat or non-finite
-        circuit signal, or no candidate with a finite score.
-    """
+) -> SearchlightSignals:
+    """Candidates, cone signals and circuit signal of the circuit searchlight (steps 1-3
+    of :func:`circuit_searchlight`, which see for the checks and errors)."""
     brain = _brain_array(brain_mask)
     _check_timeseries(timeseries, brain)
     affine = np.asarray(brain_mask.affine)
@@ -467,7 +465,47 @@ def circuit_searchlight(
 
     candidate_ijk = np.argwhere(surface)
     weights = cone_weight_matrix(brain, affine, candidate_ijk, cone_radii_mm, cone_weights)
-    scores = pearson_with(cone_signals(timeseries, weights), signal)
+    return SearchlightSignals(candidate_ijk, cone_signals(timeseries, weights), signal)
+
+
+def circuit_searchlight(
+    timeseries: np.ndarray,
+    brain_mask: nib.spatialimages.SpatialImage,
+    circuit_map: nib.spatialimages.SpatialImage | np.ndarray,
+    search_mask: nib.spatialimages.SpatialImage | np.ndarray,
+    cone_radii_mm: Sequence[float] = DEFAULT_CONE_RADII_MM,
+    cone_weights: Sequence[float] = DEFAULT_CONE_WEIGHTS,
+) -> SearchlightResult:
+    """The trial's circuit searchlight (methods 4a); target = maximum positive r.
+
+    1. Candidates: voxels of ``search_mask`` inside the brain with at least one of their
+       26 neighbours outside the brain (``atlas.surface_voxels``).
+    2. Circuit signal: ``circuit_signal`` with the map's values at all brain voxels.
+    3. Cone signal per candidate: cone-weighted mean over brain voxels
+       (``cone_weight_matrix``; radii in mm).
+    4. Score: Pearson r of cone and circuit signals; target = argmax over finite scores
+       (ties: the first candidate in C order).
+
+    ``circuit_map`` and ``search_mask`` must be on the brain mask's grid (images are
+    checked; arrays must have its shape). All candidates are computed at once: one
+    sparse (n_candidates x n_voxels) matrix times the touched columns of ``timeseries``.
+
+    Raises
+    ------
+    TargetingError
+        Empty search region inside the brain, no surface candidate, flat or non-finite
+        circuit signal, or no candidate with a finite score.
+    """
+    signals = searchlight_signals(
+        timeseries, brain_mask, circuit_map, search_mask, cone_radii_mm, cone_weights
+    )
+    return searchlight_result(signals, np.asarray(brain_mask.affine))
+
+
+def searchlight_result(signals: SearchlightSignals, affine: np.ndarray) -> SearchlightResult:
+    """Step 4 of :func:`circuit_searchlight` from its signals: scores and the argmax."""
+    candidate_ijk = signals.candidate_ijk
+    scores = pearson_with(signals.cone_signals, signals.circuit_signal)
     candidate_mm = atlas.voxel_centres_mm(affine, candidate_ijk)
     if not np.isfinite(scores).any():
         raise TargetingError(
@@ -516,23 +554,16 @@ def circuit_connectivity_at(
 # --------------------------------------------------------------------------- 4b
 
 
-def sgacc_seed_map(
+def seed_signals(
     timeseries: np.ndarray,
     brain_mask: nib.spatialimages.SpatialImage,
     seed_mask: nib.spatialimages.SpatialImage | np.ndarray,
     search_mask: nib.spatialimages.SpatialImage | np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson r of every search-region voxel with the sgACC seed (methods 4b).
-
-    Seed time course = plain mean of the seed's brain voxels. Returns ``(region_ijk, r)``:
-    the search-region voxels inside the brain (n, 3) and their r (n,), NaN where a
-    voxel's signal is flat. Sign kept: the target of interest is negative r.
-
-    Raises
-    ------
-    TargetingError
-        Seed or search region empty inside the brain, or a flat/non-finite seed signal.
-    """
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the sgACC seed map is computed from: ``(region_ijk, region_signals,
+    seed_signal)``, the search-region voxels inside the brain (n, 3), their time courses
+    (n, T, float64) and the seed's mean time course (T,). See :func:`sgacc_seed_map` for
+    the checks and errors."""
     brain = _brain_array(brain_mask)
     _check_timeseries(timeseries, brain)
     index = _brain_index(brain)
@@ -560,6 +591,29 @@ def sgacc_seed_map(
         )
     region_ijk = np.argwhere(region)
     region_signals = np.take(timeseries, index[region], axis=1).T
+    return region_ijk, np.asarray(region_signals, dtype=np.float64), seed_signal
+
+
+def sgacc_seed_map(
+    timeseries: np.ndarray,
+    brain_mask: nib.spatialimages.SpatialImage,
+    seed_mask: nib.spatialimages.SpatialImage | np.ndarray,
+    search_mask: nib.spatialimages.SpatialImage | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r of every search-region voxel with the sgACC seed (methods 4b).
+
+    Seed time course = plain mean of the seed's brain voxels. Returns ``(region_ijk, r)``:
+    the search-region voxels inside the brain (n, 3) and their r (n,), NaN where a
+    voxel's signal is flat. Sign kept: the target of interest is negative r.
+
+    Raises
+    ------
+    TargetingError
+        Seed or search region empty inside the brain, or a flat/non-finite seed signal.
+    """
+    region_ijk, region_signals, seed_signal = seed_signals(
+        timeseries, brain_mask, seed_mask, search_mask
+    )
     return region_ijk, pearson_with(region_signals, seed_signal)
 
 
