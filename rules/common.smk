@@ -266,7 +266,11 @@ def manuscript_items():
         "table",
         reliability.tables,
         reliability.journal,
-        ["report/reliability/reliability.rst", "report/reliability/scan_length.rst"],
+        [
+            "report/reliability/reliability.rst",
+            "report/reliability/scan_length.rst",
+            "report/reliability/choice_reliability.rst",
+        ],
     )
     items += _paired(
         "Reliability",
@@ -276,6 +280,7 @@ def manuscript_items():
         [
             "report/reliability/within_between_figure.rst",
             "report/reliability/scan_length_figure.rst",
+            "report/reliability/choice_reliability_figure.rst",
         ],
     )
     items += _item("Reliability", "source data", reliability.source_data)

@@ -7,6 +7,7 @@ RELIABILITY = config["reliability"]
 rule analyse_reliability:
     input:
         targets=lambda wildcards: expand(SUBJECT_RELIABILITY, subject=subjects()),
+        choices=lambda wildcards: expand(SUBJECT_CHOICES, subject=subjects()),
         mask=lambda wildcards: expand(CLEAN_MASK, subject=subjects()[0]),
     output:
         tables=[
@@ -16,16 +17,24 @@ rule analyse_reliability:
                 category="Reliability",
                 subcategory="Tables",
             )
-            for name in ("reliability", "scan_length")
+            for name in ("reliability", "scan_length", "choice_reliability")
         ],
         journal=expand(
             "results/reliability/tables/{name}.{ext}",
-            name=["reliability", "scan_length"],
+            name=["reliability", "scan_length", "choice_reliability"],
             ext=["md", "tex"],
         ),
         source_data=expand(
             "results/reliability/source_data/{name}.tsv",
-            name=["targets", "distances", "per_subject", "curve", "needed"],
+            name=[
+                "targets",
+                "distances",
+                "per_subject",
+                "curve",
+                "needed",
+                "choice_targets",
+                "choice_summary",
+            ],
         ),
         figures=[
             report(
@@ -34,11 +43,11 @@ rule analyse_reliability:
                 category="Reliability",
                 subcategory="Figures",
             )
-            for name in ("within_between", "scan_length")
+            for name in ("within_between", "scan_length", "choice_reliability")
         ],
         vector_figures=expand(
             "results/reliability/figures/{name}.pdf",
-            name=["within_between", "scan_length"],
+            name=["within_between", "scan_length", "choice_reliability"],
         ),
     log:
         "results/logs/analyse_reliability.log",

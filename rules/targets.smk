@@ -1,11 +1,22 @@
 # Individual targets: every configured connectivity method, Beam F3 from the head
 # measurements, coil positions on the scalp, native coordinates; then the group tables,
 # the neuronavigation export and (demo) the recovery of the planted targets.
+from tmstarget.stimulation import TargetingSettings
+
 TARGETS = config["targets"]
 SUBJECT_TARGETS = "results/targets/sub-{subject}/sub-{subject}_desc-targets.tsv"
 SUBJECT_RELIABILITY = (
     "results/reliability/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
 )
+# Every target choice's full-data and half targets (reliability by choice).
+SUBJECT_CHOICES = (
+    "results/reliability/sub-{subject}/sub-{subject}_desc-choices_targets.tsv"
+)
+# Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
+# map of the target location.
+BOOTSTRAP = TargetingSettings.from_config(TARGETS).bootstrap.enabled
+SUBJECT_BOOTSTRAP = "results/targets/sub-{subject}/sub-{subject}_desc-bootstrap_targets"
+SUBJECT_BOOTSTRAP_MAP = f"results/targets/sub-{{subject}}/sub-{{subject}}_space-{SPACE}_label-target_desc-bootstrap_probseg.nii.gz"
 
 
 rule find_targets:
@@ -15,10 +26,22 @@ rule find_targets:
         bids_dir=BIDS_DIR,
         # template -> T1w (native coordinates of the sites); none: no native coordinates
         template_transforms=lambda wildcards: subject_runs(wildcards)[0].template_xfms,
+        # run lengths and censored volumes: the bootstrap's blocks stay inside runs
+        metrics=QC_METRICS,
     output:
         targets=SUBJECT_TARGETS,
         # The split-half and first-k-minutes targets: the series is loaded once for all.
         reliability=SUBJECT_RELIABILITY,
+        choices=SUBJECT_CHOICES,
+        **(
+            {
+                "bootstrap_table": f"{SUBJECT_BOOTSTRAP}.tsv",
+                "bootstrap_dictionary": f"{SUBJECT_BOOTSTRAP}.json",
+                "bootstrap_map": SUBJECT_BOOTSTRAP_MAP,
+            }
+            if BOOTSTRAP
+            else {}
+        ),
         maps=expand(
             f"results/targets/sub-{{{{subject}}}}/sub-{{{{subject}}}}_space-{SPACE}_desc-{{method}}_stat.nii.gz",
             method=TARGETS["methods"],

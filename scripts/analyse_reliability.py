@@ -6,9 +6,18 @@ import nibabel as nib
 import pandas as pd
 
 from tmstarget.bids import write_tsv
-from tmstarget.figures.reliability import plot_scan_length, plot_within_between
+from tmstarget.figures.reliability import (
+    plot_choice_reliability,
+    plot_scan_length,
+    plot_within_between,
+)
 from tmstarget.logs import log_to_file
-from tmstarget.reliability import ReliabilityParams, analyse_reliability
+from tmstarget.reliability import (
+    ReliabilityParams,
+    analyse_reliability,
+    choice_summary,
+    choice_table,
+)
 from tmstarget.stimulation import voxel_size_mm
 from tmstarget.tables import write_table
 
@@ -18,10 +27,19 @@ params = ReliabilityParams.from_config(smk.params.reliability)
 tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in smk.input.targets]
 results = analyse_reliability(tables, params, voxel_size_mm(nib.load(smk.input.mask[0])))
 log.info("%s", results.convention_note)
-for name, path in zip(("reliability", "scan_length"), smk.output.tables, strict=True):
+choice_targets = pd.concat(
+    [pd.read_csv(path, sep="\t", na_values="n/a") for path in smk.input.choices],
+    ignore_index=True,
+)
+by_choice = choice_summary(choice_targets, params)
+results.tables["choice_reliability"] = choice_table(by_choice, params)
+extra = {"choice_targets": choice_targets, "choice_summary": by_choice}
+names = ("reliability", "scan_length", "choice_reliability")
+for name, path in zip(names, smk.output.tables, strict=True):
     write_table(results.tables[name], Path(path).with_suffix(""))
 for path in smk.output.source_data:
-    write_tsv(path, getattr(results, Path(path).stem))
+    stem = Path(path).stem
+    write_tsv(path, extra[stem] if stem in extra else getattr(results, stem))
 figures = Path(smk.output.figures[0]).parent
 plot_within_between(
     results.per_subject,
@@ -39,4 +57,12 @@ plot_scan_length(
     [smk.output.figures[1], figures / "scan_length.pdf"],
     results.one_voxel_mm,
     results.between_mm,
+)
+plot_choice_reliability(
+    by_choice,
+    [smk.output.figures[2], figures / "choice_reliability.pdf"],
+    {
+        "published within": params.manuscript_within_mm,
+        "published between": params.manuscript_between_mm,
+    },
 )

@@ -1,5 +1,7 @@
 """Adapter: clean, smooth and join one subject's runs, with QC (rule clean_subject)."""
 
+import numpy as np
+
 from tmstarget.bids import write_json
 from tmstarget.denoise import RunInput, clean_subject, cleaning_options
 from tmstarget.figures.qc import plot_subject_qc
@@ -39,6 +41,13 @@ result = clean_subject(subject, runs, **cleaning_options(smk.params.preprocess))
 result.img.to_filename(smk.output.bold)
 result.mask.to_filename(smk.output.mask)
 qc = result.qc
+# Censored volumes per run (indices after the dummies): the bootstrap's blocks must not
+# straddle the gaps they leave in the joined series.
+offsets = np.cumsum([0, *qc.run_lengths])
+censored = [
+    np.flatnonzero(~qc.kept[start:stop]).tolist()
+    for start, stop in zip(offsets[:-1], offsets[1:], strict=True)
+]
 write_json(
     smk.output.metrics,
     {
@@ -48,10 +57,16 @@ write_json(
                 "label": label,
                 "mode": mode,
                 "volumes": length,
+                "censored_volumes": removed,
                 "components": {k: v for k, v in components.items() if k != "components"},
             }
-            for label, mode, length, components in zip(
-                qc.run_labels, qc.run_modes, qc.run_lengths, qc.components, strict=True
+            for label, mode, length, removed, components in zip(
+                qc.run_labels,
+                qc.run_modes,
+                qc.run_lengths,
+                censored,
+                qc.components,
+                strict=True,
             )
         ],
         "metrics": qc.metrics,

@@ -201,6 +201,10 @@ def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
             thermal_noise_sd=float(imaging["thermal_noise_sd"]),
             artefact_percent=float(imaging["artefact_percent"]),
             circuit_percent=float(imaging["circuit_percent"]),
+            patch_drift_mm=float(imaging["patch_drift_mm"]),
+            coupling_drift=float(imaging["coupling_drift"]),
+            network_drift=float(imaging["network_drift"]),
+            drift_timescale_s=float(imaging["drift_timescale_s"]),
         ),
         layout=str(demo.get("layout", "native")),
     )

@@ -98,6 +98,7 @@ from scipy import stats
 
 from tmstarget.circuits import TargetingError
 from tmstarget.tables import cell, cells_frame
+from tmstarget.uncertainty import CHOICES
 
 SEGMENT_FULL = "full"
 SEGMENT_HALF1 = "half1"
@@ -173,6 +174,8 @@ class ReliabilityParams:
     threshold_inclusive : minutes needed counts a median equal to the threshold as reached
         ("within one voxel") instead of requiring it to be strictly below.
     manuscript_within_mm, manuscript_between_mm : the published numbers, printed beside ours.
+    choices : target choices (:data:`tmstarget.uncertainty.CHOICES`) whose split-half
+        distances are compared side by side (score-map methods only).
     """
 
     method: str | None = None
@@ -188,9 +191,17 @@ class ReliabilityParams:
     threshold_inclusive: bool = False
     manuscript_within_mm: float = MANUSCRIPT_WITHIN_MM
     manuscript_between_mm: float = MANUSCRIPT_BETWEEN_MM
+    choices: tuple[str, ...] = CHOICES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minutes_grid", tuple(float(k) for k in self.minutes_grid))
+        object.__setattr__(self, "choices", tuple(self.choices))
+        unknown = [choice for choice in self.choices if choice not in CHOICES]
+        if unknown or len(set(self.choices)) != len(self.choices):
+            raise ValueError(
+                f"reliability.choices: {list(self.choices)} must be distinct names among "
+                f"{', '.join(CHOICES)}"
+            )
         choices = {
             "method": METHODS,
             "between_convention": CONVENTIONS,
@@ -345,6 +356,7 @@ def subject_reliability(
     subject: str = "",
     min_timepoints: int = DEFAULT_MIN_TIMEPOINTS,
     paired_retest: bool = False,
+    window_fn: Callable[[int, int], Any] | None = None,
 ) -> pd.DataFrame:
     """Targets of one subject from the full series, its two halves and its first k minutes.
 
@@ -363,6 +375,9 @@ def subject_reliability(
     subject : subject label written to every row.
     min_timepoints : shorter segments are skipped with a note; halves shorter are an error.
     paired_retest : also target ``retest_<k>min`` (see the module docstring).
+    window_fn : ``window_fn(start, stop)`` -> as ``target_fn``, called with the volumes
+        of the part instead of ``target_fn`` on a slice (for methods that hold what they
+        need of the whole series, e.g. the bootstrap's score model).
 
     Returns
     -------
@@ -395,7 +410,12 @@ def subject_reliability(
             key = (start, stop)
             if key not in computed:
                 try:
-                    computed[key] = _target_record(target_fn(timeseries[start:stop]))
+                    outcome = (
+                        window_fn(start, stop)
+                        if window_fn is not None
+                        else target_fn(timeseries[start:stop])
+                    )
+                    computed[key] = _target_record(outcome)
                 except TargetingError as error:
                     if segment.segment in REQUIRED_SEGMENTS:
                         raise TargetingError(
@@ -449,6 +469,7 @@ def make_target_fn(
     method's result object (its ``.target.mm`` is the coordinate, world mm).
     """
     from tmstarget.stimulation import SubjectMaps, TargetingSettings, find_target
+    from tmstarget.uncertainty import BootstrapSettings
 
     if method == "searchlight":
         method = "circuit_searchlight"
@@ -461,6 +482,7 @@ def make_target_fn(
     settings = TargetingSettings(
         methods=(method,),
         connectivity_method=method,
+        bootstrap=BootstrapSettings(enabled=False),
         cluster_percentile=cluster_percentile,
         cluster_centre=centre_of_mass,
         **({"cone_radii_mm": tuple(cone_radii_mm)} if cone_radii_mm is not None else {}),
@@ -1318,4 +1340,112 @@ def analyse_reliability(
         between_mm=between,
         convention_note=note,
         tables=tables,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Target choices side by side
+# --------------------------------------------------------------------------------------
+
+CHOICE_LABELS = {
+    "argmax": "Argmax (trial)",
+    "smoothed": "Smoothed map, argmax",
+    "top_fraction": "Centre of gravity of the top fraction",
+    "bootstrap_mode": "Bootstrap modal site",
+}
+CHOICE_COLUMNS = ("subject", "choice", "segment", "x_mm", "y_mm", "z_mm")
+
+
+def choice_summary(
+    choice_targets: pd.DataFrame | Sequence[pd.DataFrame], params: ReliabilityParams
+) -> pd.DataFrame:
+    """:func:`summarise` for each target choice (rows of ``choice_targets``, the
+    per-subject tables of find_targets: subject, choice, segment half1/half2, x/y/z mm),
+    stacked with a ``choice`` column, in the order of ``params.choices``. Empty when no
+    choice was computed (a method without a score map)."""
+    frame = _as_choice_frame(choice_targets)
+    parts = []
+    for choice in params.choices:
+        rows = frame[frame["choice"] == choice]
+        if rows.empty:
+            continue
+        summary = summarise(
+            rows, params.n_bootstrap, params.seed, params.confidence, params.centroid
+        )
+        parts.append(summary.assign(choice=choice))
+    if not parts:
+        return pd.DataFrame(columns=["choice", "quantity", "median", "median_low", "median_high"])
+    stacked = pd.concat(parts, ignore_index=True)
+    stacked.attrs.update(parts[0].attrs)
+    return stacked[["choice", *[c for c in stacked.columns if c != "choice"]]]
+
+
+def _as_choice_frame(choice_targets: pd.DataFrame | Sequence[pd.DataFrame]) -> pd.DataFrame:
+    if not isinstance(choice_targets, pd.DataFrame):
+        frames = [frame for frame in choice_targets if len(frame)]
+        if not frames:
+            return pd.DataFrame(columns=list(CHOICE_COLUMNS))
+        choice_targets = pd.concat(frames, ignore_index=True)
+    missing = set(CHOICE_COLUMNS) - set(choice_targets.columns)
+    if missing:
+        raise ValueError(f"choice targets lack the column(s) {', '.join(sorted(missing))}")
+    return choice_targets
+
+
+def choice_table(summary: pd.DataFrame, params: ReliabilityParams) -> pd.DataFrame:
+    """Cell frame of the choices side by side: per choice, the median (CI) within-subject
+    distance, both between-subject conventions and the ratio under the configured one,
+    with the published numbers in the first row's notes."""
+    level = f"{100 * params.confidence:g}%"
+    columns = {
+        "within": f"Within, median ({level} CI)",
+        "pairwise_cross_half": f"Between, pairwise, median ({level} CI)",
+        "centroid": f"Between, centroid, median ({level} CI)",
+        f"ratio_{params.between_convention}": "Ratio between / within",
+    }
+    cells = []
+    section = "Split-half distance, mm"
+    if summary.empty:
+        cells.append(
+            cell(
+                section,
+                "No target choice compared",
+                "n",
+                "text",
+                column_label="Subjects",
+                text="the reliability method has no score map (or reliability.choices is empty)",
+            )
+        )
+    for choice in dict.fromkeys(summary["choice"]):
+        rows = summary[summary["choice"] == choice].set_index("quantity")
+        row = CHOICE_LABELS.get(choice, choice)
+        subjects = int(rows.loc["within", "n_subjects"])
+        cells.append(cell(section, row, "n", "count", column_label="Subjects", count=subjects))
+        for quantity, label in columns.items():
+            record = rows.loc[quantity]
+            cells.append(
+                cell(
+                    section,
+                    row,
+                    quantity,
+                    "estimate_ci",
+                    column_label=label,
+                    value=record["median"],
+                    low=record["median_low"],
+                    high=record["median_high"],
+                    decimals=2,
+                )
+            )
+    notes = [
+        "Each subject's two contiguous halves targeted with each rule for choosing the site "
+        "on the score map: the trial's argmax; the argmax of the map smoothed over the "
+        "candidates; the centre of gravity of the top fraction of candidates; the modal "
+        "site of a block bootstrap of the half. A lower within-subject distance at a "
+        "similar between-subject distance is a more stable rule.",
+        f"CIs: percentile bootstrap resampling subjects ({params.n_bootstrap} resamples, "
+        f"seed {params.seed}). Published (argmax): {params.manuscript_within_mm:g} mm "
+        f"within, {params.manuscript_between_mm:g} mm between.",
+    ]
+    return cells_frame(
+        cells, caption="Split-half reliability by target choice", notes=notes, row_header=""
     )

@@ -343,6 +343,16 @@ class ImagingSpec:
     # The first volumes are brighter until the magnetisation reaches steady state (an S0
     # effect, the same fraction at every echo); fMRIPrep flags them in the confounds.
     n_non_steady_state: int = 4
+    # Within-session variability (0 = connectivity fixed within a session; the config's
+    # defaults are calibrated, benchmarks/README.md). Each is a slow Gaussian process with
+    # correlation time ``drift_timescale_s``: the DLPFC site coupled to the circuit wanders
+    # around the planted site (SD per axis, mm), the patch's coupling gain varies (SD,
+    # relative), and each network's map gains a second sparse map with a time-varying
+    # weight (SD, relative to the network's own map).
+    patch_drift_mm: float = 0.0
+    coupling_drift: float = 0.0
+    network_drift: float = 0.0
+    drift_timescale_s: float = 120.0
 
     @property
     def acquisition_voxel_mm(self) -> float:
@@ -360,6 +370,11 @@ class ImagingSpec:
                 raise SimulationError(f"demo.imaging.{name} must be positive")
         if self.native_voxel_size_mm is not None and not self.native_voxel_size_mm > 0:
             raise SimulationError("demo.imaging.native_voxel_size_mm must be positive")
+        for name in ("patch_drift_mm", "coupling_drift", "network_drift"):
+            if not getattr(self, name) >= 0:
+                raise SimulationError(f"demo.imaging.{name} must be >= 0")
+        if not self.drift_timescale_s > 0:
+            raise SimulationError("demo.imaging.drift_timescale_s must be positive (seconds)")
         if self.n_volumes < 20 + self.n_non_steady_state:
             raise SimulationError(
                 "demo.imaging.n_volumes must be at least 20 plus the non-steady-state volumes"
@@ -454,6 +469,19 @@ def _smooth_series(
     return (series - series.mean()) / series.std()
 
 
+def slow_process(rng: np.random.Generator, n: int, tr_s: float, timescale_s: float) -> np.ndarray:
+    """A slow stationary Gaussian process of ``n`` volumes, unit variance in expectation
+    (not per draw: a slow process wanders away from 0 over a short run): white noise
+    smoothed by a Gaussian of standard deviation ``timescale_s`` (its correlation time is
+    about twice that)."""
+    sigma = max(timescale_s / tr_s, 1e-3)
+    pad = int(np.ceil(4 * sigma))
+    smoothed = ndimage.gaussian_filter1d(rng.normal(0, 1, n + 2 * pad), sigma, mode="nearest")
+    # variance of unit white noise smoothed by a unit-area Gaussian of SD sigma
+    variance = 1.0 / (2.0 * np.sqrt(np.pi) * sigma) if sigma > 0.5 else 1.0
+    return smoothed[pad : pad + n] / np.sqrt(variance)
+
+
 def _smooth_field(
     rng: np.random.Generator, shape: tuple[int, ...], fwhm_vox: float, n: int = 1
 ) -> np.ndarray:
@@ -524,6 +552,8 @@ class SubjectFields:
     local: np.ndarray  # (N_LOCAL_FIELDS, *template.shape)
     s0_noise: np.ndarray  # (n_s0_sources, *template.shape)
     s0_modulation: np.ndarray  # template.shape, unit-variance smooth field
+    # (n_networks, *template.shape) second maps of the networks (network_drift > 0 only)
+    network_drift: np.ndarray | None = None
 
 
 @dataclass
@@ -543,6 +573,8 @@ class SubjectModel:
     grey: np.ndarray
     white: np.ndarray
     csf: np.ndarray
+    target_mm: np.ndarray | None = None  # planted DLPFC site (MNI mm), for the drift
+    network_drift_maps: np.ndarray | None = None  # (n_networks, n_voxels) or None
 
 
 N_LOCAL_FIELDS = 12
@@ -565,12 +597,19 @@ def draw_subject_fields(
         _smooth_field(rng, shape, 30.0 / voxel_mm, spec.n_s0_sources), threshold_sd=0.0
     )
     s0_modulation = _smooth_field(rng, shape, 8.0, 1)[0]
+    # Drawn last and only when used, so the static model's maps stay as they were.
+    drift = (
+        _sparse(_smooth_field(rng, shape, 20.0 / voxel_mm, spec.n_networks))
+        if spec.network_drift > 0
+        else None
+    )
     return SubjectFields(
         target_mm=atlas.voxel_centres_mm(template.affine, np.asarray(target_ijk)[None, :])[0],
         networks=networks,
         local=local,
         s0_noise=s0_noise,
         s0_modulation=s0_modulation,
+        network_drift=drift,
     )
 
 
@@ -646,6 +685,12 @@ def model_on_grid(
         grey=grey,
         white=white,
         csf=csf,
+        target_mm=np.asarray(target_mm, dtype=np.float64),
+        network_drift_maps=(
+            None
+            if fields.network_drift is None
+            else sample(fields.network_drift) * grey / np.sqrt(spec.n_networks)
+        ),
     )
 
 
@@ -695,19 +740,7 @@ def simulate_run(
     n_v = len(vox)
     scale = 1.0 / (100 * spec.reference_te_s)  # percent at reference TE -> dR2* (1/s)
 
-    # Latent BOLD sources (unit variance).
-    circuit = _smooth_series(rng, n_t, tr)
-    global_signal = _smooth_series(rng, n_t, tr)
-    networks = np.stack([_smooth_series(rng, n_t, tr) for _ in range(spec.n_networks)])
-    local = np.stack([_smooth_series(rng, n_t, tr, (0.01, 0.2)) for _ in range(N_LOCAL_FIELDS)])
-    local = local.T.astype(np.float32)
-
-    bold_percent = (
-        spec.circuit_percent * np.outer(circuit, model.circuit_map)
-        + spec.global_percent * np.outer(global_signal, model.global_map)
-        + spec.network_percent * (networks.T.astype(np.float32) @ model.network_maps)
-        + spec.local_percent * (local @ model.local_maps)
-    )
+    bold_percent, circuit, global_signal = bold_sources(spec, model, rng)
     # dR2* (1/s): a BOLD increase is an R2* decrease.
     delta_r2star = (-scale * bold_percent).astype(np.float32)
     del bold_percent
@@ -759,6 +792,83 @@ def simulate_run(
     confounds = fmriprep_confounds(motion, middle, model, tr, spec.n_non_steady_state)
     latent = pd.DataFrame({"circuit": circuit, "global_signal": global_signal})
     return SimulatedRun(echoes=echoes, confounds=confounds, latent=latent)
+
+
+def bold_sources(
+    spec: ImagingSpec, model: SubjectModel, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The BOLD part of a run, percent signal change at the reference TE (volumes x
+    voxels), and the latent circuit and global time courses (unit variance): circuit,
+    global signal, networks, local fluctuations and the within-session drift."""
+    n_t, tr = spec.n_volumes, spec.repetition_time_s
+    circuit = _smooth_series(rng, n_t, tr)
+    global_signal = _smooth_series(rng, n_t, tr)
+    networks = np.stack([_smooth_series(rng, n_t, tr) for _ in range(spec.n_networks)])
+    local = np.stack([_smooth_series(rng, n_t, tr, (0.01, 0.2)) for _ in range(N_LOCAL_FIELDS)])
+    local = local.T.astype(np.float32)
+
+    bold_percent = (
+        spec.circuit_percent * np.outer(circuit, model.circuit_map)
+        + spec.global_percent * np.outer(global_signal, model.global_map)
+        + spec.network_percent * (networks.T.astype(np.float32) @ model.network_maps)
+        + spec.local_percent * (local @ model.local_maps)
+    )
+    bold_percent += within_session_drift(spec, model, rng, circuit, networks)
+    return bold_percent, circuit, global_signal
+
+
+def within_session_drift(
+    spec: ImagingSpec,
+    model: SubjectModel,
+    rng: np.random.Generator,
+    circuit: np.ndarray,
+    networks: np.ndarray,
+) -> np.ndarray | float:
+    """The BOLD (percent, volumes x voxels) that within-session variability adds to the
+    static model, or 0 when every drift knob is 0 (no random draw then).
+
+    - ``patch_drift_mm``: the left DLPFC site coupled to ``c(t)`` is ``p(t) = planted +
+      patch_drift_mm * u(t)`` (u: three slow processes, :func:`slow_process`); the static
+      patch is replaced by the coil-cone profile around ``p(t)``, volume by volume.
+    - ``coupling_drift``: the patch follows ``(1 + coupling_drift * w(t)) c(t)``, the
+      gain clipped at 0.
+    - ``network_drift``: network k's map is ``M_k + network_drift * z_k(t) D_k``.
+    """
+    n_t, tr = len(circuit), spec.repetition_time_s
+    drifting_patch = spec.patch_drift_mm > 0 or spec.coupling_drift > 0
+    drifting_networks = spec.network_drift > 0 and model.network_drift_maps is not None
+    if not (drifting_patch or drifting_networks) or model.target_mm is None:
+        return 0.0
+    extra = np.zeros((n_t, len(model.voxels)), dtype=np.float32)
+    if drifting_patch:
+        timescale = spec.drift_timescale_s
+        wander = np.zeros((n_t, 3))
+        if spec.patch_drift_mm > 0:
+            wander = spec.patch_drift_mm * np.stack(
+                [slow_process(rng, n_t, tr, timescale) for _ in range(3)], axis=1
+            )
+        gain = np.ones(n_t)
+        if spec.coupling_drift > 0:
+            gain = np.clip(1 + spec.coupling_drift * slow_process(rng, n_t, tr, timescale), 0, None)
+        reach = max(CONE_RADII_MM) + 4 * spec.patch_drift_mm + 1e-6
+        near = np.flatnonzero(
+            np.linalg.norm(model.xyz_mm - model.target_mm, axis=1) <= reach
+        )
+        xyz, grey = model.xyz_mm[near], model.grey[near]
+        static = _cone_profile(np.linalg.norm(xyz - model.target_mm, axis=1)) * grey
+        sites = model.target_mm[None, :] + wander  # (n_t, 3)
+        distance = np.linalg.norm(xyz[None, :, :] - sites[:, None, :], axis=2)
+        moving = gain[:, None] * _cone_profile(distance) * grey[None, :]
+        extra[:, near] += (spec.circuit_percent * circuit[:, None] * (moving - static)).astype(
+            np.float32
+        )
+    if drifting_networks:
+        weights = np.stack(
+            [slow_process(rng, n_t, tr, spec.drift_timescale_s) for _ in range(len(networks))]
+        )
+        courses = (networks * weights).T.astype(np.float32)
+        extra += spec.network_percent * spec.network_drift * (courses @ model.network_drift_maps)
+    return extra
 
 
 MOTION_PARAMETERS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")

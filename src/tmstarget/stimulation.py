@@ -12,16 +12,18 @@ needs), and maps the sites to the subject's T1w space when fMRIPrep's transform 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from tmstarget import circuits, native, scalp, targeting
+from tmstarget import circuits, native, scalp, targeting, uncertainty
 
 METHODS = ("circuit_searchlight", "sgacc_classic", "sgacc_cluster")
+# Methods that choose a site on a score map (bootstrap and choice variants apply).
+MAP_METHODS = ("circuit_searchlight", "sgacc_classic")
 BEAM_F3 = "beam_f3"
 
 TARGETS_DICTIONARY = {
@@ -106,6 +108,38 @@ class TargetingSettings:
     cone_weights: tuple[float, ...] = targeting.DEFAULT_CONE_WEIGHTS
     cluster_percentile: float = 10.0
     cluster_centre: str = "value"
+    # How the site is chosen on a score map (uncertainty.CHOICES); argmax is the trial's.
+    choice: str = "argmax"
+    choice_smoothing_fwhm_mm: float = 6.0
+    choice_top_fraction: float = 0.05
+    bootstrap: uncertainty.BootstrapSettings = field(
+        default_factory=uncertainty.BootstrapSettings
+    )
+
+    def __post_init__(self) -> None:
+        self.choice_settings  # noqa: B018 (checks the choice options)
+        if self.connectivity_method not in MAP_METHODS and (
+            self.choice != "argmax" or self.bootstrap.enabled
+        ):
+            key = "targets.choice" if self.choice != "argmax" else "targets.bootstrap.enabled"
+            raise ValueError(
+                f"{key}: the bootstrap and the target choices work on score maps "
+                f"({', '.join(MAP_METHODS)}); targets.connectivity_method "
+                f"{self.connectivity_method!r} chooses by its own rule. Set "
+                "targets.choice: argmax and targets.bootstrap.enabled: false, or another "
+                "connectivity method"
+            )
+
+    @property
+    def choice_settings(self) -> uncertainty.ChoiceSettings:
+        return uncertainty.ChoiceSettings(
+            self.choice, self.choice_smoothing_fwhm_mm, self.choice_top_fraction
+        )
+
+    @property
+    def coil_radius_mm(self) -> float:
+        """One coil radius (mm): targets.bootstrap.coil_radius_mm, else the cone's reach."""
+        return self.bootstrap.coil_radius_mm or float(max(self.cone_radii_mm))
 
     @classmethod
     def from_config(cls, section: dict) -> TargetingSettings:
@@ -113,6 +147,8 @@ class TargetingSettings:
         for key in ("methods", "cone_radii_mm", "cone_weights"):
             if key in values:
                 values[key] = tuple(values[key])
+        if "bootstrap" in values:
+            values["bootstrap"] = uncertainty.BootstrapSettings.from_config(values["bootstrap"])
         return cls(**values)
 
 
@@ -201,6 +237,121 @@ def find_target(
     raise ValueError(f"targets.methods: unknown method {method!r}; known: {', '.join(METHODS)}")
 
 
+def score_model(
+    maps: SubjectMaps, method: str, settings: TargetingSettings
+) -> uncertainty.ScoreModel:
+    """The candidates' time courses and the reference signal of a score-map method
+    (:data:`MAP_METHODS`), computed once from the whole series for the bootstrap, the
+    choice variants and any part of the series."""
+    affine = np.asarray(maps.brain_mask.affine)
+    if method == "circuit_searchlight":
+        signals = targeting.searchlight_signals(
+            maps.timeseries,
+            maps.brain_mask,
+            maps.circuit_map,
+            maps.search_mask,
+            settings.cone_radii_mm,
+            settings.cone_weights,
+        )
+        return uncertainty.ScoreModel.build(
+            method,
+            signals.candidate_ijk,
+            affine,
+            signals.cone_signals,
+            signals.circuit_signal,
+            sign=1.0,
+        )
+    if method == "sgacc_classic":
+        region_ijk, region_signals, seed_signal = targeting.seed_signals(
+            maps.timeseries, maps.brain_mask, maps.seed_mask, maps.search_mask
+        )
+        return uncertainty.ScoreModel.build(
+            method, region_ijk, affine, region_signals, seed_signal, sign=-1.0
+        )
+    raise ValueError(
+        f"{method!r} does not choose on a score map; the bootstrap and the target choices "
+        f"work with {', '.join(MAP_METHODS)}"
+    )
+
+
+@dataclass
+class SubjectBootstrap:
+    """What the bootstrap writes for one subject: a one-row table and the probability
+    map of the target location (share of resamples choosing each voxel)."""
+
+    table: pd.DataFrame
+    probability_map: nib.Nifti1Image
+    result: uncertainty.BootstrapResult
+
+
+def subject_bootstrap(
+    participant_id: str,
+    model: uncertainty.ScoreModel,
+    settings: TargetingSettings,
+    segments: Sequence[tuple[int, int]],
+    repetition_time_s: float,
+    brain_mask: nib.Nifti1Image,
+) -> SubjectBootstrap:
+    """Block bootstrap of the connectivity method (``targets.bootstrap``) on a subject's
+    whole series; ``segments`` from :func:`uncertainty.contiguous_segments`."""
+    boot = settings.bootstrap
+    result = uncertainty.bootstrap_targets(
+        model,
+        segments,
+        uncertainty.block_volumes(boot.block_s, repetition_time_s),
+        boot.n_resamples,
+        uncertainty.subject_stream(boot.seed, participant_id),
+        settings.choice_settings,
+        boot.confidence,
+        settings.coil_radius_mm,
+    )
+    row = {
+        "participant_id": participant_id,
+        "choice": settings.choice,
+        "block_s": boot.block_s,
+        "seed": boot.seed,
+        **uncertainty.describe(result, model),
+    }
+    table = pd.DataFrame([row])[list(uncertainty.BOOTSTRAP_DICTIONARY)]
+    volume = np.zeros(brain_mask.shape[:3], dtype=np.float32)
+    volume[tuple(model.candidate_ijk.T)] = result.probability
+    return SubjectBootstrap(table, nib.Nifti1Image(volume, brain_mask.affine), result)
+
+
+def chosen_target(
+    model: uncertainty.ScoreModel,
+    settings: TargetingSettings,
+    window: tuple[int, int],
+    segments: Sequence[tuple[int, int]],
+    repetition_time_s: float,
+    participant_id: str,
+    choice: uncertainty.ChoiceSettings | None = None,
+) -> targeting.Target:
+    """The target ``choice`` (default: the configured one) gives on volumes ``window``
+    of the series, as a :class:`targeting.Target` (``mm``: the chosen point; ``ijk``,
+    ``voxel_mm`` and ``score``: its candidate)."""
+    choice = choice or settings.choice_settings
+    mm = uncertainty.choice_site(
+        model,
+        choice,
+        window,
+        segments,
+        settings.bootstrap,
+        repetition_time_s,
+        uncertainty.subject_stream(settings.bootstrap.seed, participant_id),
+    )
+    index = int(np.argmin(np.linalg.norm(model.candidate_mm - mm, axis=1)))
+    scores = uncertainty.segment_scores(model, *window)
+    voxel = model.candidate_mm[index]
+    return targeting.Target(
+        method=model.method,
+        mm=(float(mm[0]), float(mm[1]), float(mm[2])),
+        ijk=tuple(int(v) for v in model.candidate_ijk[index]),
+        voxel_mm=(float(voxel[0]), float(voxel[1]), float(voxel[2])),
+        score=float(scores[index]),
+    )
+
+
 @dataclass
 class SubjectTargets:
     """Everything the subject-level rule writes."""
@@ -215,17 +366,23 @@ def subject_targets(
     settings: TargetingSettings,
     head_cm: tuple[float, float, float] | None,
     transform: str | Path | Sequence[str | Path] | None = None,
+    chosen: targeting.Target | None = None,
 ) -> SubjectTargets:
     """Every configured method's target, Beam F3 (from ``head_cm``: nasion-inion,
     tragus-tragus, circumference in cm; None skips it), coil positions on the template
     scalp, circuit connectivity at every site and native T1w coordinates if
     ``transform`` (fMRIPrep's ``from-T1w_to-<template>`` file, or a list of files template
-    side first, see :func:`tmstarget.native.mni_to_native`) is given."""
+    side first, see :func:`tmstarget.native.mni_to_native`) is given. ``chosen`` (from
+    :func:`chosen_target`) replaces the connectivity method's argmax site when
+    ``targets.choice`` is another rule."""
     brain = np.asarray(maps.brain_mask.dataobj) > 0
     rows, score_maps = [], {}
     for method in settings.methods:
         result = find_target(maps, method, settings)
-        record = result.target.as_record()
+        target = result.target
+        if chosen is not None and method == settings.connectivity_method:
+            target = chosen
+        record = target.as_record()
         record["method"] = method
         rows.append(record)
         if hasattr(result, "score_volume"):

@@ -633,3 +633,21 @@ def subject_stream(seed: int, participant_id: str) -> list[int]:
     import zlib
 
     return [int(seed), zlib.crc32(participant_id.encode())]
+
+
+def segments_from_qc(runs: Sequence[dict], n_timepoints: int, source: str = "") -> list[tuple[int, int]]:
+    """:func:`contiguous_segments` from the ``runs`` of a subject's QC metrics JSON
+    (``volumes``: after the dummies; ``censored_volumes``: indices censored, absent =
+    none), checked against the cleaned series' ``n_timepoints``."""
+    lengths = [int(run["volumes"]) for run in runs]
+    censored = [list(run.get("censored_volumes", [])) for run in runs]
+    segments = contiguous_segments(lengths, censored)
+    kept = sum(stop - start for start, stop in segments)
+    if kept != n_timepoints:
+        where = f" ({source})" if source else ""
+        raise ValueError(
+            f"the QC metrics{where} list {kept} kept volumes in {len(runs)} runs but the "
+            f"cleaned series has {n_timepoints}; rerun clean_subject for this subject "
+            "(snakemake --forcerun clean_subject) so that both come from the same run"
+        )
+    return segments

@@ -199,3 +199,58 @@ def plot_scan_length(
     ax.set_title(f"Target distance by scan length (band: {level} CI over subjects)", loc="left")
     fig.tight_layout()
     save_figure(fig, paths)
+
+
+def plot_choice_reliability(
+    summary: pd.DataFrame,
+    paths: Paths,
+    reference_mm: Mapping[str, float] | None = None,
+) -> None:
+    """Split-half distances by target choice: for each choice (a row), the median
+    within-subject distance and the median between-subject distance under both
+    conventions, each with its CI (:func:`tmstarget.reliability.choice_summary`), and
+    vertical lines at ``reference_mm`` (label -> mm, e.g. the published values)."""
+    from tmstarget.reliability import CHOICE_LABELS
+
+    apply_style()
+    choices = list(dict.fromkeys(summary["choice"]))
+    fig, ax = plt.subplots(figsize=(6.4, 1.1 + 0.55 * max(len(choices), 1)))
+    if not choices:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No target choice compared (no score-map method)", ha="center")
+        save_figure(fig, paths)
+        return
+    offsets = {"within": -0.2, "pairwise_cross_half": 0.0, "centroid": 0.2}
+    for quantity, offset in offsets.items():
+        rows = summary[summary["quantity"] == quantity].set_index("choice").reindex(choices)
+        y = np.arange(len(choices)) + offset
+        median = rows["median"].to_numpy(dtype=float)
+        errors = np.vstack(
+            [
+                median - rows["median_low"].to_numpy(dtype=float),
+                rows["median_high"].to_numpy(dtype=float) - median,
+            ]
+        )
+        ax.errorbar(
+            median,
+            y,
+            xerr=np.clip(errors, 0, None),
+            fmt="o",
+            markersize=4.5,
+            color=DISTANCE_COLOURS[quantity],
+            elinewidth=1.0,
+            capsize=2,
+            label=DISTANCE_LABELS[quantity] + " (median, 95% CI)",
+        )
+    styles = iter(("--", ":"))
+    for label, value in (reference_mm or {}).items():
+        ax.axvline(value, color=PALETTE["black"], linestyle=next(styles, "-."), linewidth=0.8)
+        ax.text(value, len(choices) - 0.45, f" {label} {value:g} mm", fontsize=7, va="bottom")
+    ax.set_yticks(np.arange(len(choices)), [CHOICE_LABELS.get(c, c) for c in choices])
+    ax.set_ylim(len(choices) - 0.4, -0.6)
+    ax.set_xlabel("Split-half target distance (mm)")
+    ax.set_xlim(left=0)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32 - 0.6 / max(len(choices), 1)),
+              ncol=3, frameon=False, fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, paths)

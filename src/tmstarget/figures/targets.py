@@ -340,6 +340,8 @@ def plot_subject_target(
     display_dilation_voxels: int | None = None,
     zoom_mm: float | None = 45.0,
     vmax: float | None = None,
+    bootstrap: pd.DataFrame | None = None,
+    bootstrap_summary: Mapping[str, float] | None = None,
 ) -> None:
     """One subject's score map in orthogonal views through the connectivity target.
 
@@ -361,6 +363,13 @@ def plot_subject_target(
     scores exist only at surface candidates, 0 for ``seed_map``); a score of exactly 0 is
     drawn as transparent. ``zoom_mm``: half-width (mm) of the window shown around the
     target in each view (None: the whole brain); a 1 cm scale bar is drawn.
+
+    ``bootstrap`` (optional; columns ``x_mm``, ``y_mm``, ``z_mm``, ``probability``): the
+    probability map of the target location, the candidates some resample chose, drawn as
+    dots whose area is proportional to the probability (projected onto each view);
+    ``bootstrap_summary`` (``radius_mm``, ``confidence``, ``n_resamples``,
+    ``share_within_coil``, ``coil_radius_mm``) adds the radius as a circle around the
+    target in each view and a line of text.
     """
     if score_kind not in SCORE_KINDS:
         raise ValueError(f"score_kind must be one of {sorted(SCORE_KINDS)}, got {score_kind!r}")
@@ -388,11 +397,13 @@ def plot_subject_target(
 
     apply_style()
     fig = plt.figure(figsize=(7.0, 3.2))
+    # a fourth line of text above the views with the bootstrap
+    panel_height = 0.56 if bootstrap_summary is not None else 0.6
     with _frozen_garbage_collector():
         view_axes = {
             direction: _draw_view(
                 fig,
-                (0.005 + column * 0.29, 0.16, 0.28, 0.6),
+                (0.005 + column * 0.29, 0.16, 0.28, panel_height),
                 direction,
                 shown_img,
                 brain_mask_img,
@@ -430,6 +441,63 @@ def plot_subject_target(
         )
         labels.append(_legend_label(rows.iloc[0]))
 
+    boot_text = ""
+    if bootstrap is not None and len(bootstrap):
+        _require_columns(bootstrap, ["x_mm", "y_mm", "z_mm", "probability"], "bootstrap")
+        points = bootstrap[bootstrap["probability"] > 0]
+        xyz = points[["x_mm", "y_mm", "z_mm"]].to_numpy(dtype=float)
+        area = 6.0 + 120.0 * points["probability"].to_numpy(dtype=float)
+        for direction, ax in view_axes.items():
+            h, v = _VIEW_AXES[direction]
+            ax.scatter(
+                xyz[:, h],
+                xyz[:, v],
+                s=area,
+                c=PALETTE["orange"],
+                edgecolors=PALETTE["black"],
+                linewidths=0.3,
+                alpha=0.85,
+                zorder=900,
+            )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="o",
+                markersize=5,
+                markerfacecolor=PALETTE["orange"],
+                markeredgecolor=PALETTE["black"],
+                markeredgewidth=0.3,
+            )
+        )
+        labels.append("Bootstrap targets (dot area: probability)")
+    if bootstrap_summary is not None:
+        radius = float(bootstrap_summary["radius_mm"])
+        centre = _finite_coordinates(chosen, "targets")[0]
+        for direction, ax in view_axes.items():
+            h, v = _VIEW_AXES[direction]
+            ax.add_patch(
+                plt.Circle(
+                    (centre[h], centre[v]),
+                    max(radius, 0.5),
+                    fill=False,
+                    edgecolor=PALETTE["black"],
+                    linewidth=0.9,
+                    linestyle=":",
+                    zorder=950,
+                )
+            )
+        level = f"{100 * float(bootstrap_summary['confidence']):g}%"
+        handles.append(Line2D([], [], color=PALETTE["black"], linestyle=":", linewidth=0.9))
+        labels.append(f"{level} radius ({radius:.1f} mm)")
+        boot_text = (
+            f"\nBlock bootstrap ({int(bootstrap_summary['n_resamples'])} resamples): "
+            f"{level} of resample targets within {radius:.1f} mm of the target, "
+            f"{100 * float(bootstrap_summary['share_within_coil']):.0f}% within one coil "
+            f"radius ({float(bootstrap_summary['coil_radius_mm']):g} mm)."
+        )
+
     colour_ax = fig.add_axes((0.885, 0.2, 0.018, 0.54))
     mappable = plt.cm.ScalarMappable(norm=Normalize(-vmax, vmax), cmap="RdBu_r")
     bar = fig.colorbar(mappable, cax=colour_ax)
@@ -446,7 +514,8 @@ def plot_subject_target(
         0.01,
         0.925,
         f"Cuts through the connectivity target ({cut[0]:.0f}, {cut[1]:.0f}, {cut[2]:.0f}) mm"
-        f" MNI. {rule}.\nMarkers projected onto each view{thickened}.\n{NEUROLOGICAL_NOTE}.",
+        f" MNI. {rule}.\nMarkers projected onto each view{thickened}.\n{NEUROLOGICAL_NOTE}."
+        f"{boot_text}",
         fontsize=7,
         va="top",
         linespacing=1.4,

@@ -1,0 +1,362 @@
+"""Coverage of the per-subject block bootstrap, and the within-session drift of the
+simulator against the trial's split-half distances, on simulated trial-sized subjects.
+
+For each subject (planted DLPFC site from config/full_scale.yaml's spread, 2 mm grid,
+3 runs x 406 volumes after the dummies, TR 2 s: 40.6 minutes), two independent sessions
+are simulated from the same spatial maps: the "scan" and a "retest". On the scan:
+
+- the chosen site (``targets.choice``, the trial's argmax) and the block bootstrap of
+  ``targets.bootstrap`` (60 s blocks inside each run): its 95% radius;
+- the split-half targets and the first-k-minutes targets (``reliability.minutes_grid``);
+- the site each target choice gives on each half (reliability by choice).
+
+On the retest: the full-data site. **Coverage** is the share of subjects whose planted
+site lies in the bootstrap's 95% region (the sphere of the 95% radius around the chosen
+site), and the share whose retest site does.
+
+Reduced model (so that 40 subjects fit a session): only the voxels the targeting reads
+are simulated - every brain voxel within the largest cone radius of a search-region
+surface candidate, and the circuit map's support (|weight| >= 25% of its largest, the
+sgACC and both BA46 lobes of the surrogate map); the reference signal is the
+circuit-weighted mean over that support. ME-ICA is ideal and there are no S0 artefacts:
+the BOLD part of the simulator (:func:`tmstarget.simulate.bold_sources`, the drift
+included) plus thermal noise of the optimally combined echoes (per voxel, from the
+thermal noise SD, the echo times, S0 and T2*), low-passed at 0.08 Hz with the true
+global signal regressed out (an ideal GSR), smoothed 6 mm within the simulated voxels,
+z-scored per run and joined. The targeting is the workflow's: ``tmstarget.targeting``'s
+cone matrix and ``tmstarget.uncertainty`` on the same time courses.
+
+Each subject's results are written to ``<work>/sub-XX.tsv`` as soon as it is done; a
+second call on the same folder resumes. Usage:
+
+    python benchmarks/calibrate_bootstrap.py WORK [--subjects 40] [--jobs 1]
+        [--patch-drift 4] [--coupling-drift 0.3] [--network-drift 0.3] [--timescale 120]
+        [--resamples 200] [--smoke]
+
+Drift options default to config/config.yaml's ``demo.imaging``; ``--smoke`` (4 mm grid,
+2 runs of 100 volumes, 8 subjects) checks the script (and is what the test runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import ndimage, signal
+
+from tmstarget import atlas, circuits, reliability, simulate, targeting, uncertainty
+
+REPO = Path(__file__).resolve().parents[1]
+N_DUMMY = 4
+SUPPORT_FRACTION = 0.25
+
+
+def _config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def spec_for(config: dict, smoke: bool, **drift: float) -> simulate.ImagingSpec:
+    """config/full_scale.yaml's imaging over config.yaml's, with the drift knobs."""
+    imaging = dict(config["demo"]["imaging"])
+    full = yaml.safe_load((REPO / "config" / "full_scale.yaml").read_text())
+    imaging.update(full["demo"]["imaging"])
+    spec = simulate.ImagingSpec(
+        voxel_size_mm=float(imaging["voxel_size_mm"]),
+        n_runs=int(imaging["n_runs"]),
+        n_volumes=int(imaging["n_volumes"]),
+        repetition_time_s=float(imaging["repetition_time_s"]),
+        echo_times_s=tuple(float(te) for te in imaging["echo_times_s"]),
+        target_spread_mm=float(imaging["target_spread_mm"]),
+        thermal_noise_sd=float(imaging["thermal_noise_sd"]),
+        circuit_percent=float(imaging["circuit_percent"]),
+        patch_drift_mm=float(imaging["patch_drift_mm"]),
+        coupling_drift=float(imaging["coupling_drift"]),
+        network_drift=float(imaging["network_drift"]),
+        drift_timescale_s=float(imaging["drift_timescale_s"]),
+        s0_noise_percent=0.0,
+    )
+    spec = dataclasses.replace(spec, **{k: v for k, v in drift.items() if v is not None})
+    if smoke:
+        spec = dataclasses.replace(
+            spec, voxel_size_mm=4.0, n_runs=2, n_volumes=104, thermal_noise_sd=40.0
+        )
+    return spec
+
+
+@dataclasses.dataclass
+class Reduced:
+    """The voxels simulated and what the targeting needs of them."""
+
+    template: simulate.Template
+    keep: np.ndarray  # indices into the template's brain voxels (C order)
+    candidate_ijk: np.ndarray
+    cones: object  # sparse (n_candidates, n_keep)
+    circuit_weights: np.ndarray  # (n_keep,), zero outside the support
+    box: tuple[slice, slice, slice]
+    box_index: np.ndarray  # (n_keep, 3) voxel indices inside the box
+
+
+def reduced_model(spec: simulate.ImagingSpec, settings: dict) -> Reduced:
+    template = simulate.load_template(spec.voxel_size_mm)
+    brain = template.brain
+    affine = template.affine
+    mask_img = simulate.to_image(brain.astype(np.uint8), affine, dtype=np.uint8)
+    region = np.asarray(circuits.load_search_mask(None, mask_img).dataobj) > 0
+    candidate_ijk = np.argwhere(atlas.surface_voxels(region & brain, brain))
+    circuit = np.asarray(circuits.load_circuit_map(None, mask_img).dataobj)[brain]
+    full_cones = targeting.cone_weight_matrix(
+        brain, affine, candidate_ijk, settings["cone_radii_mm"], settings["cone_weights"]
+    )
+    support = np.abs(circuit) >= SUPPORT_FRACTION * np.abs(circuit).max()
+    keep = np.union1d(np.unique(full_cones.indices), np.flatnonzero(support))
+    brain_ijk = np.argwhere(brain)[keep]
+    low, high = brain_ijk.min(axis=0), brain_ijk.max(axis=0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+    cones = full_cones[:, keep]
+    weights = np.where(support, circuit, 0.0)[keep]
+    return Reduced(template, keep, candidate_ijk, cones, weights, box, brain_ijk - low)
+
+
+def _subset(model: simulate.SubjectModel, keep: np.ndarray) -> simulate.SubjectModel:
+    replace = {}
+    for name in ("voxels", "xyz_mm", "circuit_map", "global_map", "s0", "r2star", "grey",
+                 "white", "csf"):
+        replace[name] = getattr(model, name)[keep]
+    for name in ("network_maps", "local_maps", "s0_noise_maps"):
+        replace[name] = getattr(model, name)[:, keep]
+    if model.network_drift_maps is not None:
+        replace["network_drift_maps"] = model.network_drift_maps[:, keep]
+    return dataclasses.replace(model, **replace)
+
+
+def noise_percent(spec: simulate.ImagingSpec, model: simulate.SubjectModel) -> np.ndarray:
+    """Thermal noise SD of the optimally combined echoes, percent of its mean, per voxel."""
+    tes = np.asarray(spec.echo_times_s)
+    t2star = 1.0 / model.r2star.astype(np.float64)
+    weights = tes[None, :] * np.exp(-tes[None, :] / t2star[:, None])
+    weights /= weights.sum(axis=1, keepdims=True)
+    mean = (weights * model.s0[:, None] * np.exp(-tes[None, :] / t2star[:, None])).sum(axis=1)
+    return 100.0 * spec.thermal_noise_sd * np.sqrt((weights**2).sum(axis=1)) / mean
+
+
+def session(
+    spec: simulate.ImagingSpec,
+    model: simulate.SubjectModel,
+    reduced: Reduced,
+    rng: np.random.Generator,
+) -> uncertainty.ScoreModel:
+    """One session's cleaned series, reduced to the score model's time courses."""
+    tr = spec.repetition_time_s
+    sos = signal.butter(5, 0.08 / (0.5 / tr), btype="low", output="sos")
+    sigma = 6.0 / np.sqrt(8 * np.log(2)) / spec.voxel_size_mm
+    shape = tuple(s.stop - s.start for s in reduced.box)
+    inside = np.zeros(shape, dtype=bool)
+    inside[tuple(reduced.box_index.T)] = True
+    norm = ndimage.gaussian_filter(inside.astype(np.float64), sigma, mode="constant")
+    noise_sd = noise_percent(spec, model).astype(np.float32)
+    runs = []
+    for _ in range(spec.n_runs):
+        bold, _, global_signal = simulate.bold_sources(spec, model, rng)
+        bold = bold[N_DUMMY:] + rng.standard_normal(bold[N_DUMMY:].shape, dtype=np.float32) * noise_sd
+        global_signal = global_signal[N_DUMMY:]
+        design = np.column_stack([np.ones(len(bold)), np.linspace(-1, 1, len(bold)), global_signal])
+        bold = bold - design @ np.linalg.lstsq(design, bold, rcond=None)[0]
+        bold = signal.sosfiltfilt(sos, bold, axis=0)
+        volume = np.zeros((len(bold), *shape))
+        volume[(slice(None), *reduced.box_index.T)] = bold
+        smoothed = ndimage.gaussian_filter(volume * inside, (0, sigma, sigma, sigma), mode="constant")
+        series = smoothed[(slice(None), *reduced.box_index.T)] / norm[tuple(reduced.box_index.T)]
+        series = (series - series.mean(axis=0)) / series.std(axis=0)
+        runs.append(series.astype(np.float32))
+    joined = np.concatenate(runs, axis=0)
+    cone = targeting.cone_signals(joined, reduced.cones)
+    reference = joined.astype(np.float64) @ reduced.circuit_weights / np.abs(reduced.circuit_weights).sum()
+    return uncertainty.ScoreModel.build(
+        "circuit_searchlight", reduced.candidate_ijk, reduced.template.affine, cone, reference, 1.0
+    )
+
+
+def subject_rows(index: int, spec, reduced: Reduced, config: dict, seed: int, resamples: int) -> pd.DataFrame:
+    template = reduced.template
+    planted_ijk = simulate.draw_targets(
+        template, index + 1, spec.target_spread_mm, np.random.default_rng([seed, 0])
+    )[index]
+    planted = atlas.voxel_centres_mm(template.affine, planted_ijk[None, :])[0]
+    rng = np.random.default_rng([seed, 1, index])
+    fields = simulate.draw_subject_fields(spec, template, planted_ijk, rng)
+    model = _subset(simulate.model_on_grid(spec, template, fields), reduced.keep)
+    scan = session(spec, model, reduced, rng)
+    retest = session(spec, model, reduced, rng)
+    tr = spec.repetition_time_s
+    n_t = scan.n_timepoints
+    per_run = n_t // spec.n_runs
+    segments = [(k * per_run, (k + 1) * per_run) for k in range(spec.n_runs)]
+    boot = config["targets"]["bootstrap"]
+    blocks = uncertainty.block_volumes(boot["block_s"], tr)
+    name = f"sub-{index + 1:02d}"
+    stream = uncertainty.subject_stream(boot["seed"], name)
+    argmax = uncertainty.ChoiceSettings("argmax")
+    result = uncertainty.bootstrap_targets(
+        scan, segments, blocks, resamples, stream, argmax, boot["confidence"], 12.0
+    )
+    retest_site = uncertainty.choose(retest, uncertainty.segment_scores(retest, 0, n_t), argmax).mm[0]
+    rows = [
+        {"segment": "planted", "choice": "", "mm": planted},
+        {"segment": "retest", "choice": "argmax", "mm": retest_site},
+    ]
+    bootstrap_settings = uncertainty.BootstrapSettings(n_resamples=resamples, block_s=boot["block_s"])
+    cut = n_t // 2
+    for choice_name in config["reliability"]["choices"]:
+        choice = uncertainty.ChoiceSettings(choice_name)
+        for segment, window in (("full", (0, n_t)), ("half1", (0, cut)), ("half2", (cut, n_t))):
+            mm = uncertainty.choice_site(scan, choice, window, segments, bootstrap_settings, tr, stream)
+            rows.append({"segment": segment, "choice": choice_name, "mm": mm})
+    for minutes in config["reliability"]["minutes_grid"]:
+        volumes = int(np.floor(minutes * 60 / tr + 1e-9))
+        if volumes <= n_t:
+            mm = uncertainty.choose(scan, uncertainty.segment_scores(scan, 0, volumes), argmax).mm[0]
+            rows.append({"segment": f"first_{minutes:g}min", "choice": "argmax", "mm": mm})
+    frame = pd.DataFrame(rows)
+    frame[["x_mm", "y_mm", "z_mm"]] = np.stack(frame.pop("mm").to_numpy())
+    frame.insert(0, "subject", name)
+    frame["radius_mm"] = result.radius_mm
+    frame["share_within_coil"] = result.share_within_coil
+    frame["n_resamples"] = resamples
+    return frame
+
+
+def _job(arguments) -> tuple[int, float]:
+    work, index, *rest = arguments
+    start = time.process_time()
+    frame = subject_rows(index, *rest)
+    path = work / f"sub-{index + 1:02d}.tsv"
+    partial = path.with_name("partial_" + path.name)
+    frame.to_csv(partial, sep="\t", index=False)
+    partial.rename(path)
+    return index, time.process_time() - start
+
+
+def coverage(frame: pd.DataFrame) -> dict:
+    """Coverage of the planted and of the retest site by the bootstrap's 95% sphere."""
+    out = {}
+    for reference in ("planted", "retest"):
+        hits = []
+        for _, rows in frame.groupby("subject"):
+            rows = rows.set_index(["segment", "choice"])
+            site = rows.loc[("full", "argmax"), ["x_mm", "y_mm", "z_mm"]].to_numpy(float)
+            other = rows.loc[(reference, "" if reference == "planted" else "argmax"), ["x_mm", "y_mm", "z_mm"]]
+            radius = float(rows["radius_mm"].iloc[0])
+            hits.append(np.linalg.norm(site - other.to_numpy(float)) <= radius + 1e-9)
+        out[reference] = (100.0 * np.mean(hits), int(np.sum(hits)), len(hits))
+    return out
+
+
+def report(frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec) -> dict:
+    frame = frame.copy()
+    frame["choice"] = frame["choice"].fillna("")
+    cover = coverage(frame)
+    rel = config["reliability"]
+    print(
+        f"{frame['subject'].nunique()} subjects, {spec.voxel_size_mm:g} mm, {spec.n_runs} x "
+        f"{spec.n_volumes - N_DUMMY} volumes at TR {spec.repetition_time_s:g} s; drift: patch "
+        f"{spec.patch_drift_mm:g} mm, coupling {spec.coupling_drift:g}, networks "
+        f"{spec.network_drift:g}, time scale {spec.drift_timescale_s:g} s; "
+        f"{int(frame['n_resamples'].iloc[0])} resamples, blocks "
+        f"{config['targets']['bootstrap']['block_s']:g} s\n"
+    )
+    for reference, (percent, hits, n) in cover.items():
+        print(f"coverage of the {reference} site by the 95% bootstrap region: {percent:.0f}% ({hits}/{n})")
+    radius = frame.groupby("subject")["radius_mm"].first()
+    print(f"95% radius: median {radius.median():.2f} mm (IQR {radius.quantile(0.25):.2f}-{radius.quantile(0.75):.2f})")
+    full = frame[(frame["segment"] == "full") & (frame["choice"] == "argmax")].set_index("subject")
+    planted = frame[frame["segment"] == "planted"].set_index("subject")
+    error = np.linalg.norm(full[["x_mm", "y_mm", "z_mm"]] - planted[["x_mm", "y_mm", "z_mm"]], axis=1)
+    print(f"full-data target to planted: median {np.median(error):.2f} mm")
+    print("\n| choice | within | between, pairwise | between, centroid |")
+    print("|---|---:|---:|---:|")
+    summaries = {}
+    for choice in rel["choices"]:
+        rows = frame[frame["choice"] == choice].rename(columns={"segment": "segment"})
+        summary = reliability.summarise(rows, rel["n_bootstrap"], rel["seed"], rel["confidence"], rel["centroid"]).set_index("quantity")
+        summaries[choice] = summary
+
+        def ci(q, summary=summary):
+            r = summary.loc[q]
+            return f"{r['median']:.2f} ({r['median_low']:.2f}-{r['median_high']:.2f})"
+
+        print(f"| {choice} | {ci('within')} | {ci('pairwise_cross_half')} | {ci('centroid')} |")
+    first = frame[frame["segment"].str.startswith("first_")].copy()
+    full_rows = frame[(frame["segment"] == "full") & (frame["choice"] == "argmax")]
+    half2 = frame[(frame["segment"] == "half2") & (frame["choice"] == "argmax")]
+    first["requested_minutes"] = first["segment"].str.extract(r"first_([\d.]+)min")[0].astype(float)
+    merged = first.merge(full_rows[["subject", "x_mm", "y_mm", "z_mm"]], on="subject", suffixes=("", "_full"))
+    merged = merged.merge(half2[["subject", "x_mm", "y_mm", "z_mm"]], on="subject", suffixes=("", "_half2"))
+    merged["to_full"] = np.linalg.norm(merged[["x_mm", "y_mm", "z_mm"]].to_numpy() - merged[["x_mm_full", "y_mm_full", "z_mm_full"]].to_numpy(), axis=1)
+    merged["to_half2"] = np.linalg.norm(merged[["x_mm", "y_mm", "z_mm"]].to_numpy() - merged[["x_mm_half2", "y_mm_half2", "z_mm_half2"]].to_numpy(), axis=1)
+    curve = merged.groupby("requested_minutes")[["to_full", "to_half2"]].median()
+    half_minutes = (spec.n_volumes - N_DUMMY) * spec.n_runs / 2 * spec.repetition_time_s / 60
+    print("\n| minutes | median distance to full-data target | to second-half target |")
+    print("|---:|---:|---:|")
+    for minutes, row in curve.iterrows():
+        other = f"{row['to_half2']:.2f}" if minutes <= half_minutes else "-"
+        print(f"| {minutes:g} | {row['to_full']:.2f} | {other} |")
+    return {"coverage": cover, "summaries": summaries}
+
+
+def main(args) -> None:
+    config = _config()
+    drift = {
+        "patch_drift_mm": args.patch_drift,
+        "coupling_drift": args.coupling_drift,
+        "network_drift": args.network_drift,
+        "drift_timescale_s": args.timescale,
+    }
+    spec = spec_for(config, args.smoke, **drift)
+    reduced = reduced_model(spec, config["targets"])
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    n_subjects = 8 if args.smoke and args.subjects is None else (args.subjects or 40)
+    todo = [
+        (work, index, spec, reduced, config, args.seed, args.resamples)
+        for index in range(n_subjects)
+        if not (work / f"sub-{index + 1:02d}.tsv").is_file()
+    ]
+    if args.jobs > 1:
+        with multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=4) as pool:
+            for index, cpu in pool.imap_unordered(_job, todo):
+                print(f"subject {index + 1}: {cpu:.0f} CPU s", file=sys.stderr, flush=True)
+    else:
+        for job in todo:
+            index, cpu = _job(job)
+            print(f"subject {index + 1}: {cpu:.0f} CPU s", file=sys.stderr, flush=True)
+    frame = pd.concat(
+        [pd.read_csv(work / f"sub-{i + 1:02d}.tsv", sep="\t", dtype={"choice": str}) for i in range(n_subjects)],
+        ignore_index=True,
+    )
+    report(frame, config, spec)
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--subjects", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--patch-drift", type=float, default=None)
+    parser.add_argument("--coupling-drift", type=float, default=None)
+    parser.add_argument("--network-drift", type=float, default=None)
+    parser.add_argument("--timescale", type=float, default=None)
+    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--smoke", action="store_true")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse())
