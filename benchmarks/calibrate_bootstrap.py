@@ -126,8 +126,17 @@ def reduced_model(spec: simulate.ImagingSpec, settings: dict) -> Reduced:
 
 def _subset(model: simulate.SubjectModel, keep: np.ndarray) -> simulate.SubjectModel:
     replace = {}
-    for name in ("voxels", "xyz_mm", "circuit_map", "global_map", "s0", "r2star", "grey",
-                 "white", "csf"):
+    for name in (
+        "voxels",
+        "xyz_mm",
+        "circuit_map",
+        "global_map",
+        "s0",
+        "r2star",
+        "grey",
+        "white",
+        "csf",
+    ):
         replace[name] = getattr(model, name)[keep]
     for name in ("network_maps", "local_maps", "s0_noise_maps"):
         replace[name] = getattr(model, name)[:, keep]
@@ -164,26 +173,34 @@ def session(
     runs = []
     for _ in range(spec.n_runs):
         bold, _, global_signal = simulate.bold_sources(spec, model, rng)
-        bold = bold[N_DUMMY:] + rng.standard_normal(bold[N_DUMMY:].shape, dtype=np.float32) * noise_sd
+        bold = (
+            bold[N_DUMMY:] + rng.standard_normal(bold[N_DUMMY:].shape, dtype=np.float32) * noise_sd
+        )
         global_signal = global_signal[N_DUMMY:]
         design = np.column_stack([np.ones(len(bold)), np.linspace(-1, 1, len(bold)), global_signal])
         bold = bold - design @ np.linalg.lstsq(design, bold, rcond=None)[0]
         bold = signal.sosfiltfilt(sos, bold, axis=0)
         volume = np.zeros((len(bold), *shape))
         volume[(slice(None), *reduced.box_index.T)] = bold
-        smoothed = ndimage.gaussian_filter(volume * inside, (0, sigma, sigma, sigma), mode="constant")
+        smoothed = ndimage.gaussian_filter(
+            volume * inside, (0, sigma, sigma, sigma), mode="constant"
+        )
         series = smoothed[(slice(None), *reduced.box_index.T)] / norm[tuple(reduced.box_index.T)]
         series = (series - series.mean(axis=0)) / series.std(axis=0)
         runs.append(series.astype(np.float32))
     joined = np.concatenate(runs, axis=0)
     cone = targeting.cone_signals(joined, reduced.cones)
-    reference = joined.astype(np.float64) @ reduced.circuit_weights / np.abs(reduced.circuit_weights).sum()
+    reference = (
+        joined.astype(np.float64) @ reduced.circuit_weights / np.abs(reduced.circuit_weights).sum()
+    )
     return uncertainty.ScoreModel.build(
         "circuit_searchlight", reduced.candidate_ijk, reduced.template.affine, cone, reference, 1.0
     )
 
 
-def subject_rows(index: int, spec, reduced: Reduced, config: dict, seed: int, resamples: int) -> pd.DataFrame:
+def subject_rows(
+    index: int, spec, reduced: Reduced, config: dict, seed: int, resamples: int
+) -> pd.DataFrame:
     template = reduced.template
     planted_ijk = simulate.draw_targets(
         template, index + 1, spec.target_spread_mm, np.random.default_rng([seed, 0])
@@ -206,22 +223,30 @@ def subject_rows(index: int, spec, reduced: Reduced, config: dict, seed: int, re
     result = uncertainty.bootstrap_targets(
         scan, segments, blocks, resamples, stream, argmax, boot["confidence"], 12.0
     )
-    retest_site = uncertainty.choose(retest, uncertainty.segment_scores(retest, 0, n_t), argmax).mm[0]
+    retest_site = uncertainty.choose(retest, uncertainty.segment_scores(retest, 0, n_t), argmax).mm[
+        0
+    ]
     rows = [
         {"segment": "planted", "choice": "", "mm": planted},
         {"segment": "retest", "choice": "argmax", "mm": retest_site},
     ]
-    bootstrap_settings = uncertainty.BootstrapSettings(n_resamples=resamples, block_s=boot["block_s"])
+    bootstrap_settings = uncertainty.BootstrapSettings(
+        n_resamples=resamples, block_s=boot["block_s"]
+    )
     cut = n_t // 2
     for choice_name in config["reliability"]["choices"]:
         choice = uncertainty.ChoiceSettings(choice_name)
         for segment, window in (("full", (0, n_t)), ("half1", (0, cut)), ("half2", (cut, n_t))):
-            mm = uncertainty.choice_site(scan, choice, window, segments, bootstrap_settings, tr, stream)
+            mm = uncertainty.choice_site(
+                scan, choice, window, segments, bootstrap_settings, tr, stream
+            )
             rows.append({"segment": segment, "choice": choice_name, "mm": mm})
     for minutes in config["reliability"]["minutes_grid"]:
         volumes = int(np.floor(minutes * 60 / tr + 1e-9))
         if volumes <= n_t:
-            mm = uncertainty.choose(scan, uncertainty.segment_scores(scan, 0, volumes), argmax).mm[0]
+            mm = uncertainty.choose(scan, uncertainty.segment_scores(scan, 0, volumes), argmax).mm[
+                0
+            ]
             rows.append({"segment": f"first_{minutes:g}min", "choice": "argmax", "mm": mm})
     frame = pd.DataFrame(rows)
     frame[["x_mm", "y_mm", "z_mm"]] = np.stack(frame.pop("mm").to_numpy())
@@ -251,7 +276,9 @@ def coverage(frame: pd.DataFrame) -> dict:
         for _, rows in frame.groupby("subject"):
             rows = rows.set_index(["segment", "choice"])
             site = rows.loc[("full", "argmax"), ["x_mm", "y_mm", "z_mm"]].to_numpy(float)
-            other = rows.loc[(reference, "" if reference == "planted" else "argmax"), ["x_mm", "y_mm", "z_mm"]]
+            other = rows.loc[
+                (reference, "" if reference == "planted" else "argmax"), ["x_mm", "y_mm", "z_mm"]
+            ]
             radius = float(rows["radius_mm"].iloc[0])
             hits.append(np.linalg.norm(site - other.to_numpy(float)) <= radius + 1e-9)
         out[reference] = (100.0 * np.mean(hits), int(np.sum(hits)), len(hits))
@@ -272,19 +299,29 @@ def report(frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec) -> dic
         f"{config['targets']['bootstrap']['block_s']:g} s\n"
     )
     for reference, (percent, hits, n) in cover.items():
-        print(f"coverage of the {reference} site by the 95% bootstrap region: {percent:.0f}% ({hits}/{n})")
+        print(
+            f"coverage of the {reference} site by the 95% bootstrap region: {percent:.0f}%"
+            f" ({hits}/{n})"
+        )
     radius = frame.groupby("subject")["radius_mm"].first()
-    print(f"95% radius: median {radius.median():.2f} mm (IQR {radius.quantile(0.25):.2f}-{radius.quantile(0.75):.2f})")
+    print(
+        f"95% radius: median {radius.median():.2f} mm"
+        f" (IQR {radius.quantile(0.25):.2f}-{radius.quantile(0.75):.2f})"
+    )
     full = frame[(frame["segment"] == "full") & (frame["choice"] == "argmax")].set_index("subject")
     planted = frame[frame["segment"] == "planted"].set_index("subject")
-    error = np.linalg.norm(full[["x_mm", "y_mm", "z_mm"]] - planted[["x_mm", "y_mm", "z_mm"]], axis=1)
+    error = np.linalg.norm(
+        full[["x_mm", "y_mm", "z_mm"]] - planted[["x_mm", "y_mm", "z_mm"]], axis=1
+    )
     print(f"full-data target to planted: median {np.median(error):.2f} mm")
     print("\n| choice | within | between, pairwise | between, centroid |")
     print("|---|---:|---:|---:|")
     summaries = {}
     for choice in rel["choices"]:
         rows = frame[frame["choice"] == choice].rename(columns={"segment": "segment"})
-        summary = reliability.summarise(rows, rel["n_bootstrap"], rel["seed"], rel["confidence"], rel["centroid"]).set_index("quantity")
+        summary = reliability.summarise(
+            rows, rel["n_bootstrap"], rel["seed"], rel["confidence"], rel["centroid"]
+        ).set_index("quantity")
         summaries[choice] = summary
 
         def ci(q, summary=summary):
@@ -296,10 +333,22 @@ def report(frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec) -> dic
     full_rows = frame[(frame["segment"] == "full") & (frame["choice"] == "argmax")]
     half2 = frame[(frame["segment"] == "half2") & (frame["choice"] == "argmax")]
     first["requested_minutes"] = first["segment"].str.extract(r"first_([\d.]+)min")[0].astype(float)
-    merged = first.merge(full_rows[["subject", "x_mm", "y_mm", "z_mm"]], on="subject", suffixes=("", "_full"))
-    merged = merged.merge(half2[["subject", "x_mm", "y_mm", "z_mm"]], on="subject", suffixes=("", "_half2"))
-    merged["to_full"] = np.linalg.norm(merged[["x_mm", "y_mm", "z_mm"]].to_numpy() - merged[["x_mm_full", "y_mm_full", "z_mm_full"]].to_numpy(), axis=1)
-    merged["to_half2"] = np.linalg.norm(merged[["x_mm", "y_mm", "z_mm"]].to_numpy() - merged[["x_mm_half2", "y_mm_half2", "z_mm_half2"]].to_numpy(), axis=1)
+    merged = first.merge(
+        full_rows[["subject", "x_mm", "y_mm", "z_mm"]], on="subject", suffixes=("", "_full")
+    )
+    merged = merged.merge(
+        half2[["subject", "x_mm", "y_mm", "z_mm"]], on="subject", suffixes=("", "_half2")
+    )
+    merged["to_full"] = np.linalg.norm(
+        merged[["x_mm", "y_mm", "z_mm"]].to_numpy()
+        - merged[["x_mm_full", "y_mm_full", "z_mm_full"]].to_numpy(),
+        axis=1,
+    )
+    merged["to_half2"] = np.linalg.norm(
+        merged[["x_mm", "y_mm", "z_mm"]].to_numpy()
+        - merged[["x_mm_half2", "y_mm_half2", "z_mm_half2"]].to_numpy(),
+        axis=1,
+    )
     curve = merged.groupby("requested_minutes")[["to_full", "to_half2"]].median()
     half_minutes = (spec.n_volumes - N_DUMMY) * spec.n_runs / 2 * spec.repetition_time_s / 60
     print("\n| minutes | median distance to full-data target | to second-half target |")
@@ -337,7 +386,10 @@ def main(args) -> None:
             index, cpu = _job(job)
             print(f"subject {index + 1}: {cpu:.0f} CPU s", file=sys.stderr, flush=True)
     frame = pd.concat(
-        [pd.read_csv(work / f"sub-{i + 1:02d}.tsv", sep="\t", dtype={"choice": str}) for i in range(n_subjects)],
+        [
+            pd.read_csv(work / f"sub-{i + 1:02d}.tsv", sep="\t", dtype={"choice": str})
+            for i in range(n_subjects)
+        ],
         ignore_index=True,
     )
     report(frame, config, spec)

@@ -29,10 +29,6 @@ rule find_targets:
         # run lengths and censored volumes: the bootstrap's blocks stay inside runs
         metrics=QC_METRICS,
     output:
-        targets=SUBJECT_TARGETS,
-        # The split-half and first-k-minutes targets: the series is loaded once for all.
-        reliability=SUBJECT_RELIABILITY,
-        choices=SUBJECT_CHOICES,
         **(
             {
                 "bootstrap_table": f"{SUBJECT_BOOTSTRAP}.tsv",
@@ -42,6 +38,10 @@ rule find_targets:
             if BOOTSTRAP
             else {}
         ),
+        targets=SUBJECT_TARGETS,
+        # The split-half and first-k-minutes targets: the series is loaded once for all.
+        reliability=SUBJECT_RELIABILITY,
+        choices=SUBJECT_CHOICES,
         maps=expand(
             f"results/targets/sub-{{{{subject}}}}/sub-{{{{subject}}}}_space-{SPACE}_desc-{{method}}_stat.nii.gz",
             method=TARGETS["methods"],

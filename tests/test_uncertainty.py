@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -17,7 +16,7 @@ from test_targeting import PLANTED, box_affine, box_subject
 
 from tmstarget import simulate, targeting, uncertainty
 from tmstarget.reliability import ReliabilityParams
-from tmstarget.stimulation import TargetingSettings, score_model, subject_bootstrap, SubjectMaps
+from tmstarget.stimulation import SubjectMaps, TargetingSettings, score_model, subject_bootstrap
 
 # --------------------------------------------------------------------------- blocks
 
@@ -97,7 +96,9 @@ def _model(n_candidates=6, n_timepoints=120, seed=0, planted=None, strength=0.5)
     signals = rng.standard_normal((n_candidates, n_timepoints))
     for index, gain in (planted or {}).items():
         signals[index] += gain * strength * reference
-    ijk = np.stack([np.arange(n_candidates), np.zeros(n_candidates, int), np.zeros(n_candidates, int)], 1)
+    ijk = np.stack(
+        [np.arange(n_candidates), np.zeros(n_candidates, int), np.zeros(n_candidates, int)], 1
+    )
     return uncertainty.ScoreModel.build(
         "circuit_searchlight", ijk, box_affine(), signals, reference, 1.0
     )
@@ -109,9 +110,7 @@ def test_resampled_r_equals_r_of_the_repeated_series():
     r = uncertainty.resample_scores(model, counts)
     for row, multiplicity in zip(r, counts, strict=True):
         repeated = np.repeat(np.arange(120), multiplicity)
-        expected = targeting.pearson_with(
-            model.signals[:, repeated], model.reference[repeated]
-        )
+        expected = targeting.pearson_with(model.signals[:, repeated], model.reference[repeated])
         np.testing.assert_allclose(row, expected, atol=1e-12)
     whole = uncertainty.segment_scores(model, 30, 90)
     np.testing.assert_allclose(
@@ -141,7 +140,12 @@ def _line_model(scores):
     n = len(scores)
     ijk = np.stack([np.arange(n), np.zeros(n, int), np.zeros(n, int)], 1)
     model = uncertainty.ScoreModel.build(
-        "circuit_searchlight", ijk, box_affine(), np.zeros((n, 3)) + np.arange(3), np.arange(3.0), 1.0
+        "circuit_searchlight",
+        ijk,
+        box_affine(),
+        np.zeros((n, 3)) + np.arange(3),
+        np.arange(3.0),
+        1.0,
     )
     return model, np.asarray(scores, dtype=float)
 
@@ -158,7 +162,9 @@ def test_argmax_smoothed_and_top_fraction_on_known_maps():
     assert smoothed.index[0] == 10  # the plateau's centre
     # top 5 of 21 (ceil 0.25 * 21 = 6: the spike and the plateau): weights above the
     # cut-off 0.1 -> (0.8 * 0 mm + 0.7 * (16+18+20+22+24) mm) / (0.8 + 5 * 0.7)
-    top = uncertainty.choose(model, scores, uncertainty.ChoiceSettings("top_fraction", top_fraction=0.25))
+    top = uncertainty.choose(
+        model, scores, uncertainty.ChoiceSettings("top_fraction", top_fraction=0.25)
+    )
     expected_x = 0.7 * (16 + 18 + 20 + 22 + 24) / (0.8 + 3.5) + model.candidate_mm[0, 0]
     assert top.mm[0, 0] == pytest.approx(expected_x)
     assert top.index[0] == int(np.argmin(np.abs(model.candidate_mm[:, 0] - top.mm[0, 0])))

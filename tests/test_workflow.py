@@ -221,6 +221,32 @@ def test_targets_outputs(tiny_run):
     assert set(summary["method"]) >= {"circuit_searchlight"}
 
 
+def test_bootstrap_outputs(tiny_run):
+    """Each subject's target uncertainty: a table and a probability map named bootstrap,
+    consistent with each other and with the subject's target."""
+    import nibabel as nib
+
+    folder = tiny_run / "targets" / "sub-01"
+    table = pd.read_csv(folder / "sub-01_desc-bootstrap_targets.tsv", sep="\t")
+    assert (folder / "sub-01_desc-bootstrap_targets.json").is_file()
+    row = table.iloc[0]
+    assert row["method"] == "circuit_searchlight" and row["n_resamples"] == 500
+    # two runs of 60 volumes, no censoring: blocks of 30 volumes inside 2 segments
+    assert row["n_segments"] == 2 and row["block_volumes"] == 30
+    assert row["radius_mm"] >= 0 and 0 <= row["share_within_coil"] <= 1
+    targets = pd.read_csv(folder / "sub-01_desc-targets.tsv", sep="\t")
+    site = targets[targets["method"] == "circuit_searchlight"].iloc[0]
+    assert row["x_mm"] == pytest.approx(site["x_mm"])  # argmax: the target itself
+    probseg = nib.load(
+        folder / "sub-01_space-MNI152NLin6Asym_label-target_desc-bootstrap_probseg.nii.gz"
+    )
+    probability = np.asarray(probseg.dataobj)
+    assert probability.sum() == pytest.approx(1.0, abs=1e-5)
+    assert probability[int(site["i"]), int(site["j"]), int(site["k"])] == pytest.approx(
+        row["site_probability"], abs=1e-6
+    )
+
+
 def test_reliability_outputs(tiny_run):
     parts = pd.read_csv(
         tiny_run / "reliability" / "sub-01" / "sub-01_desc-reliability_targets.tsv", sep="\t"
@@ -231,8 +257,19 @@ def test_reliability_outputs(tiny_run):
     for name in ("reliability", "scan_length"):
         for ext in ("tsv", "md", "tex"):
             assert (tiny_run / "reliability" / "tables" / f"{name}.{ext}").is_file()
-    for name in ("within_between", "scan_length"):
+    for name in ("within_between", "scan_length", "choice_reliability"):
         assert (tiny_run / "reliability" / "figures" / f"{name}.png").stat().st_size > 10_000
+    choices = pd.read_csv(tiny_run / "reliability" / "source_data" / "choice_targets.tsv", sep="\t")
+    assert set(choices["choice"]) == {"argmax", "smoothed", "top_fraction", "bootstrap_mode"}
+    assert len(choices) == 6 * 4 * 3  # subjects x choices x (full, half1, half2)
+    # argmax on the halves is the split-half analysis's own target
+    argmax = choices[(choices["choice"] == "argmax") & (choices["subject"] == "sub-01")]
+    halves = parts.set_index("segment")
+    for segment in ("half1", "half2"):
+        mine = argmax[argmax["segment"] == segment].iloc[0]
+        assert mine["x_mm"] == pytest.approx(halves.loc[segment, "x_mm"])
+    table = pd.read_csv(tiny_run / "reliability" / "tables" / "choice_reliability.tsv", sep="\t")
+    assert {"Argmax (trial)", "Bootstrap modal site"} <= set(table["row"])
 
 
 def test_manuscript_manifest_lists_every_figure_and_table(tiny_run):

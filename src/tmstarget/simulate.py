@@ -851,9 +851,7 @@ def within_session_drift(
         if spec.coupling_drift > 0:
             gain = np.clip(1 + spec.coupling_drift * slow_process(rng, n_t, tr, timescale), 0, None)
         reach = max(CONE_RADII_MM) + 4 * spec.patch_drift_mm + 1e-6
-        near = np.flatnonzero(
-            np.linalg.norm(model.xyz_mm - model.target_mm, axis=1) <= reach
-        )
+        near = np.flatnonzero(np.linalg.norm(model.xyz_mm - model.target_mm, axis=1) <= reach)
         xyz, grey = model.xyz_mm[near], model.grey[near]
         static = _cone_profile(np.linalg.norm(xyz - model.target_mm, axis=1)) * grey
         sites = model.target_mm[None, :] + wander  # (n_t, 3)

@@ -112,9 +112,7 @@ class TargetingSettings:
     choice: str = "argmax"
     choice_smoothing_fwhm_mm: float = 6.0
     choice_top_fraction: float = 0.05
-    bootstrap: uncertainty.BootstrapSettings = field(
-        default_factory=uncertainty.BootstrapSettings
-    )
+    bootstrap: uncertainty.BootstrapSettings = field(default_factory=uncertainty.BootstrapSettings)
 
     def __post_init__(self) -> None:
         self.choice_settings  # noqa: B018 (checks the choice options)

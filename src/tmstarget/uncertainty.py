@@ -138,9 +138,7 @@ class ChoiceSettings:
 
     def __post_init__(self) -> None:
         if self.rule not in CHOICES:
-            raise ValueError(
-                f"targets.choice: {self.rule!r} is not one of {', '.join(CHOICES)}"
-            )
+            raise ValueError(f"targets.choice: {self.rule!r} is not one of {', '.join(CHOICES)}")
         if not self.smoothing_fwhm_mm > 0:
             raise ValueError(
                 f"targets.choice_smoothing_fwhm_mm: must be > 0 mm, got {self.smoothing_fwhm_mm}"
@@ -348,7 +346,9 @@ def smoothing_kernel(candidate_mm: np.ndarray, fwhm_mm: float) -> sparse.csr_arr
     """Row-normalisable Gaussian weights between candidates (n, n), within three SDs."""
     sigma = fwhm_mm / math.sqrt(8.0 * math.log(2.0))
     tree = cKDTree(candidate_mm)
-    distances = tree.sparse_distance_matrix(tree, _KERNEL_REACH_SD * sigma, output_type="coo_matrix")
+    distances = tree.sparse_distance_matrix(
+        tree, _KERNEL_REACH_SD * sigma, output_type="coo_matrix"
+    )
     # the diagonal (distance 0) is not stored by sparse_distance_matrix
     n = len(candidate_mm)
     rows = np.concatenate([distances.row, np.arange(n)])
@@ -393,7 +393,11 @@ def choose(
         )
     rule = settings.rule
     if rule == "smoothed":
-        kernel = smoothing_kernel(model.candidate_mm, settings.smoothing_fwhm_mm) if kernel is None else kernel
+        kernel = (
+            smoothing_kernel(model.candidate_mm, settings.smoothing_fwhm_mm)
+            if kernel is None
+            else kernel
+        )
         values = np.where(finite, oriented, 0.0)
         numerator = (kernel @ values.T).T
         denominator = (kernel @ finite.T.astype(np.float64)).T
@@ -486,9 +490,7 @@ def bootstrap_targets(
     """
     choice = choice or ChoiceSettings()
     start, stop = window if window is not None else (0, model.n_timepoints)
-    clipped = [
-        (max(a, start), min(b, stop)) for a, b in segments if min(b, stop) > max(a, start)
-    ]
+    clipped = [(max(a, start), min(b, stop)) for a, b in segments if min(b, stop) > max(a, start)]
     if not clipped:
         raise ValueError(f"no segment overlaps volumes {start}-{stop - 1}")
     resample_rule = choice if choice.rule != "bootstrap_mode" else ChoiceSettings("argmax")
@@ -613,7 +615,10 @@ BOOTSTRAP_DICTIONARY = {
         "Description": "Median distance of the resample targets to the chosen site",
         "Units": "mm",
     },
-    "coil_radius_mm": {"Description": "One coil radius (targets.bootstrap.coil_radius_mm)", "Units": "mm"},
+    "coil_radius_mm": {
+        "Description": "One coil radius (targets.bootstrap.coil_radius_mm)",
+        "Units": "mm",
+    },
     "share_within_coil": {
         "Description": "Share of resample targets within one coil radius of the chosen site"
     },
@@ -635,7 +640,9 @@ def subject_stream(seed: int, participant_id: str) -> list[int]:
     return [int(seed), zlib.crc32(participant_id.encode())]
 
 
-def segments_from_qc(runs: Sequence[dict], n_timepoints: int, source: str = "") -> list[tuple[int, int]]:
+def segments_from_qc(
+    runs: Sequence[dict], n_timepoints: int, source: str = ""
+) -> list[tuple[int, int]]:
     """:func:`contiguous_segments` from the ``runs`` of a subject's QC metrics JSON
     (``volumes``: after the dummies; ``censored_volumes``: indices censored, absent =
     none), checked against the cleaned series' ``n_timepoints``."""

@@ -244,13 +244,19 @@ def plot_choice_reliability(
         )
     styles = iter(("--", ":"))
     for label, value in (reference_mm or {}).items():
-        ax.axvline(value, color=PALETTE["black"], linestyle=next(styles, "-."), linewidth=0.8)
-        ax.text(value, len(choices) - 0.45, f" {label} {value:g} mm", fontsize=7, va="bottom")
+        ax.axvline(
+            value,
+            color=PALETTE["black"],
+            linestyle=next(styles, "-."),
+            linewidth=0.8,
+            label=f"{label[0].upper()}{label[1:]} ({value:g} mm)",
+        )
     ax.set_yticks(np.arange(len(choices)), [CHOICE_LABELS.get(c, c) for c in choices])
     ax.set_ylim(len(choices) - 0.4, -0.6)
     ax.set_xlabel("Split-half target distance (mm)")
     ax.set_xlim(left=0)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32 - 0.6 / max(len(choices), 1)),
-              ncol=3, frameon=False, fontsize=7)
-    fig.tight_layout()
+    fig.legend(
+        *ax.get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False, fontsize=7
+    )
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     save_figure(fig, paths)
