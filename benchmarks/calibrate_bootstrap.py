@@ -31,7 +31,7 @@ second call on the same folder resumes. Usage:
 
     python benchmarks/calibrate_bootstrap.py WORK [--subjects 40] [--jobs 1]
         [--patch-drift 4] [--coupling-drift 0.3] [--network-drift 0.3] [--timescale 120]
-        [--resamples 200] [--smoke]
+        [--resamples 200] [--block-s 60] [--smoke]
 
 Drift options default to config/config.yaml's ``demo.imaging``; ``--smoke`` (4 mm grid,
 2 runs of 100 volumes, 8 subjects) checks the script (and is what the test runs).
@@ -199,7 +199,7 @@ def session(
 
 
 def subject_rows(
-    index: int, spec, reduced: Reduced, config: dict, seed: int, resamples: int
+    index: int, spec, reduced: Reduced, config: dict, seed: int, resamples: int, block_s=None
 ) -> pd.DataFrame:
     template = reduced.template
     planted_ijk = simulate.draw_targets(
@@ -216,7 +216,7 @@ def subject_rows(
     per_run = n_t // spec.n_runs
     segments = [(k * per_run, (k + 1) * per_run) for k in range(spec.n_runs)]
     boot = config["targets"]["bootstrap"]
-    blocks = uncertainty.block_volumes(boot["block_s"], tr)
+    blocks = uncertainty.block_volumes(block_s or boot["block_s"], tr)
     name = f"sub-{index + 1:02d}"
     stream = uncertainty.subject_stream(boot["seed"], name)
     argmax = uncertainty.ChoiceSettings("argmax")
@@ -231,7 +231,7 @@ def subject_rows(
         {"segment": "retest", "choice": "argmax", "mm": retest_site},
     ]
     bootstrap_settings = uncertainty.BootstrapSettings(
-        n_resamples=resamples, block_s=boot["block_s"]
+        n_resamples=resamples, block_s=block_s or boot["block_s"]
     )
     cut = n_t // 2
     for choice_name in config["reliability"]["choices"]:
@@ -285,7 +285,9 @@ def coverage(frame: pd.DataFrame) -> dict:
     return out
 
 
-def report(frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec) -> dict:
+def report(
+    frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec, block_s: float | None = None
+) -> dict:
     frame = frame.copy()
     frame["choice"] = frame["choice"].fillna("")
     cover = coverage(frame)
@@ -296,7 +298,7 @@ def report(frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec) -> dic
         f"{spec.patch_drift_mm:g} mm, coupling {spec.coupling_drift:g}, networks "
         f"{spec.network_drift:g}, time scale {spec.drift_timescale_s:g} s; "
         f"{int(frame['n_resamples'].iloc[0])} resamples, blocks "
-        f"{config['targets']['bootstrap']['block_s']:g} s\n"
+        f"{block_s or config['targets']['bootstrap']['block_s']:g} s\n"
     )
     for reference, (percent, hits, n) in cover.items():
         print(
@@ -359,7 +361,7 @@ def report(frame: pd.DataFrame, config: dict, spec: simulate.ImagingSpec) -> dic
     return {"coverage": cover, "summaries": summaries}
 
 
-def main(args) -> None:
+def main(args) -> dict:
     config = _config()
     drift = {
         "patch_drift_mm": args.patch_drift,
@@ -373,7 +375,7 @@ def main(args) -> None:
     work.mkdir(parents=True, exist_ok=True)
     n_subjects = 8 if args.smoke and args.subjects is None else (args.subjects or 40)
     todo = [
-        (work, index, spec, reduced, config, args.seed, args.resamples)
+        (work, index, spec, reduced, config, args.seed, args.resamples, args.block_s)
         for index in range(n_subjects)
         if not (work / f"sub-{index + 1:02d}.tsv").is_file()
     ]
@@ -392,7 +394,7 @@ def main(args) -> None:
         ],
         ignore_index=True,
     )
-    report(frame, config, spec)
+    return report(frame, config, spec, args.block_s)
 
 
 def parse(argv=None):
@@ -405,6 +407,7 @@ def parse(argv=None):
     parser.add_argument("--network-drift", type=float, default=None)
     parser.add_argument("--timescale", type=float, default=None)
     parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--block-s", type=float, default=None, help="default: the config's")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--smoke", action="store_true")
     return parser.parse_args(argv)
