@@ -22,7 +22,8 @@ OUTCOME_FIGURES = [
 
 rule analyse_outcomes:
     input:
-        bids_dir=BIDS_DIR,
+        clinical=existing(CLINICAL_TABLES),
+        checked=ancient(SUBJECTS_TABLE),
     output:
         tables=[
             report(
@@ -51,6 +52,7 @@ rule analyse_outcomes:
         mem_mb=1000,
         runtime=10,
     params:
+        bids_dir=BIDS_DIR,
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],
     script:
@@ -95,7 +97,7 @@ rule plot_outcomes:
 rule analyse_mechanism:
     input:
         distances=rules.collect_targets.output.distances,
-        bids_dir=BIDS_DIR,
+        clinical=existing(CLINICAL_TABLES),
     output:
         table=report(
             "results/outcomes/tables/table4_mechanism.tsv",
@@ -125,6 +127,7 @@ rule analyse_mechanism:
         mem_mb=1000,
         runtime=10,
     params:
+        bids_dir=BIDS_DIR,
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],
     script:

@@ -26,7 +26,7 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log_to_file(smk.log[0])
 params = OutcomeParams.from_config(smk.params.outcomes)
 clinical = load_clinical(
-    smk.input.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
+    smk.params.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
 )
 sites = pd.read_csv(smk.input.distances, sep="\t", na_values="n/a")
 data = mechanism_data(clinical.participants, clinical.madrs, sites, MEASURES, params)

@@ -12,7 +12,7 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = log_to_file(smk.log[0])
 params = OutcomeParams.from_config(smk.params.outcomes)
 clinical = load_clinical(
-    smk.input.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
+    smk.params.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
 )
 log.info("read %d participants", len(clinical.participants))
 results = analyse_trial(

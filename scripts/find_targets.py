@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from tmstarget.atomic import save_image
 from tmstarget.bids import write_tsv
 from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_subject_target
@@ -24,7 +25,7 @@ settings = TargetingSettings.from_config(smk.params.targets)
 maps = load_subject(smk.input.bold, smk.input.mask, settings)
 log.info("%s: %d volumes x %d brain voxels", participant_id, *maps.timeseries.shape)
 
-participants = load_participants(smk.input.bids_dir, smk.params.arm_labels)
+participants = load_participants(smk.params.bids_dir, smk.params.arm_labels)
 head_columns = ["nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm"]
 row = participants[participants["participant_id"] == participant_id]
 head_cm = None
@@ -36,9 +37,9 @@ transforms = list(smk.input.template_transforms) or None
 log.info("template-to-T1w transform: %s", transforms or "none (no native coordinates)")
 
 result = subject_targets(participant_id, maps, settings, head_cm, transforms)
-write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY)
+write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY, smk.output.targets_dictionary)
 for method, path in zip(settings.methods, smk.output.maps, strict=True):
-    result.score_maps[method].to_filename(path)
+    save_image(result.score_maps[method], path)
 
 # Split halves and first k minutes: views of the series already in memory.
 reliability = ReliabilityParams.from_config(smk.params.reliability)
@@ -57,8 +58,8 @@ write_tsv(smk.output.reliability, parts)
 
 shown = result.table[result.table["method"].isin([settings.connectivity_method, BEAM_F3])]
 shown = shown[["method", "x_mm", "y_mm", "z_mm"]]
-if smk.params.planted:
-    planted = pd.read_csv(smk.params.planted, sep="\t")
+if smk.input.planted:
+    planted = pd.read_csv(smk.input.planted, sep="\t")
     planted = planted[planted["participant_id"] == participant_id]
     shown = pd.concat([shown, planted[["x_mm", "y_mm", "z_mm"]].assign(method="planted")])
 method = settings.connectivity_method
