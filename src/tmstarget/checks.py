@@ -115,10 +115,13 @@ class InputReport:
     notes: list[str] = field(default_factory=list)
 
 
-def check_inputs(runs: dict[str, list[Run]], settings: CheckSettings) -> InputReport:
+def check_inputs(
+    runs: dict[str, list[Run]], settings: CheckSettings, found: Sequence[str] = ()
+) -> InputReport:
     """Check the runs discovery found, the tables and the target maps (see the module
-    docstring); raise :class:`InputCheckError` listing every problem."""
-    problems: list[str] = []
+    docstring); raise :class:`InputCheckError` listing every problem, after those
+    discovery ``found``."""
+    problems: list[str] = list(found)
     excluded = {
         label.removeprefix("sub-"): reason for label, reason in settings.exclude_subjects.items()
     }
@@ -422,9 +425,10 @@ def checked_inputs(
 
     from tmstarget import __version__, atomic, bids
 
-    runs = bids.discover_runs(bids_dir, fmriprep_dir, query, cache_dir=cache_dir)
-    if cache_dir is None:
-        return check_inputs(runs, settings)
+    found: list[str] = []
+    runs = bids.discover_runs(bids_dir, fmriprep_dir, query, cache_dir=cache_dir, problems=found)
+    if cache_dir is None or found:
+        return check_inputs(runs, settings, found)
     stats = []
     for path in [
         Path(bids_dir) / clinical.PARTICIPANTS_FILE,

@@ -297,7 +297,8 @@ def validate_participants(
     _fail(
         file,
         problems,
-        "Fix: correct the label, or set trial.arm_labels in the config to the labels this dataset uses.",
+        "Fix: correct the label, or set trial.arm_labels in the config to the labels this "
+        "dataset uses.",
     )
     problems = [
         f"{_who(frame, index)}, column sex: {value!r} is not F or M"
