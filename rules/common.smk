@@ -140,7 +140,10 @@ PARTICIPANTS_TSV = f"{BIDS_DIR}/participants.tsv"
 CLINICAL_TABLES = [
     PARTICIPANTS_TSV,
     f"{BIDS_DIR}/participants.json",
-    *(f"{BIDS_DIR}/phenotype/{name}.tsv" for name in ("madrs", "blinding", "adverse_events")),
+    *(
+        f"{BIDS_DIR}/phenotype/{name}.tsv"
+        for name in ("madrs", "blinding", "adverse_events")
+    ),
 ]
 PLANTED_TARGETS = f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv"
 # Who is in which analysis (rule check_inputs); every job that reads the dataset waits
@@ -187,8 +190,16 @@ def checked_input_files(wildcards):
     files = []
     for subject_runs in runs_by_subject().values():
         for run in subject_runs:
-            files += [*run.echo_files, run.mask_file, run.confounds_file, *run.resample_xfms]
-    maps = [config["targets"].get(key) for key in ("circuit_map", "search_mask", "sgacc_seed")]
+            files += [
+                *run.echo_files,
+                run.mask_file,
+                run.confounds_file,
+                *run.resample_xfms,
+            ]
+    maps = [
+        config["targets"].get(key)
+        for key in ("circuit_map", "search_mask", "sgacc_seed")
+    ]
     return files + existing(CLINICAL_TABLES) + [path for path in maps if path]
 
 

@@ -22,7 +22,8 @@ OUTCOME_FIGURES = [
 
 rule analyse_outcomes:
     input:
-        clinical=existing(CLINICAL_TABLES),
+        participants=PARTICIPANTS_TSV,
+        clinical=existing(CLINICAL_TABLES[1:]),
         checked=ancient(SUBJECTS_TABLE),
     output:
         tables=[
@@ -52,7 +53,6 @@ rule analyse_outcomes:
         mem_mb=1000,
         runtime=10,
     params:
-        bids_dir=BIDS_DIR,
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],
     script:
@@ -97,7 +97,8 @@ rule plot_outcomes:
 rule analyse_mechanism:
     input:
         distances=rules.collect_targets.output.distances,
-        clinical=existing(CLINICAL_TABLES),
+        participants=PARTICIPANTS_TSV,
+        clinical=existing(CLINICAL_TABLES[1:]),
     output:
         table=report(
             "results/outcomes/tables/table4_mechanism.tsv",
@@ -127,7 +128,6 @@ rule analyse_mechanism:
         mem_mb=1000,
         runtime=10,
     params:
-        bids_dir=BIDS_DIR,
         arm_labels=config["trial"]["arm_labels"],
         outcomes=config["outcomes"],
     script:

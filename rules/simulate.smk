@@ -23,7 +23,8 @@ if DEMO:
                 threads, attempt
             ),
         params:
-            bids_dir=BIDS_DIR,
+            # the dataset's root: the folder of its dataset_description.json
+            bids_dir=lambda wildcards, output: Path(output.dataset[0]).parent,
             demo=config["demo"],
             arm_labels=config["trial"]["arm_labels"],
         script:

@@ -53,7 +53,6 @@ rule find_targets:
         targets=TARGETS,
         reliability=config["reliability"],
         repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
-        bids_dir=BIDS_DIR,
         arm_labels=config["trial"]["arm_labels"],
     script:
         "../scripts/find_targets.py"
@@ -106,7 +105,6 @@ rule collect_targets:
         runtime=10,
     params:
         targets=TARGETS,
-        bids_dir=BIDS_DIR,
         arm_labels=config["trial"]["arm_labels"],
     script:
         "../scripts/collect_targets.py"

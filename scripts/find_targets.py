@@ -1,5 +1,7 @@
 """Adapter: every target of one subject (rule find_targets)."""
 
+from pathlib import Path
+
 import pandas as pd
 
 from tmstarget.atomic import save_image
@@ -18,6 +20,8 @@ from tmstarget.stimulation import (
 )
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
+# the BIDS root: the folder of participants.tsv
+BIDS_ROOT = Path(smk.input.participants).parent
 log = log_to_file(smk.log[0])
 subject = smk.wildcards.subject
 participant_id = f"sub-{subject}"
@@ -25,7 +29,7 @@ settings = TargetingSettings.from_config(smk.params.targets)
 maps = load_subject(smk.input.bold, smk.input.mask, settings)
 log.info("%s: %d volumes x %d brain voxels", participant_id, *maps.timeseries.shape)
 
-participants = load_participants(smk.params.bids_dir, smk.params.arm_labels)
+participants = load_participants(BIDS_ROOT, smk.params.arm_labels)
 head_columns = ["nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm"]
 row = participants[participants["participant_id"] == participant_id]
 head_cm = None
