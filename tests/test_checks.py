@@ -375,3 +375,21 @@ def test_demo_replaces_its_folder_whole(tmp_path):
     demo.write_demo_dataset(root, spec, replace=True)
     assert not (root / "sub-99").exists() and not (tmp_path / ".bids.partial-1").exists()
     assert {str(p) for p in root.rglob("*") if p.is_file()} == set(demo.planned_files(root, spec))
+
+
+def test_a_failed_write_leaves_nothing_and_names_the_file(tmp_path, monkeypatch):
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    from tmstarget import atomic
+
+    target = tmp_path / "figure.pdf"
+    target.write_text("the previous, complete figure")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(1e9, 1e9, 0))
+    with pytest.raises(atomic.OutputWriteError, match=r"figure.pdf: AttributeError.*disk is full"):
+        with atomic.replacing(target) as partial:
+            partial.write_text("half a fig")
+            raise AttributeError("'Stream' object has no attribute 'pos'")
+    assert target.read_text() == "the previous, complete figure"
+    assert [p.name for p in tmp_path.iterdir()] == ["figure.pdf"]

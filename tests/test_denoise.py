@@ -324,6 +324,7 @@ def test_validate_run_accepts_good_run():
         ("mask_shape", r"brain mask: shape \(4, 4, 5\)"),
         ("all_zero", r"echo 2 \(sub-01_echo-2_bold.nii.gz\): every brain voxel is 0"),
         ("flat", r"echo 1 \(sub-01_echo-1_bold.nii.gz\): no brain voxel changes over time"),
+        ("truncated", r"echo 3 \(sub-01_echo-3_bold.nii.gz\): cannot read its data"),
         ("mask_empty", r"brain mask is empty"),
         ("not_4d", r"echo 1 must be 4D"),
         ("tr_zero", r"TR 0.0 in its header"),
@@ -337,13 +338,15 @@ def test_validate_run_errors(change, message, tmp_path):
         echoes[1] = _img(np.zeros(echoes[1].shape), affine)
     elif change == "flat":
         echoes[0] = _img(np.full(echoes[0].shape, 100.0), affine)
-    if change in ("missing_file", "echo_gap", "echo_order", "all_zero", "flat"):
+    if change in ("missing_file", "echo_gap", "echo_order", "all_zero", "flat", "truncated"):
         paths = []
         for i, img in enumerate(echoes):
             paths.append(tmp_path / f"sub-01_echo-{i + 1}_bold.nii.gz")
             img.to_filename(paths[-1])
         if change == "missing_file":
             paths[1].unlink()
+        elif change == "truncated":
+            paths[2].write_bytes(paths[2].read_bytes()[:-200])
         elif change == "echo_gap":
             paths, tes = [paths[0], paths[2]], tes[:2]
         elif change == "echo_order":

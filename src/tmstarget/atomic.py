@@ -9,9 +9,14 @@ output and renames it into place (``os.replace``, atomic within a file system).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+class OutputWriteError(OSError):
+    """An output could not be written; the message names the file and the free space."""
 
 
 def partial_path(path: str | Path) -> Path:
@@ -28,8 +33,6 @@ def remove_partials(path: str | Path) -> None:
     base, dot, extensions = path.name.partition(".")
     for stale in path.parent.glob(f".{base}.partial-*{dot}{extensions}"):
         if stale.is_dir():
-            import shutil
-
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
@@ -46,6 +49,17 @@ def replacing(path: str | Path) -> Iterator[Path]:
     try:
         yield partial
         os.replace(partial, path)
+    except Exception as error:
+        partial.unlink(missing_ok=True)
+        # A full disk surfaces in some writers as an unrelated error (matplotlib's PDF
+        # backend: "'Stream' object has no attribute 'pos'"): say which file and why.
+        free_mb = shutil.disk_usage(path.parent).free / 1e6
+        if isinstance(error, OSError) or free_mb < 100:
+            raise OutputWriteError(
+                f"cannot write {path}: {type(error).__name__}: {error} ({free_mb:.0f} MB free "
+                f"on its file system{'; the disk is full' if free_mb < 100 else ''})"
+            ) from error
+        raise
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

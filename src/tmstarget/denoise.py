@@ -261,10 +261,14 @@ def _check_echo_entities(echo_imgs: Sequence[ImgLike]) -> None:
     if sorted(numbers) != expected:
         missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
         raise PreprocessingError(
-            f"echo files have echo numbers {numbers}; echo {missing or '?'} is missing"
+            f"echo files have echo numbers {numbers}; echo {missing or '?'} is missing "
+            f"(beside {_name(echo_imgs[0], 'echo 1')})"
         )
     if numbers != expected:
-        raise PreprocessingError(f"echo files must be in echo order 1..N, got order {numbers}")
+        raise PreprocessingError(
+            f"echo files must be in echo order 1..N, got order {numbers} "
+            f"({', '.join(Path(_name(img, '?')).name for img in echo_imgs)})"
+        )
 
 
 def _check_echo_times(
