@@ -275,6 +275,7 @@ def manuscript_items():
         "results/inputs/inventory.tsv",
         "report/inventory.rst",
     )
+    items += _item("Inputs", "table", SUBJECTS_TABLE, "report/subjects.rst")
     items += _paired(
         "Preprocessing QC",
         "table",

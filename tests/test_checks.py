@@ -345,7 +345,7 @@ def test_a_passed_check_is_cached_until_a_table_changes(dataset, tmp_path, monke
     assert len(list(cache.glob("checks-*.json"))) == 1
 
 
-@pytest.mark.parametrize("layout", ["native", "template"])
+@pytest.mark.parametrize("layout", ["native", pytest.param("template", marks=pytest.mark.slow)])
 def test_the_demo_plan_is_what_the_demo_writes(layout, tiny_dataset, tmp_path):
     """The workflow plans the demo from the config (no checkpoint): every file and run it
     plans is what write_demo_dataset writes and discovery finds."""
@@ -364,17 +364,26 @@ def test_the_demo_plan_is_what_the_demo_writes(layout, tiny_dataset, tmp_path):
     assert checks._absolute(demo.planned_runs(root, spec)) == checks._absolute(found)
 
 
-def test_demo_replaces_its_folder_whole(tmp_path):
+def test_demo_replaces_its_folder_whole(tmp_path, monkeypatch):
+    """With replace, the demo is written beside its folder and then takes its place:
+    files of an earlier, bigger demo and a killed simulation's partial folder go."""
     from conftest import TINY_SPEC
 
+    write = demo.write_demo_dataset
+
+    def fake(root, spec, threads=1, mem_mb=None, replace=False):
+        if replace:
+            return write(root, spec, threads, mem_mb, replace=True)
+        (Path(root) / "sub-01").mkdir(parents=True)
+        (Path(root) / "sub-01" / "new.txt").write_text("new")
+
+    monkeypatch.setattr(demo, "write_demo_dataset", fake)
     root = tmp_path / "bids"
     (root / "sub-99").mkdir(parents=True)  # left by a bigger demo
     (tmp_path / ".bids.partial-1").mkdir()  # left by a killed simulation
-    spec = replace(TINY_SPEC, clinical=replace(TINY_SPEC.clinical, n_per_arm=5))
-    spec = replace(spec, imaging=replace(spec.imaging, n_runs=1, n_volumes=30))
-    demo.write_demo_dataset(root, spec, replace=True)
-    assert not (root / "sub-99").exists() and not (tmp_path / ".bids.partial-1").exists()
-    assert {str(p) for p in root.rglob("*") if p.is_file()} == set(demo.planned_files(root, spec))
+    demo.write_demo_dataset(root, TINY_SPEC, replace=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bids"]
+    assert [str(p.relative_to(root)) for p in root.rglob("*")] == ["sub-01", "sub-01/new.txt"]
 
 
 def test_a_failed_write_leaves_nothing_and_names_the_file(tmp_path, monkeypatch):
