@@ -27,7 +27,7 @@ report: "report/workflow.rst"
 rule all:
     default_target: True
     input:
-        "results/inputs/inventory.tsv",
+        rules.check_inputs.output,
         rules.summarise_qc.output,
         rules.collect_targets.output,
         rules.analyse_reliability.output,

@@ -9,7 +9,9 @@ its JSON sidecar (EchoTime, RepetitionTime), the boldref brain mask, the confoun
 (its header: discovery counts the non-steady-state columns) with its sidecar and the
 transform to T1w; per subject the T1w-to-MNI152NLin6Asym transform: 37 files per
 subject. Echo files hold only a NIfTI header (discovery reads the shape and TR from it);
-the other images and transforms are empty: planning never opens them.
+the brain masks are real (an ellipsoid on the run's grid) and the confounds tables
+complete (the trial's nuisance columns, one row per volume): the input checks read them
+at planning; the other images and transforms are empty: planning never opens them.
 ``--fmriprep-extras`` adds the other files fMRIPrep writes per run and subject (boldrefs,
 template-space combined series, T1w images, figures, reports).
 Deterministic: the clinical tables come from a fixed seed, the rest from the names.
@@ -76,7 +78,7 @@ from tmstarget.demo import (
 SEED = 2026
 TARGET_SECONDS = 30.0  # issue 7: 1000 subjects planned in under 30 s
 # Jobs of the plan per subject: prepare_run per run, clean_subject and find_targets; the
-# others (index_inputs, the group analyses, all) run once whatever the cohort.
+# others (check_inputs, the group analyses, all) run once whatever the cohort.
 PER_SUBJECT_JOBS = full_scale_spec().imaging.n_runs + 2
 PLAN_ARGS = ("--cores", "8", "-n", "--quiet")
 
@@ -105,8 +107,9 @@ def build_dataset(root: Path, n_subjects: int, extras: bool = False) -> None:
     fmriprep = root / "derivatives" / "fmriprep"
     write_dataset_description(fmriprep, "fMRIPrep derivatives (planning benchmark)")
     header = _header_only_nifti(imaging.n_volumes, imaging.repetition_time_s)
-    columns = [*simulate.MOTION_PARAMETERS, "framewise_displacement", "global_signal"]
-    columns += [f"non_steady_state_outlier{k:02d}" for k in range(imaging.n_non_steady_state)]
+    mask = _brain_mask(header)
+    confounds_table = _confounds(imaging.n_volumes, imaging.n_non_steady_state)
+    columns = confounds_table.splitlines()[0].split("\t")
     confounds_sidecar = json.dumps({c: {"Description": c} for c in columns}) + "\n"
     for participant in tables["participants"]["participant_id"]:
         subject = participant.removeprefix("sub-")
@@ -128,16 +131,53 @@ def build_dataset(root: Path, n_subjects: int, extras: bool = False) -> None:
                     "SliceTimingCorrected": False,
                 }
                 write_json(func / name.replace(".nii.gz", ".json"), sidecar)
-            (func / bids_name("mask", ".nii.gz", desc="brain", **entities)).touch()
+            (func / bids_name("mask", ".nii.gz", desc="brain", **entities)).write_bytes(mask)
             xfm = bids_name("xfm", ".txt", **entities)
             (func / xfm.replace("_xfm", "_from-boldref_to-T1w_mode-image_desc-coreg_xfm")).touch()
             confounds = bids_name("timeseries", ".tsv", desc="confounds", **entities)
-            (func / confounds).write_text("\t".join(columns) + "\n")
+            (func / confounds).write_text(confounds_table)
             (func / confounds.replace(".tsv", ".json")).write_text(confounds_sidecar)
             if extras:
                 _fmriprep_run_extras(func, entities)
         if extras:
             _fmriprep_subject_extras(fmriprep, subject)
+
+
+def _brain_mask(bold_header: bytes) -> bytes:
+    """A gzipped brain mask (an ellipsoid) on the grid of the run's header: the input
+    checks read it (on the series' grid, not empty)."""
+    import gzip
+    import io
+
+    import nibabel as nib
+    import numpy as np
+
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(gzip.decompress(bold_header)))
+    shape = header.get_data_shape()[:3]
+    ijk = np.indices(shape) - (np.asarray(shape) / 2)[:, None, None, None]
+    inside = ((ijk / (0.4 * np.asarray(shape))[:, None, None, None]) ** 2).sum(0) <= 1
+    img = nib.Nifti1Image(inside.astype(np.uint8), header.get_best_affine())
+    return gzip.compress(img.to_bytes(), mtime=0)
+
+
+def _confounds(n_volumes: int, n_dummy: int) -> str:
+    """An fMRIPrep confounds table (text) with the columns of the trial's nuisance set,
+    one row per volume (derivatives n/a in the first row, as fMRIPrep writes them)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(SEED)
+    columns = {
+        name: rng.normal(0, 1, n_volumes) for name in ("global_signal", "white_matter", "csf")
+    }
+    for name in simulate.MOTION_PARAMETERS:
+        values = rng.normal(0, 0.1, n_volumes)
+        columns[name] = values
+        columns[f"{name}_derivative1"] = np.r_[np.nan, np.diff(values)]
+    columns["framewise_displacement"] = np.r_[np.nan, np.abs(rng.normal(0, 0.1, n_volumes - 1))]
+    for k in range(n_dummy):
+        columns[f"non_steady_state_outlier{k:02d}"] = (np.arange(n_volumes) == k).astype(float)
+    return pd.DataFrame(columns).to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.6g")
 
 
 def _header_only_nifti(n_volumes: int, tr_s: float) -> bytes:

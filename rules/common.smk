@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tmstarget import bids as bids_io
+from tmstarget import checks
 from tmstarget.atlas import mni_grid
 from tmstarget.config import analysis_voxel_mm, check_config, fmriprep_dir
 
@@ -100,6 +101,13 @@ def _demo_spec():
     return spec_from_config(config["demo"], config["trial"]["arm_labels"])
 
 
+def _demo_files():
+    """Every file the demo writes (rule simulate_cohort's outputs)."""
+    from tmstarget.demo import planned_files
+
+    return planned_files(BIDS_DIR, _demo_spec())
+
+
 def demo_memory_mb(workers, attempt=1):
     """Memory (MB) for simulating ``workers`` demo subjects at once."""
     from tmstarget.simulate import demo_memory_mb as estimate
@@ -123,32 +131,76 @@ def demo_runtime_min(workers, attempt=1):
     return math.ceil(attempt * minutes)
 
 
-def demo_ready():
-    """Wait for the simulate_cohort checkpoint (demo only) before reading the dataset.
-
-    Input functions that need to know what the dataset holds call this first; Snakemake
-    re-evaluates them once the demo has been written."""
-    if DEMO:
-        checkpoints.simulate_cohort.get()
-
-
 # What discovery looks for (input.bold_space, multi_echo, space, template_transform...).
 QUERY = bids_io.Query.from_config(config)
+# What the input checks need (rule check_inputs; for a real dataset also at planning).
+CHECK_SETTINGS = checks.CheckSettings.from_config(config, GRID_MM)
+# The input files of the clinical tables and of the subject reconciliation.
+PARTICIPANTS_TSV = f"{BIDS_DIR}/participants.tsv"
+CLINICAL_TABLES = [
+    PARTICIPANTS_TSV,
+    f"{BIDS_DIR}/participants.json",
+    *(
+        f"{BIDS_DIR}/phenotype/{name}.tsv"
+        for name in ("madrs", "blinding", "adverse_events")
+    ),
+]
+PLANTED_TARGETS = f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv"
+# Who is in which analysis (rule check_inputs); every job that reads the dataset waits
+# for it (ancient: rewriting the table does not rerun them).
+SUBJECTS_TABLE = "results/inputs/subjects.tsv"
 
 
 @cache
 def _runs_by_subject():
-    # Cached in .snakemake/ while the dataset's files are unchanged: every cluster job
-    # plans its own job again, and discovery on 1000 subjects costs about 12 s.
-    return bids_io.discover_runs(
-        BIDS_DIR, FMRIPREP_DIR, QUERY, cache_dir=".snakemake/tmstarget"
-    )
+    if DEMO:
+        # Known from the config before the demo is written, so that Snakemake plans (and
+        # resumes) the whole workflow at once; rule check_inputs holds the written demo
+        # against this plan.
+        from tmstarget.demo import planned_runs
+
+        return checks.apply_exclusions(
+            planned_runs(BIDS_DIR, _demo_spec()), CHECK_SETTINGS
+        )
+    # Checked before any job runs (every problem at once, each naming its file); runs and
+    # checks are cached in .snakemake/ while the dataset's files are unchanged: every
+    # cluster job plans its own job again, and discovery on 1000 subjects costs about 12 s.
+    return checks.checked_inputs(
+        BIDS_DIR,
+        FMRIPREP_DIR,
+        QUERY,
+        CHECK_SETTINGS,
+        cache_dir=".snakemake/tmstarget",
+    ).runs
 
 
 def runs_by_subject():
-    """Runs found by pybids, by subject label; read once per Snakemake invocation."""
-    demo_ready()
+    """The runs to analyse, by subject label; found (and checked) once per invocation."""
     return _runs_by_subject()
+
+
+def existing(paths):
+    """The files of ``paths`` a real dataset has (the demo writes them all)."""
+    return [path for path in paths if DEMO or Path(path).is_file()]
+
+
+def checked_input_files(wildcards):
+    """Every file the input checks read: the runs' images, masks, confounds and
+    transforms, the clinical tables and the configured target maps."""
+    files = []
+    for subject_runs in runs_by_subject().values():
+        for run in subject_runs:
+            files += [
+                *run.echo_files,
+                run.mask_file,
+                run.confounds_file,
+                *run.resample_xfms,
+            ]
+    maps = [
+        config["targets"].get(key)
+        for key in ("circuit_map", "search_mask", "sgacc_seed")
+    ]
+    return files + existing(CLINICAL_TABLES) + [path for path in maps if path]
 
 
 def subjects():
@@ -223,6 +275,7 @@ def manuscript_items():
         "results/inputs/inventory.tsv",
         "report/inventory.rst",
     )
+    items += _item("Inputs", "table", SUBJECTS_TABLE, "report/subjects.rst")
     items += _paired(
         "Preprocessing QC",
         "table",

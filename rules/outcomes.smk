@@ -22,7 +22,9 @@ OUTCOME_FIGURES = [
 
 rule analyse_outcomes:
     input:
-        bids_dir=BIDS_DIR,
+        participants=PARTICIPANTS_TSV,
+        clinical=existing(CLINICAL_TABLES[1:]),
+        checked=ancient(SUBJECTS_TABLE),
     output:
         tables=[
             report(
@@ -95,7 +97,8 @@ rule plot_outcomes:
 rule analyse_mechanism:
     input:
         distances=rules.collect_targets.output.distances,
-        bids_dir=BIDS_DIR,
+        participants=PARTICIPANTS_TSV,
+        clinical=existing(CLINICAL_TABLES[1:]),
     output:
         table=report(
             "results/outcomes/tables/table4_mechanism.tsv",

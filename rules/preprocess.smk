@@ -23,6 +23,7 @@ rule prepare_run:
         echoes=lambda wildcards: the_run(wildcards).echo_files,
         mask=lambda wildcards: the_run(wildcards).mask_file,
         transforms=lambda wildcards: the_run(wildcards).resample_xfms,
+        checked=ancient(SUBJECTS_TABLE),
     output:
         tedana=directory(RUN_TEDANA),
         bold=temp(RUN_BOLD),
@@ -76,6 +77,7 @@ rule clean_subject:
         confounds=lambda wildcards: [
             run.confounds_file for run in subject_runs(wildcards)
         ],
+        checked=ancient(SUBJECTS_TABLE),
     output:
         bold=CLEAN_BOLD,
         mask=CLEAN_MASK,

@@ -1,10 +1,12 @@
-# Demo cohort: a simulated trial written as a BIDS dataset with fMRIPrep-style derivatives.
-# Only defined when demo.enabled; later stages read it exactly as they read real data.
+# Demo cohort and input checks. The demo (demo.enabled) is a simulated trial written as a
+# BIDS dataset with fMRIPrep derivatives, every file of it known from the config; later
+# stages read it exactly as they read real data, after rule check_inputs has checked it.
 if DEMO:
 
-    checkpoint simulate_cohort:
+    rule simulate_cohort:
         output:
-            bids_dir=directory(BIDS_DIR),
+            # every file the demo writes (tmstarget.demo.planned_files)
+            dataset=_demo_files(),
         log:
             "results/logs/simulate_cohort.log",
         benchmark:
@@ -21,24 +23,32 @@ if DEMO:
                 threads, attempt
             ),
         params:
+            # the dataset's root: the folder of its dataset_description.json
+            bids_dir=lambda wildcards, output: Path(output.dataset[0]).parent,
             demo=config["demo"],
             arm_labels=config["trial"]["arm_labels"],
         script:
             "../scripts/simulate_cohort.py"
 
 
-rule index_inputs:
+rule check_inputs:
     input:
-        # The demo checkpoint's output, or the user's dataset (no rule makes it).
-        bids_dir=BIDS_DIR,
+        # what the checks read (the demo's files come from rule simulate_cohort)
+        checked_input_files,
     output:
         inventory=report(
             "results/inputs/inventory.tsv",
             caption="../report/inventory.rst",
             category="Inputs",
         ),
+        subjects=report(
+            SUBJECTS_TABLE,
+            caption="../report/subjects.rst",
+            category="Inputs",
+        ),
+        subjects_dictionary=SUBJECTS_TABLE.replace(".tsv", ".json"),
     log:
-        "results/logs/index_inputs.log",
+        "results/logs/check_inputs.log",
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -46,8 +56,12 @@ rule index_inputs:
         mem_mb=1000,
         runtime=10,
     params:
+        bids_dir=BIDS_DIR,
         fmriprep_dir=FMRIPREP_DIR,
-        # What the workflow reads (rules/common.smk): the same discovery.
+        # What the workflow reads (rules/common.smk): the same discovery and checks.
         query=QUERY,
+        settings=CHECK_SETTINGS,
+        demo=config["demo"] if DEMO else None,
+        arm_labels=config["trial"]["arm_labels"],
     script:
-        "../scripts/index_inputs.py"
+        "../scripts/check_inputs.py"

@@ -23,7 +23,9 @@ rule find_targets:
     input:
         bold=CLEAN_BOLD,
         mask=CLEAN_MASK,
-        bids_dir=BIDS_DIR,
+        participants=PARTICIPANTS_TSV,
+        planted=PLANTED_TARGETS if DEMO else [],
+        checked=ancient(SUBJECTS_TABLE),
         # template -> T1w (native coordinates of the sites); none: no native coordinates
         template_transforms=lambda wildcards: subject_runs(wildcards)[0].template_xfms,
         # run lengths and censored volumes: the bootstrap's blocks stay inside runs
@@ -39,6 +41,7 @@ rule find_targets:
             else {}
         ),
         targets=SUBJECT_TARGETS,
+        targets_dictionary=SUBJECT_TARGETS.replace(".tsv", ".json"),
         # The split-half and first-k-minutes targets: the series is loaded once for all.
         reliability=SUBJECT_RELIABILITY,
         choices=SUBJECT_CHOICES,
@@ -74,9 +77,6 @@ rule find_targets:
         reliability=config["reliability"],
         repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
         arm_labels=config["trial"]["arm_labels"],
-        planted=(
-            f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv" if DEMO else None
-        ),
     script:
         "../scripts/find_targets.py"
 
@@ -84,7 +84,7 @@ rule find_targets:
 rule collect_targets:
     input:
         targets=lambda wildcards: expand(SUBJECT_TARGETS, subject=subjects()),
-        bids_dir=BIDS_DIR,
+        participants=PARTICIPANTS_TSV,
     output:
         table=report(
             "results/targets/targets.tsv",
@@ -92,12 +92,14 @@ rule collect_targets:
             category="Targets",
             subcategory="Group",
         ),
+        table_dictionary="results/targets/targets.json",
         distances=report(
             "results/targets/arm_distances.tsv",
             caption="../report/targets/distances_table.rst",
             category="Targets",
             subcategory="Group",
         ),
+        distances_dictionary="results/targets/arm_distances.json",
         navigation="results/targets/neuronavigation.csv",
         group_figure=report(
             "results/targets/figures/group_targets.png",
@@ -135,7 +137,7 @@ rule score_recovery:
     input:
         table=rules.collect_targets.output.table,
         mask=lambda wildcards: expand(CLEAN_MASK, subject=subjects()[0]),
-        bids_dir=BIDS_DIR,
+        planted=PLANTED_TARGETS,
     output:
         per_subject="results/targets/recovery/recovery.tsv",
         summary=report(
@@ -164,6 +166,5 @@ rule score_recovery:
         runtime=10,
     params:
         methods=TARGETS["methods"],
-        planted=f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv",
     script:
         "../scripts/score_recovery.py"

@@ -23,11 +23,11 @@ MEASURES = {
 }
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
+# the BIDS root: the folder of participants.tsv
+BIDS_ROOT = Path(smk.input.participants).parent
 log_to_file(smk.log[0])
 params = OutcomeParams.from_config(smk.params.outcomes)
-clinical = load_clinical(
-    smk.input.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
-)
+clinical = load_clinical(BIDS_ROOT, smk.params.arm_labels, params.visits, params.baseline_visit)
 sites = pd.read_csv(smk.input.distances, sep="\t", na_values="n/a")
 data = mechanism_data(clinical.participants, clinical.madrs, sites, MEASURES, params)
 correlations = mechanism_correlations(

@@ -9,11 +9,11 @@ from tmstarget.logs import log_to_file
 from tmstarget.outcomes import OutcomeParams, analyse_trial
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
+# the BIDS root: the folder of participants.tsv
+BIDS_ROOT = Path(smk.input.participants).parent
 log = log_to_file(smk.log[0])
 params = OutcomeParams.from_config(smk.params.outcomes)
-clinical = load_clinical(
-    smk.input.bids_dir, smk.params.arm_labels, params.visits, params.baseline_visit
-)
+clinical = load_clinical(BIDS_ROOT, smk.params.arm_labels, params.visits, params.baseline_visit)
 log.info("read %d participants", len(clinical.participants))
 results = analyse_trial(
     clinical.participants,

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tmstarget.atomic import save_image
 from tmstarget.bids import write_json
 from tmstarget.denoise import RunInput, clean_subject, cleaning_options
 from tmstarget.figures.qc import plot_subject_qc
@@ -38,8 +39,8 @@ for index, label in enumerate(smk.params.run_labels):
             )
         )
 result = clean_subject(subject, runs, **cleaning_options(smk.params.preprocess))
-result.img.to_filename(smk.output.bold)
-result.mask.to_filename(smk.output.mask)
+save_image(result.img, smk.output.bold)
+save_image(result.mask, smk.output.mask)
 qc = result.qc
 # Censored volumes per run (indices after the dummies): the bootstrap's blocks must not
 # straddle the gaps they leave in the joined series.

@@ -13,16 +13,18 @@ from tmstarget.native import neuronavigation_table, write_neuronavigation_csv
 from tmstarget.stimulation import DISTANCES_DICTIONARY, TARGETS_DICTIONARY, arm_distances
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
+# the BIDS root: the folder of participants.tsv
+BIDS_ROOT = Path(smk.input.participants).parent
 log = log_to_file(smk.log[0])
 method = smk.params.targets["connectivity_method"]
 targets = pd.concat(
     [pd.read_csv(path, sep="\t", na_values="n/a") for path in smk.input.targets],
     ignore_index=True,
 )
-write_tsv(smk.output.table, targets, TARGETS_DICTIONARY)
-participants = load_participants(smk.input.bids_dir, smk.params.arm_labels)
+write_tsv(smk.output.table, targets, TARGETS_DICTIONARY, smk.output.table_dictionary)
+participants = load_participants(BIDS_ROOT, smk.params.arm_labels)
 distances = arm_distances(targets, participants, method)
-write_tsv(smk.output.distances, distances, DISTANCES_DICTIONARY)
+write_tsv(smk.output.distances, distances, DISTANCES_DICTIONARY, smk.output.distances_dictionary)
 log.info(
     "%d subjects; median distance connectivity target - Beam F3: %.1f mm (cortex)",
     len(distances),
@@ -42,5 +44,5 @@ plot_target_distances(distances, [smk.output.distance_figure, figures / "arm_dis
 write_dataset_description(
     Path(smk.output.description).parent,
     "tmstarget targets: individual TMS targets, Beam F3 sites and coil positions",
-    sources=[str(smk.input.bids_dir)],
+    sources=[str(BIDS_ROOT)],
 )

@@ -1,9 +1,11 @@
 """Adapter: every target of one subject (rule find_targets)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
+from tmstarget.atomic import save_image
 from tmstarget.bids import write_tsv
 from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_subject_target
@@ -24,6 +26,8 @@ from tmstarget.stimulation import (
 from tmstarget.uncertainty import BOOTSTRAP_DICTIONARY, ChoiceSettings, segments_from_qc
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
+# the BIDS root: the folder of participants.tsv
+BIDS_ROOT = Path(smk.input.participants).parent
 log = log_to_file(smk.log[0])
 subject = smk.wildcards.subject
 participant_id = f"sub-{subject}"
@@ -31,7 +35,7 @@ settings = TargetingSettings.from_config(smk.params.targets)
 maps = load_subject(smk.input.bold, smk.input.mask, settings)
 log.info("%s: %d volumes x %d brain voxels", participant_id, *maps.timeseries.shape)
 
-participants = load_participants(smk.input.bids_dir, smk.params.arm_labels)
+participants = load_participants(BIDS_ROOT, smk.params.arm_labels)
 head_columns = ["nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm"]
 row = participants[participants["participant_id"] == participant_id]
 head_cm = None
@@ -69,9 +73,9 @@ if settings.choice != "argmax":
     log.info("target chosen by %s: %s mm", settings.choice, chosen.mm)
 
 result = subject_targets(participant_id, maps, settings, head_cm, transforms, chosen)
-write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY)
+write_tsv(smk.output.targets, result.table, TARGETS_DICTIONARY, smk.output.targets_dictionary)
 for method, path in zip(settings.methods, smk.output.maps, strict=True):
-    result.score_maps[method].to_filename(path)
+    save_image(result.score_maps[method], path)
 
 bootstrap = None
 if settings.bootstrap.enabled:
@@ -83,11 +87,13 @@ if settings.bootstrap.enabled:
         tr_s,
         maps.brain_mask,
     )
-    write_tsv(smk.output.bootstrap_table, bootstrap.table)
-    with open(smk.output.bootstrap_dictionary, "w") as file:
-        json.dump(BOOTSTRAP_DICTIONARY, file, indent=2, sort_keys=True)
-        file.write("\n")
-    bootstrap.probability_map.to_filename(smk.output.bootstrap_map)
+    write_tsv(
+        smk.output.bootstrap_table,
+        bootstrap.table,
+        BOOTSTRAP_DICTIONARY,
+        smk.output.bootstrap_dictionary,
+    )
+    save_image(bootstrap.probability_map, smk.output.bootstrap_map)
     log.info("bootstrap:\n%s", bootstrap.table.round(3).T.to_string(header=False))
 
 # Split halves and first k minutes: views of the series already in memory (or, for a
@@ -154,8 +160,8 @@ write_tsv(
 
 shown = result.table[result.table["method"].isin([settings.connectivity_method, BEAM_F3])]
 shown = shown[["method", "x_mm", "y_mm", "z_mm"]]
-if smk.params.planted:
-    planted = pd.read_csv(smk.params.planted, sep="\t")
+if smk.input.planted:
+    planted = pd.read_csv(smk.input.planted, sep="\t")
     planted = planted[planted["participant_id"] == participant_id]
     shown = pd.concat([shown, planted[["x_mm", "y_mm", "z_mm"]].assign(method="planted")])
 method = settings.connectivity_method

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from tmstarget.atomic import write_text
 from tmstarget.logs import log_to_file
 from tmstarget.provenance import ManuscriptItem, manifest, manifest_markdown
 
@@ -9,8 +10,8 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = log_to_file(smk.log[0])
 items = [ManuscriptItem(*item) for item in smk.params.entries]
 table = manifest(items, config=smk.config)
-table.to_csv(smk.output.table, sep="\t", index=False, lineterminator="\n")
+write_text(smk.output.table, table.to_csv(sep="\t", index=False, lineterminator="\n"))
 page = manifest_markdown(table, "Manuscript figures and tables", Path(smk.output.page).parent)
-Path(smk.output.page).write_text(page, encoding="utf-8")
+write_text(smk.output.page, page)
 counts = table["kind"].value_counts().to_dict()
 log.info("manifest: %d files (%s)", len(table), counts)

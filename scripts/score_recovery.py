@@ -14,7 +14,7 @@ from tmstarget.tables import write_table
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = log_to_file(smk.log[0])
 targets = pd.read_csv(smk.input.table, sep="\t", na_values="n/a")
-planted = pd.read_csv(smk.params.planted, sep="\t")
+planted = pd.read_csv(smk.input.planted, sep="\t")
 voxel_mm = voxel_size_mm(nib.load(smk.input.mask[0]))
 per_subject, summary = recovery(targets, planted, voxel_mm, smk.params.methods)
 write_tsv(smk.output.per_subject, per_subject)

@@ -321,7 +321,10 @@ def test_validate_run_accepts_good_run():
         ("short", r"after dropping 4 dummy volumes 46 remain, fewer than the minimum of 50"),
         ("nan", r"echo 3 contains 2 NaN/inf values in 1 voxels"),
         ("confounds", r"confounds have 59 rows but the run has 60 volumes"),
-        ("mask_shape", r"brain mask has shape \(4, 4, 5\)"),
+        ("mask_shape", r"brain mask: shape \(4, 4, 5\)"),
+        ("all_zero", r"echo 2 \(sub-01_echo-2_bold.nii.gz\): every brain voxel is 0"),
+        ("flat", r"echo 1 \(sub-01_echo-1_bold.nii.gz\): no brain voxel changes over time"),
+        ("truncated", r"echo 3 \(sub-01_echo-3_bold.nii.gz\): cannot read its data"),
         ("mask_empty", r"brain mask is empty"),
         ("not_4d", r"echo 1 must be 4D"),
         ("tr_zero", r"TR 0.0 in its header"),
@@ -331,16 +334,22 @@ def test_validate_run_errors(change, message, tmp_path):
     echoes, mask, confounds = _tiny_run(n_vols=50 if change == "short" else 60)
     tes = list(TES_S)
     affine = echoes[0].affine
-    if change in ("missing_file", "echo_gap", "echo_order"):
+    if change == "all_zero":
+        echoes[1] = _img(np.zeros(echoes[1].shape), affine)
+    elif change == "flat":
+        echoes[0] = _img(np.full(echoes[0].shape, 100.0), affine)
+    if change in ("missing_file", "echo_gap", "echo_order", "all_zero", "flat", "truncated"):
         paths = []
         for i, img in enumerate(echoes):
             paths.append(tmp_path / f"sub-01_echo-{i + 1}_bold.nii.gz")
             img.to_filename(paths[-1])
         if change == "missing_file":
             paths[1].unlink()
+        elif change == "truncated":
+            paths[2].write_bytes(paths[2].read_bytes()[:-200])
         elif change == "echo_gap":
             paths, tes = [paths[0], paths[2]], tes[:2]
-        else:
+        elif change == "echo_order":
             paths = [paths[1], paths[0], paths[2]]
         echoes = paths
     elif change == "no_echoes":

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY, digest, run_snakemake, run_tiny, snakemake_command
+from conftest import TINY, digest, run_snakemake, run_tiny, snakemake_command, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -48,9 +48,22 @@ def test_inventory_lists_every_run(tiny_run):
             assert (fmriprep / name).is_file()
 
 
+def test_subjects_table_says_who_is_in(tiny_run):
+    subjects = pd.read_csv(tiny_run / "inputs" / "subjects.tsv", sep="\t", keep_default_na=False)
+    assert list(subjects["participant_id"]) == [f"sub-0{i}" for i in range(1, 7)]
+    assert (subjects["n_runs"] == 2).all() and (subjects["note"] == "n/a").all()
+    assert subjects["imaging_analyses"].all() and subjects["clinical_analyses"].all()
+    dictionary = json.loads((tiny_run / "inputs" / "subjects.json").read_text())
+    assert set(dictionary) == set(subjects.columns)
+
+
+def test_no_partial_file_is_left(tiny_run):
+    assert not [p for p in tiny_run.rglob("*") if ".partial" in p.name]
+
+
 def test_every_job_has_a_log(tiny_run):
     logs = {p.relative_to(tiny_run / "logs").as_posix() for p in (tiny_run / "logs").rglob("*.log")}
-    assert {"simulate_cohort.log", "index_inputs.log", "summarise_qc.log"} <= logs
+    assert {"simulate_cohort.log", "check_inputs.log", "summarise_qc.log"} <= logs
     for rule in ("clean_subject", "find_targets"):
         assert {f"{rule}/sub-0{i}.log" for i in range(1, 7)} <= logs, rule
     assert {
@@ -79,52 +92,107 @@ def _dataset_config(workdir: Path, dataset: Path) -> Path:
     return config
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_bytes(tiny_run, tmp_path):
-    """Kill a run with --cores 8 (SIGKILL to Snakemake and its jobs) once the first
-    subjects have targets, unlock, rerun: the results equal an uninterrupted run's.
-
-    The input is the tiny demo's dataset read as real data: with the demo, Snakemake
-    (9.27) does not check the jobs that follow its checkpoint for outputs left incomplete
-    by a killed run, so a subject's half-written outputs would be kept (README)."""
+def _kill_when(workdir: Path, config: Path, ready, what: str) -> None:
+    """Start the workflow with --cores 2, SIGKILL it (Snakemake and its jobs) as soon as
+    ``ready(results)`` holds, then unlock."""
     import os
     import signal
     import subprocess
     import time
 
-    dataset = tiny_run / "demo" / "bids"
-    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    reference_dir.mkdir()
-    killed_dir.mkdir()
-    reference_config = _dataset_config(reference_dir, dataset)
-    reference = run_snakemake(reference_dir, "--cores", "2", configfiles=[reference_config])
-    assert reference.returncode == 0, reference.output[-3000:]
-
-    config = _dataset_config(killed_dir, dataset)
-    command = snakemake_command(killed_dir, "--cores", "8", configfiles=[config])
     process = subprocess.Popen(
-        command,
-        cwd=killed_dir,
+        snakemake_command(workdir, "--cores", "2", configfiles=[config]),
+        cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    targets = killed_dir / "results" / "targets"
     deadline = time.monotonic() + 600
     try:
-        while not list(targets.glob("sub-*/sub-*_desc-targets.tsv")):
-            assert process.poll() is None, "the run ended before it could be interrupted"
-            assert time.monotonic() < deadline, "no subject had targets after 10 minutes"
-            time.sleep(0.5)
+        while not ready(workdir / "results"):
+            assert process.poll() is None, f"the run ended before {what}"
+            assert time.monotonic() < deadline, f"not {what} after 10 minutes"
+            time.sleep(0.05)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    assert not (killed_dir / "results" / "manuscript" / "manifest.tsv").exists()
-    unlock = run_snakemake(killed_dir, "--unlock", configfiles=[config])
+    unlock = run_snakemake(workdir, "--unlock", configfiles=[config])
     assert unlock.returncode == 0, unlock.output[-2000:]
-    resumed = run_snakemake(killed_dir, "--cores", "8", configfiles=[config])
+
+
+@pytest.mark.slow
+def test_killed_demo_resumes_to_the_same_bytes(tiny_run, tmp_path):
+    """Kill the demo run with --cores 2 at several points (SIGKILL to Snakemake and its
+    jobs): between two preprocessing jobs of one subject, while the subjects' targets are
+    written, while the group outputs are written; after each, unlock and rerun the same
+    command. The results equal an uninterrupted run's, byte for byte, and no partial file
+    is left."""
+    config = tiny_config(tmp_path)
+    points = [
+        (
+            "between two preprocessing jobs of a subject",
+            lambda results: any(
+                (results / "preprocess").glob(
+                    "sub-*/func/sub-*_run-1_space-*_desc-brain_mask.nii.gz"
+                )
+            ),
+        ),
+        (
+            "while the targets are written",
+            lambda results: any((results / "targets").glob("sub-*/sub-*_desc-targets.tsv")),
+        ),
+        (
+            "while the group outputs are written",
+            lambda results: any((results / "outcomes").rglob("*.png")),
+        ),
+    ]
+    for what, ready in points:
+        _kill_when(tmp_path, config, ready, what)
+        assert not (tmp_path / "results" / "manuscript" / "manifest.tsv").exists(), what
+    resumed = run_snakemake(tmp_path, "--cores", "2", configfiles=[config])
     assert resumed.returncode == 0, resumed.output[-3000:]
-    assert digest(killed_dir / "results") == digest(reference_dir / "results")
+    assert digest(tmp_path / "results") == digest(tiny_run)
+    assert not [p for p in (tmp_path / "results").rglob("*") if ".partial" in p.name]
+    # What the README suggests to redo the targets after a change works on the demo too.
+    forced = run_snakemake(
+        tmp_path,
+        "--cores",
+        "2",
+        "--forcerun",
+        "find_targets",
+        "clean_subject",
+        configfiles=[config],
+    )
+    assert forced.returncode == 0, forced.output[-3000:]
+    assert digest(tmp_path / "results") == digest(tiny_run)
+
+
+def test_broken_dataset_stops_at_planning_naming_every_file(tiny_run, tmp_path):
+    """Real-data mode: a broken dataset stops before any job, with every problem."""
+    config = _dataset_config(tmp_path, tiny_run / "demo" / "bids")
+    func = tmp_path / "bids" / "derivatives" / "fmriprep" / "sub-02" / "func"
+    confounds = func / "sub-02_task-rest_run-1_desc-confounds_timeseries.tsv"
+    lines = confounds.read_text().splitlines(keepends=True)
+    confounds.write_text("".join(lines[:-3]))
+    sidecar = func / "sub-02_task-rest_run-2_echo-2_desc-preproc_bold.json"
+    sidecar.write_text(sidecar.read_text().replace('"EchoTime": 0.032', '"EchoTime": 32'))
+    participants = tmp_path / "bids" / "participants.tsv"
+    rows = participants.read_text().splitlines(keepends=True)
+    participants.write_text("".join(row for row in rows if not row.startswith("sub-04")))
+    result = run_snakemake(tmp_path, "--cores", "2", configfiles=[config])
+    assert result.returncode != 0
+    assert "problem(s) with the inputs" in result.output
+    assert f"{confounds.name}: " in result.output and "rows but the run has" in result.output
+    assert "sub-02_task-rest_run-2_echo-2_desc-preproc_bold.json: EchoTime is 32" in result.output
+    assert "sub-04 has imaging" in result.output
+    assert not (tmp_path / "results").exists()  # no job ran
+    # The check alone, once the dataset is fixed, takes seconds and writes the reports.
+    participants.write_text("".join(rows))
+    confounds.write_text("".join(lines))
+    sidecar.write_text(sidecar.read_text().replace('"EchoTime": 32', '"EchoTime": 0.032'))
+    checked = run_snakemake(tmp_path, "--cores", "1", "check_inputs", configfiles=[config])
+    assert checked.returncode == 0, checked.output[-3000:]
+    assert (tmp_path / "results" / "inputs" / "subjects.tsv").is_file()
 
 
 def test_outcome_tables_and_figures(tiny_run):
@@ -312,7 +380,7 @@ def test_echoes_already_in_the_template(tmp_path):
         )
     )
     result = run_snakemake(
-        tmp_path, "--cores", "2", "collect_targets", "index_inputs", configfiles=[config]
+        tmp_path, "--cores", "2", "collect_targets", "check_inputs", configfiles=[config]
     )
     assert result.returncode == 0, result.output[-3000:]
     inventory = pd.read_csv(

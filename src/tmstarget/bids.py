@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tmstarget import __version__
+from tmstarget import __version__, atomic
 
 BIDS_VERSION = "1.10.0"
 # Entity order of the BIDS specification (the subset this workflow uses).
@@ -66,22 +66,27 @@ def bids_name(suffix: str, extension: str, **entities: str | int | None) -> str:
 
 def write_json(path: str | Path, content: dict) -> None:
     """Write JSON with sorted keys and a trailing newline (same bytes on a rerun)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
-def write_tsv(path: str | Path, table: pd.DataFrame, dictionary: dict | None = None) -> None:
+def write_tsv(
+    path: str | Path,
+    table: pd.DataFrame,
+    dictionary: dict | None = None,
+    dictionary_path: str | Path | None = None,
+) -> None:
     """Write a BIDS TSV (tab-separated, ``n/a`` for missing values) and, if given, its
-    JSON data dictionary next to it. Every column must be described in ``dictionary``."""
+    JSON data dictionary (at ``dictionary_path``, by default next to it: ``.json``).
+    Every column must be described in ``dictionary``. Each file appears whole or not at
+    all (:mod:`tmstarget.atomic`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, sep="\t", index=False, na_rep="n/a", lineterminator="\n")
     if dictionary is not None:
         missing = [column for column in table.columns if column not in dictionary]
         if missing:
             raise ValueError(f"data dictionary of {path.name} does not describe {missing}")
-        write_json(path.with_suffix(".json"), dictionary)
+    atomic.write_text(path, table.to_csv(sep="\t", index=False, na_rep="n/a", lineterminator="\n"))
+    if dictionary is not None:
+        write_json(dictionary_path or path.with_suffix(".json"), dictionary)
 
 
 def write_dataset_description(
@@ -316,14 +321,18 @@ def parse_bids_name(name: str) -> tuple[dict[str, str], str, str]:
 FMRIPREP_HINT = "fMRIPrep writes them with --me-output-echos --output-spaces MNI152NLin6Asym:res-2"
 
 
-def find_runs(layout, query: Query | None = None, **changes) -> dict[str, list[Run]]:
+def find_runs(
+    layout, query: Query | None = None, problems: list[str] | None = None, **changes
+) -> dict[str, list[Run]]:
     """All runs of the query, by subject (labels without ``sub-``).
 
     Each run has its series (echo files sorted by echo time, from the sidecars'
     ``EchoTime``; one file for single-echo or denoised input), brain mask, confounds
     table, and, for native runs, the transforms that carry it into the template. Every
     problem found is collected and raised at the end as one :class:`BIDSInputError`, one
-    line per problem naming the file or run and the fix. ``changes`` override fields of
+    line per problem naming the file or run and the fix; with ``problems`` (a list) they
+    are appended to it instead, and the runs without problems are returned (the input
+    checks then add theirs and report all at once). ``changes`` override fields of
     ``query`` (e.g. ``space=``).
 
     A fixed number of pybids queries whatever the number of subjects; files are matched to
@@ -344,7 +353,8 @@ def find_runs(layout, query: Query | None = None, **changes) -> dict[str, list[R
         bold_query["res"] = query.resolution
     found = _get(layout, **where, **bold_query)
     on_disk = _bold_names_on_disk(layout.root, query.task)
-    problems: list[str] = []
+    collect = problems
+    problems = []
     wanted_subjects = set(query.subjects) if query.subjects is not None else None
     if wanted_subjects is not None:
         found = [path for path in found if parse_bids_name(path)[0].get("sub") in wanted_subjects]
@@ -390,7 +400,9 @@ def find_runs(layout, query: Query | None = None, **changes) -> dict[str, list[R
             runs.setdefault(key[0], []).append(run)
     if not found and not problems:
         problems.append(_nothing_found(layout.root, query))
-    if problems:
+    if problems and collect is not None:
+        collect += problems
+    elif problems:
         raise BIDSInputError(_report(problems, layout.root))
     return runs
 
@@ -765,6 +777,10 @@ def _describe_run(
             f"{label}: two echo files share EchoTime {echo_times}; each echo needs its own "
             "EchoTime in its sidecar"
         )
+    if len(files) > 1:
+        # the order only once each echo time is fine (an EchoTime in ms is one problem)
+        order_known = len(problems) == n_before
+        _check_echo_numbers(label, files, echo_times, sidecars, problems, order_known)
     mask_file = _one(masks.get(key, []), f"brain mask of {label}", query, problems)
     confounds_file = _one(confounds.get(key, []), f"confounds of {label}", query, problems)
     boldref_xfm = _boldref_xfm(key, boldref_xfms, problems) if query.native else None
@@ -798,6 +814,39 @@ def _describe_run(
         t1w_file=anat.t1w_image(subject, session),
         shape=shape,
     )
+
+
+def _check_echo_numbers(
+    label, files, echo_times, sidecars, problems: list[str], order_known: bool = True
+) -> None:
+    """The echo- entities are 1..N (a gap is a missing echo file) and the sidecars'
+    EchoTime grows with them (otherwise two sidecars, or two files, were swapped)."""
+    try:
+        numbers = [int(parse_bids_name(f)[0]["echo"]) for f in files]
+    except (KeyError, ValueError):
+        return
+    missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
+    if missing:
+        example = Path(files[0]).name.replace(f"echo-{numbers[0]}_", f"echo-{missing[0]}_")
+        problems.append(
+            f"{label}: echo file(s) {missing} missing (found echoes {sorted(numbers)}; e.g. "
+            f"{example} is absent beside {Path(files[0]).name}); copy the missing echo from "
+            "fMRIPrep's output, or rerun fMRIPrep with --me-output-echos"
+        )
+    if not order_known or any(te is None or not np.isfinite(te) for te in echo_times):
+        return
+    by_number = [te for _, te in sorted(zip(numbers, echo_times, strict=True))]
+    if any(b <= a for a, b in zip(by_number, by_number[1:], strict=False)):
+        shown = ", ".join(
+            f"echo-{n}: {1000 * te:g} ms" for n, te in sorted(zip(numbers, echo_times, strict=True))
+        )
+        first = files[numbers.index(min(numbers))]
+        problems.append(
+            f"{label}: EchoTime does not increase with the echo- entity ({shown}; from "
+            f"{sidecars.metadata_and_sources(first)[1].get('EchoTime', first)} and the other "
+            "echoes' sidecars); echo-1 is the shortest echo: fix the swapped sidecars or "
+            "file names"
+        )
 
 
 def _series_shape(files: list[str], repetition_times: set, problems: list[str]) -> list[int]:
@@ -861,6 +910,7 @@ def discover_runs(
     fmriprep_dir: str | Path,
     query: Query | None = None,
     cache_dir: str | Path | None = None,
+    problems: list[str] | None = None,
     **changes,
 ) -> dict[str, list[Run]]:
     """:func:`load_layout` (indexing only this query's files) then :func:`find_runs`,
@@ -877,7 +927,7 @@ def discover_runs(
     """
     query = replace(query or Query(), **changes)
     if cache_dir is None:
-        return find_runs(load_layout(bids_dir, fmriprep_dir, query), query)
+        return find_runs(load_layout(bids_dir, fmriprep_dir, query), query, problems)
     _check_dataset_folders(Path(bids_dir), Path(fmriprep_dir))
     cache_dir = Path(cache_dir)
     cached = cache_dir / f"runs-{_fingerprint(Path(fmriprep_dir), query)}.json"
@@ -886,7 +936,13 @@ def discover_runs(
         return {subject: [Run(**run) for run in runs] for subject, runs in content.items()}
     except (OSError, ValueError, TypeError, AttributeError):
         pass  # absent, stale format or being replaced: find them again
-    runs = find_runs(load_layout(bids_dir, fmriprep_dir, query), query)
+    found: list[str] = []
+    runs = find_runs(load_layout(bids_dir, fmriprep_dir, query), query, found)
+    if found:  # not cached: the dataset needs fixing first
+        if problems is None:
+            raise BIDSInputError(_report(found, fmriprep_dir))
+        problems += found
+        return runs
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     content = {

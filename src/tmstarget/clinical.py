@@ -226,13 +226,13 @@ def validate_arm_labels(arm_labels: Mapping[str, str]) -> dict[str, str]:
     labels = dict(arm_labels)
     if set(labels) != set(ARM_ROLES):
         raise ClinicalDataError(
-            f"config arm_labels: needs exactly the roles {', '.join(ARM_ROLES)}; got "
+            f"trial.arm_labels: needs exactly the roles {', '.join(ARM_ROLES)}; got "
             f"{', '.join(map(str, labels)) or 'nothing'}. Fix: map each role to its label."
         )
     values = [str(labels[role]).strip() for role in ARM_ROLES]
     if len(set(values)) != len(values) or any(not v or v == DONT_KNOW for v in values):
         raise ClinicalDataError(
-            f"config arm_labels: labels must be distinct, non-empty and not {DONT_KNOW!r}; "
+            f"trial.arm_labels: labels must be distinct, non-empty and not {DONT_KNOW!r}; "
             f"got {labels}. Fix: give each arm its own label."
         )
     return dict(zip(ARM_ROLES, values, strict=True))
@@ -297,7 +297,8 @@ def validate_participants(
     _fail(
         file,
         problems,
-        "Fix: correct the label, or set arm_labels in the config to the labels this dataset uses.",
+        "Fix: correct the label, or set trial.arm_labels in the config to the labels this "
+        "dataset uses.",
     )
     problems = [
         f"{_who(frame, index)}, column sex: {value!r} is not F or M"
@@ -326,7 +327,7 @@ def validate_participants(
         if not (frame["arm"] == role).any():
             raise ClinicalDataError(
                 f"{file}: column arm: no participant in arm {labels[role]!r} (role {role}). "
-                "Fix: check arm_labels in the config against the labels in the file."
+                "Fix: check trial.arm_labels in the config against the labels in the file."
             )
     return frame.sort_values("participant_id", kind="stable").reset_index(drop=True)
 

@@ -92,8 +92,9 @@ def read_confounds(path: str | Path) -> pd.DataFrame:
 def strategy_columns(
     confounds: pd.DataFrame, strategy: str = "trial", columns: Sequence[str] | None = None
 ) -> list[str]:
-    """The columns of ``confounds`` a strategy takes; ``columns`` (names) replaces the
-    strategy. Raises :class:`ConfoundsError` listing what is missing."""
+    """The columns of ``confounds`` (anything with a ``columns`` list of names) a
+    strategy takes; ``columns`` (names) replaces the strategy. Raises
+    :class:`ConfoundsError` listing what is missing."""
     if columns is not None:
         wanted, families = list(columns), []
     else:

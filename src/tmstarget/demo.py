@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tmstarget import atlas, native, niftiio, simulate, simulate_native
-from tmstarget.bids import bids_name, write_dataset_description, write_json, write_tsv
+from tmstarget import atlas, atomic, native, niftiio, simulate, simulate_native
+from tmstarget.bids import Run, bids_name, write_dataset_description, write_json, write_tsv
 from tmstarget.config import DEMO_DATASET_NAME
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,13 @@ LATENT_DICTIONARY = {
     },
     "global_signal": {"Description": "Planted global signal g(t) shared by grey matter"},
 }
+# The clinical tables under phenotype/, with their data dictionaries.
+PHENOTYPE_TABLES = {
+    "madrs": MADRS_DICTIONARY,
+    "blinding": BLINDING_DICTIONARY,
+    "adverse_events": ADVERSE_EVENTS_DICTIONARY,
+}
+
 PLANTED_DICTIONARY = {
     "participant_id": {"Description": "Participant label"},
     "x_mm": {"Description": "Planted DLPFC patch centre, MNI x", "Units": "mm"},
@@ -211,13 +218,30 @@ def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
 
 
 def write_demo_dataset(
-    root: str | Path, spec: DemoSpec, threads: int = 1, mem_mb: float | None = None
+    root: str | Path,
+    spec: DemoSpec,
+    threads: int = 1,
+    mem_mb: float | None = None,
+    replace: bool = False,
 ) -> None:
     """Simulate the cohort and write it under ``root`` (see the module docstring).
 
     Subjects are simulated in up to ``threads`` processes, fewer if ``mem_mb`` (the job's
-    memory) cannot hold that many subjects at once."""
+    memory) cannot hold that many subjects at once. With ``replace``, the dataset is
+    written beside ``root`` and then takes its place: whatever ``root`` held goes (the
+    files of an earlier, larger demo too), and a killed simulation leaves no half
+    dataset under ``root``."""
     root = Path(root)
+    if replace:
+        atomic.remove_partials(root)
+        partial = atomic.partial_path(root)
+        try:
+            write_demo_dataset(partial, spec, threads, mem_mb)
+            shutil.rmtree(root, ignore_errors=True)
+            os.replace(partial, root)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return
     spec.imaging.validate()
     if spec.layout not in LAYOUTS:
         raise simulate.SimulationError(f"demo.layout must be one of {LAYOUTS}, got {spec.layout!r}")
@@ -281,6 +305,163 @@ def write_demo_dataset(
     )
 
 
+def subject_labels(spec: DemoSpec) -> list[str]:
+    """The demo's subject labels (without ``sub-``), as :func:`simulate.simulate_clinical`
+    numbers its participants."""
+    return [f"{number:02d}" for number in range(1, 2 * spec.clinical.n_per_arm + 1)]
+
+
+def _run_entities(subject: str, run_index: int) -> dict:
+    return {"sub": subject, "task": TASK, "run": run_index + 1}
+
+
+def _xfm_name(entities: dict) -> str:
+    # from-/to-/mode- are not among bids_name's entities (fMRIPrep puts them after run).
+    return bids_name("xfm", ".txt", **entities).replace(
+        "_xfm.txt", "_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt"
+    )
+
+
+def planned_files(root: str | Path, spec: DemoSpec) -> list[str]:
+    """Every file :func:`write_demo_dataset` writes under ``root``, known from the spec
+    alone (the demo rule declares them all, so that Snakemake plans the whole workflow
+    before the demo exists)."""
+    root = Path(root)
+    files = [
+        "dataset_description.json",
+        "README",
+        "participants.tsv",
+        "participants.json",
+        f"task-{TASK}_bold.json",
+        *(f"phenotype/{name}.{ext}" for name in PHENOTYPE_TABLES for ext in ("tsv", "json")),
+        "derivatives/fmriprep/dataset_description.json",
+        "derivatives/fmriprep/.bidsignore",
+        "derivatives/simulation/dataset_description.json",
+        "derivatives/simulation/.bidsignore",
+        "derivatives/simulation/planted_targets.tsv",
+        "derivatives/simulation/planted_targets.json",
+        "derivatives/simulation/simulation_parameters.json",
+    ]
+    native = spec.layout == "native"
+    echoes = range(1, len(spec.imaging.echo_times_s) + 1)
+    for subject in subject_labels(spec):
+        fmriprep = f"derivatives/fmriprep/sub-{subject}"
+        if native:
+            files += [
+                f"sub-{subject}/anat/sub-{subject}_T1w.nii.gz",
+                f"sub-{subject}/anat/sub-{subject}_T1w.json",
+                f"{fmriprep}/anat/sub-{subject}_desc-preproc_T1w.nii.gz",
+                f"{fmriprep}/anat/sub-{subject}_desc-preproc_T1w.json",
+                f"{fmriprep}/anat/sub-{subject}_desc-brain_mask.nii.gz",
+                f"{fmriprep}/anat/sub-{subject}_from-T1w_to-{SPACE}_mode-image_xfm.h5",
+            ]
+        for run_index in range(spec.imaging.n_runs):
+            entities = _run_entities(subject, run_index)
+            space = {} if native else {"space": SPACE}
+            for echo in echoes:
+                name = bids_name("bold", ".nii.gz", echo=echo, **space, desc="preproc", **entities)
+                files += [f"{fmriprep}/func/{name}", f"{fmriprep}/func/{_sidecar(name)}"]
+                if native:
+                    raw = bids_name("bold", ".nii.gz", echo=echo, **entities)
+                    files += [f"sub-{subject}/func/{raw}", f"sub-{subject}/func/{_sidecar(raw)}"]
+            files += [
+                f"{fmriprep}/func/"
+                + bids_name("mask", ".nii.gz", **space, desc="brain", **entities),
+                *(
+                    f"{fmriprep}/func/" + bids_name("timeseries", ext, desc="confounds", **entities)
+                    for ext in (".tsv", ".json")
+                ),
+                *(
+                    f"derivatives/simulation/sub-{subject}/func/"
+                    + bids_name("timeseries", ext, desc="latent", **entities)
+                    for ext in (".tsv", ".json")
+                ),
+            ]
+            if native:
+                files += [
+                    f"{fmriprep}/func/" + bids_name("boldref", ".nii.gz", desc="coreg", **entities),
+                    f"{fmriprep}/func/{_xfm_name(entities)}",
+                ]
+    return [str(root / name) for name in files]
+
+
+def planned_runs(root: str | Path, spec: DemoSpec) -> dict[str, list[Run]]:
+    """The runs discovery (:func:`tmstarget.bids.discover_runs`) finds in the dataset
+    :func:`write_demo_dataset` writes under ``root``, known from the spec alone.
+
+    The shape of a native run's grid is drawn from the subject's random stream exactly as
+    the writer draws it (about 50 ms per subject)."""
+    root = Path(root)
+    imaging = spec.imaging
+    native = spec.layout == "native"
+    runs: dict[str, list[Run]] = {}
+    for number, subject in enumerate(subject_labels(spec), start=1):
+        fmriprep = root / "derivatives" / "fmriprep" / f"sub-{subject}"
+        if native:
+            shape = list(_native_space(spec, number).bold_shape)
+        else:
+            shape = list(atlas.mni_grid(imaging.voxel_size_mm)[0])
+        template_xfm = str(
+            fmriprep / "anat" / f"sub-{subject}_from-T1w_to-{SPACE}_mode-image_xfm.h5"
+        )
+        for run_index in range(imaging.n_runs):
+            entities = _run_entities(subject, run_index)
+            space = {} if native else {"space": SPACE}
+            func = fmriprep / "func"
+            runs.setdefault(subject, []).append(
+                Run(
+                    subject=subject,
+                    session=None,
+                    run=str(run_index + 1),
+                    echo_files=[
+                        str(
+                            func
+                            / bids_name(
+                                "bold", ".nii.gz", echo=echo, **space, desc="preproc", **entities
+                            )
+                        )
+                        for echo in range(1, len(imaging.echo_times_s) + 1)
+                    ],
+                    echo_times_s=[float(te) for te in imaging.echo_times_s],
+                    repetition_time_s=float(imaging.repetition_time_s),
+                    mask_file=str(
+                        func / bids_name("mask", ".nii.gz", **space, desc="brain", **entities)
+                    ),
+                    confounds_file=str(
+                        func / bids_name("timeseries", ".tsv", desc="confounds", **entities)
+                    ),
+                    entities={"subject": subject, "task": TASK, "run": str(run_index + 1)},
+                    space="native" if native else SPACE,
+                    n_dummy=imaging.n_non_steady_state,
+                    boldref_xfm=str(func / _xfm_name(entities)) if native else None,
+                    template_xfms=[template_xfm] if native else [],
+                    t1w_file=(
+                        str(fmriprep / "anat" / f"sub-{subject}_desc-preproc_T1w.nii.gz")
+                        if native
+                        else None
+                    ),
+                    shape=[*shape, imaging.n_volumes],
+                )
+            )
+    return runs
+
+
+def _native_space(spec: DemoSpec, number: int) -> simulate_native.NativeSpace:
+    """Subject ``number``'s head, warp and acquisition grids (its own random stream)."""
+    imaging = spec.imaging
+    return simulate_native.draw_native_space(
+        np.random.default_rng([spec.seed, number, 1]),
+        imaging.n_runs,
+        imaging.acquisition_voxel_mm,
+        imaging.t1w_voxel_size_mm,
+        field_spacing_mm=max(4.0, imaging.voxel_size_mm),
+    )
+
+
+def _sidecar(image_name: str) -> str:
+    return image_name.replace(".nii.gz", ".json")
+
+
 def _write_clinical(root: Path, tables: dict[str, pd.DataFrame], spec: DemoSpec) -> None:
     write_dataset_description(
         root,
@@ -294,10 +475,8 @@ def _write_clinical(root: Path, tables: dict[str, pd.DataFrame], spec: DemoSpec)
         f"Deterministic from seed {spec.seed}. Not real patients.\n"
     )
     write_tsv(root / "participants.tsv", tables["participants"], PARTICIPANTS_DICTIONARY)
-    phenotype = root / "phenotype"
-    write_tsv(phenotype / "madrs.tsv", tables["madrs"], MADRS_DICTIONARY)
-    write_tsv(phenotype / "blinding.tsv", tables["blinding"], BLINDING_DICTIONARY)
-    write_tsv(phenotype / "adverse_events.tsv", tables["adverse_events"], ADVERSE_EVENTS_DICTIONARY)
+    for name, dictionary in PHENOTYPE_TABLES.items():
+        write_tsv(root / "phenotype" / f"{name}.tsv", tables[name], dictionary)
     # Task metadata shared by every run (the inheritance principle); each echo's sidecar
     # adds its EchoTime.
     write_json(
@@ -318,7 +497,7 @@ def _write_subject(job) -> tuple[float, float, float]:
     subject_writer = writer(root, spec, template, subject, number)
     latent_dir = root / "derivatives" / "simulation" / f"sub-{subject}" / "func"
     for run_index in range(imaging.n_runs):
-        entities = {"sub": subject, "task": TASK, "run": run_index + 1}
+        entities = _run_entities(subject, run_index)
         model = simulate.model_on_grid(imaging, template, fields, subject_writer.grid(run_index))
         run = simulate.simulate_run(imaging, model, rng, dtype=np.int16)
         subject_writer.write_run(run_index, entities, run)
@@ -371,13 +550,7 @@ class _NativeWriter:
         fmriprep = root / "derivatives" / "fmriprep" / f"sub-{subject}"
         self.anat, self.func = fmriprep / "anat", fmriprep / "func"
         self.raw_func = root / f"sub-{subject}" / "func"
-        self.space = simulate_native.draw_native_space(
-            np.random.default_rng([spec.seed, number, 1]),
-            imaging.n_runs,
-            imaging.acquisition_voxel_mm,
-            imaging.t1w_voxel_size_mm,
-            field_spacing_mm=max(4.0, imaging.voxel_size_mm),
-        )
+        self.space = _native_space(spec, number)
         self.template_xfm = simulate_native.write_template_transform(
             self.space,
             self.anat / f"sub-{subject}_from-T1w_to-{SPACE}_mode-image_xfm.h5",
@@ -397,10 +570,7 @@ class _NativeWriter:
         self.run_xfms: dict[int, Path] = {}
 
     def grid(self, run_index: int):
-        entities = {"sub": self.subject, "task": TASK, "run": run_index + 1}
-        name = bids_name("xfm", ".txt", **entities)
-        # from-/to-/mode- are not among bids_name's entities (fMRIPrep puts them after run).
-        name = name.replace("_xfm.txt", "_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt")
+        name = _xfm_name(_run_entities(self.subject, run_index))
         xfm = simulate_native.write_run_transform(self.space, run_index, self.func / name)
         self.run_xfms[run_index] = xfm
         linear = self.space.t1w_to_boldref[run_index] @ self.space.template_to_t1w

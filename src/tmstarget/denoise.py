@@ -94,6 +94,13 @@ def _label(index: int, img: ImgLike) -> str:
     return f"echo {index + 1} ({Path(name).name})" if name else f"echo {index + 1}"
 
 
+def _name(img: ImgLike, what: str) -> str:
+    """The file name of ``img`` for messages, or ``what`` for an image in memory."""
+    if isinstance(img, str | Path):
+        return str(img)
+    return img.get_filename() or what
+
+
 def _mask_array(mask_img: ImgLike) -> np.ndarray:
     return np.asarray(_load(mask_img).dataobj) > 0
 
@@ -167,30 +174,42 @@ def validate_run(
         )
 
     mask = _load(mask_img)
+    mask_name = _name(mask_img, "brain mask")
     if mask.ndim != 3 or mask.shape != ref.shape[:3]:
         raise PreprocessingError(
-            f"brain mask has shape {mask.shape}, expected the echoes' 3D grid {ref.shape[:3]}"
+            f"{mask_name}: shape {mask.shape}, expected the echoes' 3D grid {ref.shape[:3]} "
+            f"({_label(0, echo_imgs[0])}); use the brain mask fMRIPrep wrote for this run"
         )
     diff = float(np.max(np.abs(mask.affine - ref.affine)))
     if diff > 1e-3:
         raise PreprocessingError(
-            f"brain mask affine differs from the echoes' (largest difference {diff:.3g} mm): "
-            "use the mask fMRIPrep wrote for the same space and resolution"
+            f"{mask_name}: its affine differs from the echoes' (largest difference "
+            f"{diff:.3g} mm); use the mask fMRIPrep wrote for the same space and resolution"
         )
-    n_mask = int(_mask_array(mask).sum())
+    inside = _mask_array(mask)
+    n_mask = int(inside.sum())
     if n_mask == 0:
-        raise PreprocessingError("brain mask is empty")
+        raise PreprocessingError(
+            f"{mask_name}: the brain mask is empty; use the mask fMRIPrep wrote for this run"
+        )
 
     n_volumes = int(ref.shape[3])
     if n_volumes - n_dummy < min_volumes:
         raise PreprocessingError(
-            f"run has {n_volumes} volumes; after dropping {n_dummy} dummy volumes "
-            f"{n_volumes - n_dummy} remain, fewer than the minimum of {min_volumes} "
-            "(min_volumes). Check that the run is complete."
+            f"{_label(0, echo_imgs[0])}: {n_volumes} volumes; after dropping {n_dummy} dummy "
+            f"volumes {n_volumes - n_dummy} remain, fewer than the minimum of {min_volumes} "
+            "(preprocess.min_volumes). Check that the run is complete."
         )
 
     for i, img in enumerate(imgs):
-        data = np.asarray(img.dataobj)
+        try:
+            data = np.asarray(img.dataobj)
+        except Exception as error:  # gzip and nibabel raise many types for a broken file
+            raise PreprocessingError(
+                f"{_label(i, echo_imgs[i])}: cannot read its data ({type(error).__name__}: "
+                f"{error}); the file is truncated or damaged: copy it again from fMRIPrep's "
+                "output"
+            ) from error
         if np.issubdtype(data.dtype, np.floating):
             bad = ~np.isfinite(data)
             if bad.any():
@@ -199,6 +218,21 @@ def validate_run(
                     f"{_label(i, echo_imgs[i])} contains {int(bad.sum())} NaN/inf values in "
                     f"{n_vox} voxels; fix the input (e.g. rerun the resampling)"
                 )
+        # A series that is zero (or constant) over time in every brain voxel carries no
+        # signal: tedana would fail deep inside (IndexError, sklearn's ValueError).
+        within = data[inside.astype(bool)]
+        if not np.any(within):
+            raise PreprocessingError(
+                f"{_label(i, echo_imgs[i])}: every brain voxel is 0 in every volume (an empty "
+                "or failed export); rerun fMRIPrep for this run, or leave the subject out "
+                "with input.exclude_subjects"
+            )
+        if not np.any(np.ptp(within, axis=1)):
+            raise PreprocessingError(
+                f"{_label(i, echo_imgs[i])}: no brain voxel changes over time; the series "
+                "holds no signal: rerun fMRIPrep for this run, or leave the subject out "
+                "with input.exclude_subjects"
+            )
 
     if confounds is not None and len(confounds) != n_volumes:
         raise PreprocessingError(
@@ -227,10 +261,14 @@ def _check_echo_entities(echo_imgs: Sequence[ImgLike]) -> None:
     if sorted(numbers) != expected:
         missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
         raise PreprocessingError(
-            f"echo files have echo numbers {numbers}; echo {missing or '?'} is missing"
+            f"echo files have echo numbers {numbers}; echo {missing or '?'} is missing "
+            f"(beside {_name(echo_imgs[0], 'echo 1')})"
         )
     if numbers != expected:
-        raise PreprocessingError(f"echo files must be in echo order 1..N, got order {numbers}")
+        raise PreprocessingError(
+            f"echo files must be in echo order 1..N, got order {numbers} "
+            f"({', '.join(Path(_name(img, '?')).name for img in echo_imgs)})"
+        )
 
 
 def _check_echo_times(

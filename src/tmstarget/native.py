@@ -58,6 +58,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tmstarget import atomic
+
 DEFAULT_TEMPLATE = "MNI152NLin6Asym"
 DEFAULT_CONNECTIVITY_METHOD = "circuit_searchlight"
 DEFAULT_SCALP_METHOD = "beam_f3"
@@ -249,12 +251,11 @@ def write_neuronavigation_csv(table: pd.DataFrame, path: str | Path) -> Path:
         if pd.api.types.is_float_dtype(frame[column]):
             # + 0.0 turns -0.0 into 0.0, so a rounded tiny negative prints as 0.000
             frame[column] = frame[column].round(_CSV_DECIMALS) + 0.0
-    frame.to_csv(
-        path,
+    text = frame.to_csv(
         index=False,
         float_format=f"%.{_CSV_DECIMALS}f",
         na_rep="",
         lineterminator="\n",
-        encoding="utf-8",
     )
+    atomic.write_text(path, text)
     return path

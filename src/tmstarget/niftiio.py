@@ -14,6 +14,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from tmstarget import atomic
+
 
 class NiftiIOError(ValueError):
     """A NIfTI file cannot be read or written as asked; the message names the file."""
@@ -59,12 +61,22 @@ def iter_volume_blocks(path: str | Path, block_volumes: int = 16) -> Iterator[np
         raise NiftiIOError(f"cannot read {path}: {type(error).__name__}: {error}") from error
 
 
+def read_image_data(path: str | Path) -> np.ndarray:
+    """The data of a (small, e.g. 3D mask) NIfTI image; a truncated or unreadable file is
+    a :class:`NiftiIOError` naming it."""
+    try:
+        return np.asarray(nib.load(str(path)).dataobj)
+    except Exception as error:  # nibabel and gzip raise many types for a broken file
+        raise NiftiIOError(f"cannot read {path}: {type(error).__name__}: {error}") from error
+
+
 @contextmanager
 def _atomic_stream(path: Path):
     """A binary stream writing ``path`` (gzip through ISA-L at level 1 for ``.gz``, no time
     stamp or name) under a temporary name, renamed on success and removed on an error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
+    atomic.remove_partials(path)
+    partial = atomic.partial_path(path)
     try:
         with open(partial, "wb") as raw:
             if path.name.endswith(".gz"):

@@ -41,7 +41,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage, sparse
 
-from tmstarget import atlas, niftiio, transforms
+from tmstarget import atlas, atomic, niftiio, transforms
 from tmstarget.niftiio import iter_volume_blocks, write_series
 
 KERNELS = ("cubic", "linear", "nearest")
@@ -287,5 +287,5 @@ def resample_mask(resampler: Resampler, out_path: str | Path) -> Path:
     img.header.set_qform(resampler.grid_affine, code=4)
     img.header.set_sform(resampler.grid_affine, code=4)
     img.header.set_xyzt_units("mm", "sec")
-    img.to_filename(str(out_path))
+    atomic.save_image(img, out_path)
     return Path(out_path)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nibabel as nib
 
-from tmstarget import denoise, resample
+from tmstarget import atomic, denoise, resample
 
 LGR = logging.getLogger(__name__)
 # tedana settings when none are given (the schema's defaults, preprocess.tedana)
@@ -134,7 +134,7 @@ def prepare_run(
             _place(reference, outputs.optcom, keep=denoised)
         else:
             shutil.copyfile(outputs.bold, outputs.optcom)
-        nib.load(str(mask_file)).to_filename(str(outputs.mask))
+        atomic.save_image(nib.load(str(mask_file)), outputs.mask)
         resampling = None
     resampling_s = time.perf_counter() - start
     # tedana's series are gone from its folder (carried over or moved): the outputs hold them
@@ -145,8 +145,9 @@ def prepare_run(
         "seconds": {"tedana": round(tedana_s, 1), "resampling": round(resampling_s, 1)},
         "n_volumes": int(nib.load(str(outputs.bold)).shape[3]),
     }
-    (outputs.tedana_dir / denoise.SUMMARY_NAME).write_text(
-        json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    atomic.write_text(
+        outputs.tedana_dir / denoise.SUMMARY_NAME,
+        json.dumps(summary, indent=2, sort_keys=True) + "\n",
     )
     LGR.info(
         "%s: %s in %.1f s, resampling in %.1f s",

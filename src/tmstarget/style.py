@@ -17,6 +17,8 @@ matplotlib.use("Agg")  # headless: workstations over ssh, cluster nodes, CI
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tmstarget import atomic
+
 # Okabe-Ito colour-blind-safe palette.
 PALETTE = {
     "blue": "#0072B2",
@@ -78,5 +80,6 @@ def save_figure(
             metadata = {"Date": None, "Creator": None}
         elif suffix == ".png":
             metadata = {"Software": None}
-        fig.savefig(path, dpi=FIGURE_DPI, metadata=metadata)
+        with atomic.replacing(path) as partial:
+            fig.savefig(partial, dpi=FIGURE_DPI, metadata=metadata)
     plt.close(fig)

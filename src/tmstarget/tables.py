@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tmstarget import atomic
+
 CELL_COLUMNS = (
     "section",
     "row",
@@ -637,5 +639,5 @@ def write_table(
         to_latex(frame, caption, notes, label=f"tab:{stem.name}", decimals=decimals),
     ]
     for path, text in zip(paths, texts, strict=True):
-        path.write_text(text, encoding="utf-8")
+        atomic.write_text(path, text)
     return paths

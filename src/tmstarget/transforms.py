@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tmstarget import atomic
+
 # RAS <-> LPS: negate x and y.
 _FLIP = np.diag([-1.0, -1.0, 1.0])
 
@@ -141,7 +143,8 @@ def write_itk_affine(path: str | Path, matrix_ras: np.ndarray) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Affine(np.asarray(matrix_ras, dtype=float)).to_filename(path, fmt="itk")
+    with atomic.replacing(path) as partial:
+        Affine(np.asarray(matrix_ras, dtype=float)).to_filename(partial, fmt="itk")
     return path
 
 
