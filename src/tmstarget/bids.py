@@ -930,7 +930,7 @@ def discover_runs(
         return find_runs(load_layout(bids_dir, fmriprep_dir, query), query, problems)
     _check_dataset_folders(Path(bids_dir), Path(fmriprep_dir))
     cache_dir = Path(cache_dir)
-    cached = cache_dir / f"runs-{_fingerprint(Path(fmriprep_dir), query)}.json"
+    cached = cache_dir / f"runs-{dataset_fingerprint(Path(fmriprep_dir), query)}.json"
     try:
         content = json.loads(cached.read_text())
         return {subject: [Run(**run) for run in runs] for subject, runs in content.items()}
@@ -956,7 +956,7 @@ def discover_runs(
     return runs
 
 
-def _fingerprint(fmriprep_dir: Path, query: Query) -> str:
+def dataset_fingerprint(fmriprep_dir: Path, query: Query) -> str:
     """Hash of the query and of (path, size, mtime) of every file discovery can read."""
     digest = hashlib.sha256(
         json.dumps(

@@ -483,7 +483,7 @@ def checked_inputs(
         json.dumps(
             [
                 __version__,
-                bids._fingerprint(Path(fmriprep_dir), query),
+                bids.dataset_fingerprint(Path(fmriprep_dir), query),
                 asdict(settings),
                 sorted(stats),
             ],
