@@ -185,7 +185,7 @@ def existing(paths):
 
 
 def checked_input_files(wildcards):
-    """The files rule check_inputs takes as input: the demo's files, or the clinical
+    """The input files of check_inputs (the rule): the demo's files, or the clinical
     tables and the configured target maps of a real dataset. A real dataset's runs are
     not listed (Snakemake's planning grows with the square of one job's inputs: 36,000
     files of a 1000-subject trial took minutes); their fingerprint is a param instead.
@@ -199,14 +199,11 @@ def checked_input_files(wildcards):
     return existing(CLINICAL_TABLES) + [path for path in maps if path]
 
 
-@cache
-def inputs_fingerprint():
-    """A hash of every file discovery reads (name, size, modification time): the runs
-    rerun rule check_inputs when they change (none for the demo: its files are inputs).
-    """
-    if DEMO:
-        return None
-    return bids_io.dataset_fingerprint(Path(FMRIPREP_DIR), QUERY)
+# A hash of every file discovery reads (name, size, modification time): the runs rerun
+# check_inputs when they change (none for the demo, whose files are its inputs).
+INPUTS_FINGERPRINT = (
+    None if DEMO else bids_io.dataset_fingerprint(Path(FMRIPREP_DIR), QUERY)
+)
 
 
 def subjects():

@@ -61,7 +61,7 @@ rule check_inputs:
         # What the workflow reads (rules/common.smk): the same discovery and checks.
         query=QUERY,
         settings=CHECK_SETTINGS,
-        fingerprint=inputs_fingerprint(),
+        fingerprint=INPUTS_FINGERPRINT,
         demo=config["demo"] if DEMO else None,
         arm_labels=config["trial"]["arm_labels"],
     script:
