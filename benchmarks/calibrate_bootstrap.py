@@ -51,7 +51,7 @@ import pandas as pd
 import yaml
 from scipy import ndimage, signal
 
-from tmstarget import atlas, circuits, reliability, simulate, targeting, uncertainty
+from tmstarget import atlas, circuits, demo, reliability, simulate, targeting, uncertainty
 
 REPO = Path(__file__).resolve().parents[1]
 N_DUMMY = 4
@@ -64,22 +64,16 @@ def _config() -> dict:
 
 def spec_for(config: dict, smoke: bool, **drift: float) -> simulate.ImagingSpec:
     """config/full_scale.yaml's imaging over config.yaml's, with the drift knobs."""
-    imaging = dict(config["demo"]["imaging"])
     full = yaml.safe_load((REPO / "config" / "full_scale.yaml").read_text())
-    imaging.update(full["demo"]["imaging"])
-    spec = simulate.ImagingSpec(
-        voxel_size_mm=float(imaging["voxel_size_mm"]),
-        n_runs=int(imaging["n_runs"]),
-        n_volumes=int(imaging["n_volumes"]),
-        repetition_time_s=float(imaging["repetition_time_s"]),
-        echo_times_s=tuple(float(te) for te in imaging["echo_times_s"]),
-        target_spread_mm=float(imaging["target_spread_mm"]),
-        thermal_noise_sd=float(imaging["thermal_noise_sd"]),
-        circuit_percent=float(imaging["circuit_percent"]),
-        patch_drift_mm=float(imaging["patch_drift_mm"]),
-        coupling_drift=float(imaging["coupling_drift"]),
-        network_drift=float(imaging["network_drift"]),
-        drift_timescale_s=float(imaging["drift_timescale_s"]),
+    section = {
+        **config["demo"],
+        "imaging": {**config["demo"]["imaging"], **full["demo"]["imaging"]},
+    }
+    # the demo's own reading of the section; the reduced model works on the template grid
+    # (no native acquisition grid) with ideal ME-ICA (no S0 noise)
+    spec = dataclasses.replace(
+        demo.spec_from_config(section, config["trial"]["arm_labels"]).imaging,
+        native_voxel_size_mm=None,
         s0_noise_percent=0.0,
     )
     spec = dataclasses.replace(spec, **{k: v for k, v in drift.items() if v is not None})

@@ -7,6 +7,7 @@ import pandas as pd
 
 from tmstarget.atomic import save_image
 from tmstarget.bids import write_tsv
+from tmstarget.checks import HEAD_COLUMNS
 from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_subject_target
 from tmstarget.logs import log_to_file
@@ -36,7 +37,7 @@ maps = load_subject(smk.input.bold, smk.input.mask, settings)
 log.info("%s: %d volumes x %d brain voxels", participant_id, *maps.timeseries.shape)
 
 participants = load_participants(BIDS_ROOT, smk.params.arm_labels)
-head_columns = ["nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm"]
+head_columns = list(HEAD_COLUMNS)
 row = participants[participants["participant_id"] == participant_id]
 head_cm = None
 if row.empty or row[head_columns].isna().any(axis=None):

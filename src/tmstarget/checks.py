@@ -125,13 +125,8 @@ def check_inputs(
     docstring); raise :class:`InputCheckError` listing every problem, after those
     discovery ``found``."""
     problems: list[str] = list(found)
-    excluded = {
-        label.removeprefix("sub-"): reason for label, reason in settings.exclude_subjects.items()
-    }
-    unknown = sorted(set(excluded) - set(runs))
-    kept = {
-        subject: subject_runs for subject, subject_runs in runs.items() if subject not in excluded
-    }
+    unknown = sorted(set(_excluded(settings)) - set(runs))
+    kept = apply_exclusions(runs, settings)
     for run_problems in _check_runs([run for rs in kept.values() for run in rs], settings):
         problems += run_problems
     for subject_runs in kept.values():
@@ -329,9 +324,7 @@ def reconcile_subjects(
     subject missing from ``participants.tsv`` (when the trial stages or Beam F3 need it)
     or without head measurements while Beam F3 is wanted, unless excluded by
     ``input.exclude_subjects``."""
-    excluded = {
-        label.removeprefix("sub-"): reason for label, reason in settings.exclude_subjects.items()
-    }
+    excluded = _excluded(settings)
     rows = participants.set_index("participant_id") if participants is not None else None
     listed = set(rows.index.str.removeprefix("sub-")) if rows is not None else set()
     problems, table = [], []
