@@ -339,7 +339,10 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
         mean_high = (mass_low[-1] - mass_low) / weight_high
         between = weight_low * weight_high * (mean_low - mean_high) ** 2
     between = np.nan_to_num(between[:-1], nan=-1.0)
-    return float(edges[int(np.argmax(between)) + 1])
+    # Across an empty stretch of the histogram the criterion is flat: take the middle of
+    # the plateau, not its first bin (just above the background).
+    best = np.flatnonzero(between >= between.max() * (1.0 - 1e-9))
+    return float(edges[int(best[len(best) // 2]) + 1])
 
 
 def _ball(radius_mm: float, zooms: np.ndarray) -> np.ndarray:
@@ -496,8 +499,8 @@ def scalp_from_t1w(
         if brain_ml > 0 and volume_ml < min_head_to_brain_ratio * brain_ml:
             raise NavigationError(
                 f"{source}: its head mask ({volume_ml:.0f} mL) is only "
-                f"{volume_ml / brain_ml:.2f} times the brain mask {brain_source} "
-                f"({brain_ml:.0f} mL; a head with its scalp is at least "
+                f"{volume_ml / brain_ml:.2f} times the brain mask ({brain_source}, "
+                f"{brain_ml:.0f} mL; a head with its scalp is at least "
                 f"{min_head_to_brain_ratio:g} times it): {_SKULL_STRIPPED_HINT}"
             )
     else:
@@ -1094,6 +1097,7 @@ def read_brainsight_targets(path: str | Path) -> NavigationFile:
                 f"{path}: a Brainsight export starts with '# Version:' and "
                 "'# Coordinate system:' lines"
             )
+        _check_brainsight_system(coordinate_system, version, str(path))
         fields = line.split("\t")
         if len(fields) < len(columns):
             raise NavigationError(
