@@ -107,7 +107,7 @@ from xml.sax.saxutils import escape
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 from scipy.spatial import cKDTree
 
 from tmstarget import __version__, atomic
@@ -189,7 +189,7 @@ def _check_pose(matrix: np.ndarray, what: str, tolerance: float = 1e-6) -> np.nd
     return pose
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NavigationMarker:
     """A named coil pose, as a navigation file holds it.
 
@@ -217,7 +217,7 @@ class NavigationMarker:
         return -self.matrix[:3, 1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CoilPlacement:
     """Where and how the coil sits for one cortical target (RAS world mm of the T1w).
 
@@ -345,13 +345,18 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(best[len(best) // 2]) + 1])
 
 
-def _ball(radius_mm: float, zooms: np.ndarray) -> np.ndarray:
-    """An ellipsoidal structuring element of ``radius_mm`` on voxels of size ``zooms``."""
+def _closing(mask: np.ndarray, radius_mm: float, zooms: np.ndarray) -> np.ndarray:
+    """Morphological closing of ``mask`` by a ball of ``radius_mm`` (on voxels of size
+    ``zooms``), as two FFT convolutions: on a 1 mm head about twice as fast as scipy's
+    binary closing with a structuring element of a few hundred voxels (and than exact
+    distance transforms)."""
     half = np.maximum(np.floor(radius_mm / zooms).astype(int), 1)
     grids = np.meshgrid(
         *[np.arange(-h, h + 1) * z for h, z in zip(half, zooms, strict=True)], indexing="ij"
     )
-    return sum(g**2 for g in grids) <= radius_mm**2 + 1e-9
+    ball = (sum(g**2 for g in grids) <= radius_mm**2 + 1e-9).astype(np.float32)
+    dilated = signal.fftconvolve(mask.astype(np.float32), ball, mode="same") > 0.5
+    return signal.fftconvolve((~dilated).astype(np.float32), ball, mode="same") < 0.5
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -369,7 +374,7 @@ def _superior_axis(affine: np.ndarray) -> int:
     return int(np.argmax(np.abs(directions[2])))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scalp:
     """The head of one T1w: its filled mask, the smoothed mask whose 0.5 level is the scalp,
     and the surface voxels of that level (RAS mm, with a k-d tree). Build with
@@ -478,8 +483,9 @@ def scalp_from_t1w(
     # Pad so the closing does not erode the head where it touches the field of view's edge.
     pad = int(np.ceil(closing_mm / zooms.min())) + 1
     padded = np.pad(foreground, pad)
-    padded = ndimage.binary_closing(padded, structure=_ball(closing_mm, zooms))
-    mask = ndimage.binary_fill_holes(padded[pad:-pad, pad:-pad, pad:-pad])
+    mask = ndimage.binary_fill_holes(
+        _closing(padded, closing_mm, zooms)[pad:-pad, pad:-pad, pad:-pad]
+    )
     superior = _superior_axis(affine)
     for index in range(mask.shape[superior]):
         slicer = [slice(None)] * 3
@@ -818,7 +824,7 @@ def brainsight_coordinate_system(
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NavigationFile:
     """What a reader found: the file's coordinate system as it names it, its format version
     (Brainsight; None for Localite), and its markers converted to our RAS, SimNIBS-axes
