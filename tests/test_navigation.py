@@ -171,6 +171,19 @@ def test_right_hemisphere_target_mirrors_the_handle(scalp):
     assert angle_deg(right.handle, mirrored) < 3.0
 
 
+def test_marker_at_the_target_keeps_the_axes(scalp):
+    placement = nav.place_coil(scalp, HEAD_CENTRE + 60.0 * on_sphere(35.0), skin_distance_mm=3.0)
+    at_target = placement.marker("t", at="target").matrix
+    np.testing.assert_allclose(at_target[:3, :3], placement.matrix[:3, :3])
+    np.testing.assert_allclose(at_target[:3, 3], placement.target_mm)
+    # The coil's z axis (into the head) runs from the centre through the target.
+    along = placement.target_mm - placement.centre_mm
+    assert angle_deg(along, placement.matrix[:3, 2]) < 3.0
+    assert np.linalg.norm(along) == pytest.approx(placement.scalp_depth_mm + 3.0, abs=0.5)
+    with pytest.raises(nav.NavigationError, match="'centre' or 'target'"):
+        placement.marker("t", at="scalp")
+
+
 def test_skin_distance_moves_the_centre_along_the_normal(scalp):
     target = HEAD_CENTRE + 60.0 * on_sphere(35.0)
     placement = nav.place_coil(scalp, target, skin_distance_mm=4.0)

@@ -249,9 +249,18 @@ class CoilPlacement:
         """Distance from the target to the scalp point (mm)."""
         return float(np.linalg.norm(self.scalp_mm - self.target_mm))
 
-    def marker(self, name: str) -> NavigationMarker:
-        """This pose under ``name``, for the writers."""
-        return NavigationMarker(name=name, matrix=self.matrix.copy())
+    def marker(self, name: str, at: Literal["centre", "target"] = "centre") -> NavigationMarker:
+        """This pose under ``name``, for the writers, placed at the coil centre (``"centre"``,
+        what SimNIBS exports and Localite's instrument markers hold) or at the cortical
+        target (``"target"``, same axes: the coil's z axis runs from the centre through
+        the target, so a navigator measuring along it sees the target at
+        :attr:`scalp_depth_mm` plus the skin distance)."""
+        if at not in ("centre", "target"):
+            raise NavigationError(f"at must be 'centre' or 'target', got {at!r}")
+        matrix = self.matrix.copy()
+        if at == "target":
+            matrix[:3, 3] = self.target_mm
+        return NavigationMarker(name=name, matrix=matrix)
 
 
 def coil_matrix(centre_mm: np.ndarray, normal: np.ndarray, handle: np.ndarray) -> np.ndarray:
