@@ -366,7 +366,9 @@ def test_brainsight_axes(placement):
 # ---------------------------------------------------------------------------------------
 
 # simnibs/simnibs simnibs/utils/tests/test_nnav.py: arr_im_0, arr_im_lps_0, arr_sample2,
-# the matsimnibs SimNIBS's readers return for the public markers our fixtures hold.
+# the matsimnibs SimNIBS's readers return for the public markers our fixtures hold. (Its
+# comparison with arr_sample2 lacks an ``assert``; the values equal SimNIBS's Brainsight
+# transform, nnav.brainsight._transform_brainsight, applied by hand to the public row.)
 SIMNIBS_ARR_IM_0 = np.array(
     [
         [-4.54280857e-01, +5.15500953e-01, +7.26594267e-01, -4.18376747e01],
