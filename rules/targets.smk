@@ -32,7 +32,8 @@ rule find_targets:
     input:
         bold=CLEAN_BOLD,
         mask=CLEAN_MASK,
-        planted=PLANTED_TARGETS if DEMO else [],
+        # simulated data: its planted targets are drawn too
+        planted=existing([PLANTED_TARGETS]),
         checked=ancient(SUBJECTS_TABLE),
         # template -> T1w (native coordinates of the sites); none: no native coordinates
         template_transforms=lambda wildcards: subject_runs(wildcards)[0].template_xfms,

@@ -83,7 +83,7 @@ def test_check_blind_matches_whole_words_only():
     # an arm labelled "A" is not found in "RAS" or "TMS target"
     check_blind("RAS TMS target sub-01_T1w", ["A", "B"], "packet.csv")
     with pytest.raises(BlindingError, match="packet.csv"):
-        check_blind("<Marker description=\"B\"/>", ["A", "B"], "packet.csv")
+        check_blind('<Marker description="B"/>', ["A", "B"], "packet.csv")
 
 
 def test_key_restores_arm_and_method_of_every_packet():

@@ -39,28 +39,46 @@ def parts_table() -> pd.DataFrame:
         ("first_20min", np.nan, (np.nan, np.nan, np.nan)),
     ]
     return pd.DataFrame(
-        [
-            {"segment": s, "minutes": m, "x_mm": p[0], "y_mm": p[1], "z_mm": p[2]}
-            for s, m, p in rows
-        ]
+        [{"segment": s, "minutes": m, "x_mm": p[0], "y_mm": p[1], "z_mm": p[2]} for s, m, p in rows]
     )
 
 
 def targets_table() -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"method": "circuit_searchlight", "x_mm": -40.0, "y_mm": 40.0, "z_mm": 30.0,
-             "native_x_mm": -38.0, "native_y_mm": 45.0, "native_z_mm": 35.0},
-            {"method": "beam_f3", "x_mm": -37.0, "y_mm": 44.0, "z_mm": 30.0,
-             "native_x_mm": -35.0, "native_y_mm": 49.0, "native_z_mm": 35.0},
+            {
+                "method": "circuit_searchlight",
+                "x_mm": -40.0,
+                "y_mm": 40.0,
+                "z_mm": 30.0,
+                "native_x_mm": -38.0,
+                "native_y_mm": 45.0,
+                "native_z_mm": 35.0,
+            },
+            {
+                "method": "beam_f3",
+                "x_mm": -37.0,
+                "y_mm": 44.0,
+                "z_mm": 30.0,
+                "native_x_mm": -35.0,
+                "native_y_mm": 49.0,
+                "native_z_mm": 35.0,
+            },
         ]
     )
 
 
 def test_stability_from_the_patients_own_parts():
     bootstrap = pd.DataFrame(
-        [{"radius_mm": 3.5, "confidence": 0.95, "share_within_coil": 0.9,
-          "coil_radius_mm": 12.0, "n_resamples": 200}]
+        [
+            {
+                "radius_mm": 3.5,
+                "confidence": 0.95,
+                "share_within_coil": 0.9,
+                "coil_radius_mm": 12.0,
+                "n_resamples": 200,
+            }
+        ]
     )
     stability = subject_stability(parts_table(), bootstrap)
     assert stability.split_half_mm == pytest.approx(5.0)
@@ -82,8 +100,13 @@ def test_qc_verdict_against_the_group_thresholds():
 def test_blinded_report_shows_no_other_site_nor_stability():
     qc = qc_verdict(METRICS, None)
     open_report = report_data(
-        "sub-01", targets_table(), "circuit_searchlight", qc, parts=parts_table(),
-        method_labels={"circuit_searchlight": "Connectivity target"}, versions={},
+        "sub-01",
+        targets_table(),
+        "circuit_searchlight",
+        qc,
+        parts=parts_table(),
+        method_labels={"circuit_searchlight": "Connectivity target"},
+        versions={},
     )
     assert open_report.delivered.label == "Connectivity target"
     assert open_report.beam_f3_distance_mm == pytest.approx(5.0)
