@@ -107,5 +107,12 @@ def digest(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The tiny workflow run once with --cores 2 (read-only for tests)."""
+    """The tiny workflow run once with --cores 2 (read-only for tests). A developer may
+    set TMSTARGET_TINY_RUN to the folder of a finished, up-to-date tiny run (with its
+    tiny.yaml) to reuse it."""
+    import os
+
+    reuse = os.environ.get("TMSTARGET_TINY_RUN")
+    if reuse:
+        return run_tiny(Path(reuse))
     return run_tiny(tmp_path_factory.mktemp("workflow"))

@@ -243,16 +243,17 @@ def _coordinates_text(data: ReportData) -> str:
     lines = [
         f"Delivered site: {site.label}",
         f"  target, T1w (native) RAS mm     {_xyz(site.native_mm)}",
-        f"  target, {data.template} RAS mm  {_xyz(site.mni_mm)}",
         f"  coil centre on scalp, T1w RAS mm {_xyz(site.coil_mm)}",
     ]
+    if not data.blind:
+        lines.insert(2, f"  target, {data.template} RAS mm  {_xyz(site.mni_mm)}")
     if site.coil_to_target_mm is not None:
         lines.append(f"  scalp-to-target depth           {site.coil_to_target_mm:.1f} mm")
     if site.handle is not None:
-        lines.append(
-            f"  coil handle {data.handle_angle_deg:g} deg from the midline, pointing backwards"
-            f" (unit vector {_xyz(site.handle).replace('+', '')})"
-        )
+        lines += [
+            f"  coil handle {data.handle_angle_deg:g} deg from the midline, pointing backwards",
+            f"    (handle direction, unit vector {_xyz(site.handle).replace('+', '')})",
+        ]
     for other in data.others:
         lines += [
             f"{other.label} (for comparison)",
@@ -298,6 +299,20 @@ def _stability_text(data: ReportData) -> str:
             f"{s.radius_mm:.1f} mm; {100 * s.share_within_coil:.0f}% within one coil radius "
             f"({s.coil_radius_mm:g} mm)"
         )
+    coil = s.coil_radius_mm if np.isfinite(s.coil_radius_mm) else None
+    moves = [
+        what
+        for what, distance in (
+            ("between the halves", s.split_half_mm),
+            ("in the bootstrap", s.radius_mm),
+        )
+        if coil is not None and np.isfinite(distance) and distance > coil
+    ]
+    if moves:
+        lines.append(
+            f"CAUTION: the target moves more than one coil radius ({coil:g} mm) "
+            f"{' and '.join(moves)}: it is not stable on this scan; a longer scan would steady it."
+        )
     return "\n".join(lines)
 
 
@@ -327,10 +342,12 @@ def _curve(ax: plt.Axes, data: ReportData) -> None:
     ax.set_ylim(bottom=0)
 
 
-def _section_title(fig: plt.Figure, axes: list[plt.Axes], text: str) -> None:
-    """A bold line above a row of views (above their titles)."""
+def _section_title(fig: plt.Figure, axes: list[plt.Axes], text: str, legend: str = "") -> None:
+    """A bold line (and a legend line in small print) above a row of views."""
     top = axes[0].get_position().y1
-    fig.text(0.06, top + 0.022, text, fontsize=9, weight="bold", va="bottom")
+    fig.text(0.06, top + (0.031 if legend else 0.022), text, fontsize=9, weight="bold", va="bottom")
+    if legend:
+        fig.text(0.06, top + 0.019, legend, fontsize=7, va="bottom")
 
 
 def plot_patient_report(
@@ -381,9 +398,9 @@ def plot_patient_report(
     header.text(
         0,
         0.25,
-        "Red +: target in the cortex. Yellow circle: coil centre on the scalp "
-        "(line: coil axis to the target). Blue arrow: coil handle direction. "
-        "Neurological view: the patient's left on the left.",
+        "Red +: target in the cortex. Yellow circle: coil centre on the scalp (line: coil "
+        "axis to the target).\nBlue arrow: coil handle direction. Neurological view: the "
+        "patient's left on the left.",
         fontsize=7,
         va="top",
     )
@@ -395,16 +412,31 @@ def plot_patient_report(
         axes,
         "On the patient's own T1w (native space: load this image in the navigation system)",
     )
-    template = outer[2].subgridspec(1, 3, wspace=0.05)
-    axes = _template_row(fig, template, data, template_img, score_img, probability_img)
-    overlay = ""
-    if score_img is not None:
-        overlay = "; colours: score map (red: higher)"
-    if probability_img is not None:
-        overlay += "; green outline: bootstrap target locations"
-    if data.others:
-        overlay += "; orange square: Beam F3"
-    _section_title(fig, axes, f"On the {data.template} template{overlay}")
+    if data.blind:
+        # no template view: like the technician's files, a blinded page holds the site in
+        # the patient's own space only
+        note = fig.add_subplot(outer[2])
+        note.axis("off")
+        note.text(
+            0,
+            0.9,
+            "Blinded copy: the template view, the method, its scores and the "
+            "target's stability are in the unblinded report only.",
+            fontsize=8,
+            va="top",
+        )
+    else:
+        template = outer[2].subgridspec(1, 3, wspace=0.05)
+        axes = _template_row(fig, template, data, template_img, score_img, probability_img)
+        overlay = []
+        if score_img is not None:
+            overlay.append("colours: score map (red: higher)")
+        if probability_img is not None:
+            overlay.append("green outline: bootstrap target locations")
+        if data.others:
+            overlay.append("orange square: Beam F3")
+        title = f"On the {data.template} template"
+        _section_title(fig, axes, title, "; ".join(overlay))
 
     middle = outer[3].subgridspec(1, 2, width_ratios=[1.5, 1.0], wspace=0.25)
     text_ax = fig.add_subplot(middle[0])
@@ -431,7 +463,7 @@ def plot_patient_report(
     footer.text(
         0,
         1,
-        "\n".join(GLOSSARY)
+        "\n".join(GLOSSARY[:2] if data.blind else GLOSSARY)
         + f"\nInputs (SHA-256, first 12 hex digits): {checksums or 'n/a'}"
         + f"\nSoftware: {versions}",
         fontsize=5.5,
