@@ -547,21 +547,6 @@ def navigation_outputs(wildcards):
     and its key)."""
     outputs = []
     for subject in subjects():
-        outputs += [SUBJECT_COIL.format(subject=subject)]
-        outputs += [
-            path.format(subject=subject)
-            for path in navigation_files(NAV_STEM, "navigation").values()
-        ]
-        outputs += [
-            f"{NAV_REPORT}.{ext}".format(subject=subject) for ext in ("pdf", "png")
-        ]
-        if TRIAL:
-            outputs += [
-                path.format(subject=subject)
-                for path in navigation_files(TECHNICIAN_STEM, "technician").values()
-            ]
-            outputs += [
-                f"{TECHNICIAN_REPORT}.{ext}".format(subject=subject)
-                for ext in ("pdf", "png")
-            ]
+        outputs += expand(rules.place_coil.output, subject=subject)
+        outputs += expand(rules.report_patient.output, subject=subject)
     return outputs + ([TECHNICIAN_KEY] if TRIAL else [])

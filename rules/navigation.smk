@@ -17,6 +17,9 @@ NAV_REPORT = f"{NAV_STEM}_desc-navigation_report"
 TECHNICIAN_STEM = "results/technician/sub-{subject}/sub-{subject}"
 TECHNICIAN_REPORT = f"{TECHNICIAN_STEM}_desc-technician_report"
 TECHNICIAN_KEY = "results/unblinded/technician_key.tsv"
+# What a technician's file must not contain (tmstarget.blinding.revealing_words adds the
+# printed method names).
+REVEALING = sorted({*ARM_LABELS.values(), *TARGETS["methods"]})
 # The connectivity method's score map and the subject's bootstrap (see rules/targets.smk).
 SUBJECT_SCORE_MAP = (
     "results/targets/sub-{subject}/sub-{subject}"
@@ -31,8 +34,19 @@ rule place_coil:
         checked=ancient(SUBJECTS_TABLE),
     output:
         **navigation_files(NAV_STEM, "navigation"),
+        **(
+            {
+                f"technician_{fmt}": path
+                for fmt, path in navigation_files(
+                    TECHNICIAN_STEM, "technician"
+                ).items()
+            }
+            if TRIAL
+            else {}
+        ),
         coil=SUBJECT_COIL,
         coil_dictionary=SUBJECT_COIL.replace(".tsv", ".json"),
+        # trial: the technician's packet, the delivered site only under a neutral label
     log:
         "results/logs/place_coil/sub-{subject}.log",
     conda:
@@ -42,8 +56,12 @@ rule place_coil:
         mem_mb=1500,
         runtime=10,
     params:
-        methods=[TARGETS["connectivity_method"], "beam_f3"],
+        methods=lambda wildcards: [TARGETS["connectivity_method"]]
+        + (["beam_f3"] if TARGETS["beam_f3"] else []),
         handle_angle_deg=NAVIGATION["handle_angle_deg"],
+        # trial: the subject's arm's method (editing another row reruns nothing here)
+        delivered=delivered,
+        revealing=REVEALING,
     script:
         "../scripts/place_coil.py"
 
@@ -53,6 +71,14 @@ rule report_patient:
         unpack(report_inputs),
         sources=subject_sources,
     output:
+        **(
+            {
+                "technician_pdf": f"{TECHNICIAN_REPORT}.pdf",
+                "technician_png": f"{TECHNICIAN_REPORT}.png",
+            }
+            if TRIAL
+            else {}
+        ),
         pdf=f"{NAV_REPORT}.pdf",
         png=report(
             f"{NAV_REPORT}.png",
@@ -61,6 +87,7 @@ rule report_patient:
             subcategory="Patients",
             labels={"subject": "sub-{subject}"},
         ),
+        # trial: the blinded copy handed to the technician with the packet
     log:
         "results/logs/report_patient/sub-{subject}.log",
     conda:
@@ -70,57 +97,14 @@ rule report_patient:
         mem_mb=2000,
         runtime=10,
     params:
-        blind=False,
-        delivered=TARGETS["connectivity_method"],
+        connectivity_method=TARGETS["connectivity_method"],
+        delivered=delivered,
         qc_thresholds=PREPROCESS["qc_thresholds"],
         handle_angle_deg=NAVIGATION["handle_angle_deg"],
         template=SPACE,
+        revealing=REVEALING,
     script:
         "../scripts/report_patient.py"
-
-
-rule technician_packet:
-    input:
-        coil=SUBJECT_COIL,
-        t1w=subject_t1w,
-    output:
-        **navigation_files(TECHNICIAN_STEM, "technician"),
-    log:
-        "results/logs/technician_packet/sub-{subject}.log",
-    conda:
-        "../envs/tmstarget.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        # the subject's arm's method: editing another row of participants.tsv reruns
-        # nothing here
-        delivered=delivered,
-        revealing=lambda wildcards: sorted({*ARM_LABELS.values(), *TARGETS["methods"]}),
-    script:
-        "../scripts/technician_packet.py"
-
-
-use rule report_patient as report_technician with:
-    input:
-        targets=SUBJECT_TARGETS,
-        coil=SUBJECT_COIL,
-        metrics=QC_METRICS,
-        t1w=subject_t1w,
-        sources=subject_sources,
-    output:
-        pdf=f"{TECHNICIAN_REPORT}.pdf",
-        png=f"{TECHNICIAN_REPORT}.png",
-    log:
-        "results/logs/report_technician/sub-{subject}.log",
-    params:
-        blind=True,
-        delivered=delivered,
-        qc_thresholds=PREPROCESS["qc_thresholds"],
-        handle_angle_deg=NAVIGATION["handle_angle_deg"],
-        template=SPACE,
-        revealing=lambda wildcards: sorted({*ARM_LABELS.values(), *TARGETS["methods"]}),
 
 
 rule technician_key:

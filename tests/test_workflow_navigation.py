@@ -20,9 +20,7 @@ SUBJECT_RULES = {
     "clean_subject",
     "find_targets",
     "place_coil",
-    "technician_packet",
     "report_patient",
-    "report_technician",
 }
 WORDS = revealing_words(
     {"connectivity": "connectivity", "scalp": "scalp"},
@@ -140,7 +138,7 @@ def test_one_clinic_patient_imaging_only(tiny_run, tmp_path):
     planned = run_snakemake(tmp_path, "-n", configfiles=[config])
     assert planned.returncode == 0, planned.output[-3000:]
     # one patient: no group reliability, no trial stage
-    for rule in ("analyse_reliability", "analyse_outcomes", "collect_targets", "technician_packet"):
+    for rule in ("analyse_reliability", "analyse_outcomes", "collect_targets", "technician_key"):
         assert rule not in planned.output
     result = run_snakemake(tmp_path, "--cores", "2", "navigation", configfiles=[config])
     assert result.returncode == 0, result.output[-3000:]
@@ -191,7 +189,7 @@ def copied_run(tiny_run, tmp_path_factory) -> Path:
         ({"reliability": {"n_bootstrap": 500}}, {"analyse_reliability", "manuscript"}),
         (
             {"preprocess": {"qc_thresholds": {"max_mean_fd_mm": 0.1}}},
-            {"summarise_qc", "report_patient", "report_technician", "manuscript"},
+            {"summarise_qc", "report_patient", "manuscript"},
         ),
         (
             {"outcomes": {"confidence": 0.9}},

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tmstarget.denoise import QC_THRESHOLDS, qc_flags
 
 # Packages whose versions a report lists (those that shape the target).
 REPORTED_PACKAGES = ("tmstarget", "tedana", "nilearn", "nibabel", "nitransforms", "numpy", "scipy")
@@ -139,6 +138,9 @@ def software_versions(packages: Sequence[str] = REPORTED_PACKAGES) -> dict[str, 
 def qc_verdict(metrics: Mapping[str, float], thresholds: Mapping[str, float] | None) -> QCVerdict:
     """The QC metrics (a subject's ``desc-qc_metrics.json`` ``metrics``) against
     ``thresholds`` (``preprocess.qc_thresholds``; missing keys take the defaults)."""
+    # (imported here: the denoising module pulls in nilearn's signal stack)
+    from tmstarget.denoise import QC_THRESHOLDS, qc_flags
+
     limits = {**QC_THRESHOLDS, **(thresholds or {})}
     return QCVerdict(dict(metrics), limits, tuple(qc_flags(metrics, limits)))
 

@@ -14,6 +14,7 @@ oblique T1w is shown upright.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,6 +35,8 @@ _VIEWS = {
 }
 _NORMAL_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 HALF_WIDTH_MM = 60.0
+# Characters per footer line (5.5 pt across the page).
+FOOTER_CHARACTERS = 190
 STEP_MM = 0.5
 FLAG_TEXT = {
     "mean_fd": "mean head motion (FD)",
@@ -460,15 +463,14 @@ def plot_patient_report(
     footer.axis("off")
     checksums = "; ".join(f"{name} {digest[:12]}" for name, digest in data.inputs)
     versions = ", ".join(f"{name} {version}" for name, version in data.versions.items())
-    footer.text(
-        0,
-        1,
-        "\n".join(GLOSSARY[:2] if data.blind else GLOSSARY)
-        + f"\nInputs (SHA-256, first 12 hex digits): {checksums or 'n/a'}"
-        + f"\nSoftware: {versions}",
-        fontsize=5.5,
-        va="top",
-        wrap=True,
-        linespacing=1.5,
+    lines = [*(GLOSSARY[:2] if data.blind else GLOSSARY)]
+    lines.append(f"Inputs (SHA-256, first 12 hex digits): {checksums or 'n/a'}")
+    lines.append(f"Software: {versions}")
+    # wrapped here (matplotlib's own wrapping lays the text out again on every draw)
+    text = "\n".join(
+        "\n".join(textwrap.wrap(line, FOOTER_CHARACTERS, break_on_hyphens=False)) for line in lines
     )
-    save_figure(fig, paths)
+    footer.text(0, 1, text, fontsize=5.5, va="top", linespacing=1.5)
+    # one exact A4 page (not trimmed to the drawing): it prints at its size
+    with plt.rc_context({"savefig.bbox": "standard"}):
+        save_figure(fig, paths)
