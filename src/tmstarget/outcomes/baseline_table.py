@@ -8,13 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-)
+from tmstarget.clinical import ARM_ROLES
 from tmstarget.outcomes.params import OutcomeParams
 from tmstarget.outcomes.statistics import median_iqr
-from tmstarget.outcomes.table_cells import arm_header
-from tmstarget.tables import cell, cells_frame, whole_or_one_decimal
+from tmstarget.outcomes.table_cells import TableCells, arm_header
+from tmstarget.tables import cells_frame, whole_or_one_decimal
 
 OPTIONAL_CATEGORIES = {"race": "Race", "ethnicity": "Ethnicity"}
 
@@ -31,6 +29,113 @@ def _category_levels(
     ordered = [(str(value), str(label)) for value, label in levels.items()]
     ordered += [(value, value.replace("_", " ")) for value in seen if value not in levels]
     return [(value, label[:1].upper() + label[1:]) for value, label in ordered]
+
+
+Groups = list[tuple[str, pd.DataFrame]]  # (column key: a role or "all", its participants)
+
+
+def _summary_numbers(values: pd.Series, kind: str) -> dict[str, float]:
+    """Mean and SD (``mean_sd``) or median and quartiles (``median_iqr``) of the values
+    present."""
+    finite = values.astype(float).dropna()
+    if kind == "mean_sd":
+        return {
+            "value": finite.mean() if len(finite) else math.nan,
+            "sd": finite.std(ddof=1) if len(finite) > 1 else math.nan,
+        }
+    median, q1, q3 = median_iqr(finite)
+    return {"value": median, "low": q1, "high": q3}
+
+
+def _add_summary_row(
+    table: TableCells,
+    groups: Groups,
+    section: str,
+    row: str,
+    kind: str,
+    column: str,
+    decimals: int | None = 1,
+) -> None:
+    """One row of a continuous characteristic; ``decimals=None``: count data, a cell whose
+    numbers are all whole prints them without decimals ("4 (2-6)"), any other cell with one
+    ("3.5 (2.0-4.3)")."""
+    for role, frame in groups:
+        numbers = _summary_numbers(frame[column], kind)
+        places = whole_or_one_decimal(*numbers.values()) if decimals is None else decimals
+        table.add(section, row, role, kind, decimals=places, **numbers)
+
+
+def _add_category_rows(
+    table: TableCells,
+    groups: Groups,
+    title: str,
+    column: str,
+    levels: list[tuple[str, str]],
+    of_recorded: bool,
+) -> None:
+    """One No. (%) row per category ``(value, label)``; percentages of the participants
+    with a value (``of_recorded``) or of all."""
+    for value, label in levels:
+        for role, frame in groups:
+            total = int(frame[column].notna().sum()) if of_recorded else len(frame)
+            count = int((frame[column].astype("string") == value).sum())
+            table.add(title, label, role, "n_pct", count=count, total=total, decimals=0)
+
+
+def _add_optional_categories(
+    table: TableCells, groups: Groups, data: pd.DataFrame, dictionary: Mapping[str, Any] | None
+) -> list[str]:
+    """Race and ethnicity rows for the columns ``data`` has (participants without a value
+    as "Not reported"); returns the names shown, in lower case."""
+    shown = []
+    for column, name in OPTIONAL_CATEGORIES.items():
+        if column not in data.columns:
+            continue
+        shown.append(name.lower())
+        title = f"{name}, No. (%)"
+        levels = _category_levels(data[column], column, dictionary)
+        _add_category_rows(table, groups, title, column, levels, of_recorded=False)
+        if data[column].isna().any():
+            for role, frame in groups:
+                count = int(frame[column].isna().sum())
+                table.add(
+                    title, "Not reported", role, "n_pct", count=count, total=len(frame), decimals=0
+                )
+    return shown
+
+
+def _missing_note(data: pd.DataFrame, column: str, label: str) -> list[str]:
+    """The note counting the participants without ``column`` (none when all have it)."""
+    n_missing = int(data[column].isna().sum())
+    return [f"{label}: missing for {n_missing} participant(s)."] if n_missing else []
+
+
+# Continuous rows after the categories: (section, row, kind, column, decimals).
+_HEAD = "Head measurements, mean (SD), cm"
+_CLINICAL_ROWS = [
+    ("Clinical", "Failed treatments, median (IQR), No.", "median_iqr", "n_failed_treatments", None),
+    ("Clinical", "MADRS total score, mean (SD), points", "mean_sd", "madrs_total", 1),
+    (_HEAD, "Nasion-inion distance", "mean_sd", "nasion_inion_cm", 1),
+    (_HEAD, "Tragus-tragus distance", "mean_sd", "tragus_tragus_cm", 1),
+    (_HEAD, "Head circumference", "mean_sd", "head_circumference_cm", 1),
+]
+
+
+def _table1_notes(shown_categories: list[str], missing_notes: list[str]) -> list[str]:
+    notes = [
+        "Abbreviation: MADRS, Montgomery-Asberg Depression Rating Scale (0-60; higher is worse).",
+        "Head measurements are the inputs of the Beam F3 method. Percentages of sex are of "
+        "participants with a recorded value.",
+        *missing_notes,
+    ]
+    if shown_categories:
+        notes.insert(
+            2,
+            f"{' and '.join(shown_categories).capitalize()} as recorded in participants.tsv, with "
+            "the categories and labels of its data dictionary (participants.json) where it "
+            "lists them; percentages are of all participants in the column.",
+        )
+    return notes
 
 
 def table1_baseline(
@@ -56,116 +161,19 @@ def table1_baseline(
     groups = [(role, data[data["arm"] == role]) for role in ARM_ROLES] + [("all", data)]
     headers = {role: arm_header(params, role, len(frame)) for role, frame in groups[:2]}
     headers["all"] = f"All (n = {len(data)})"
-    cells = []
-    missing_notes = []
-
-    def add(section: str, row: str, kind: str, column_name: str, decimals: int | None = 1) -> None:
-        """One row; ``decimals=None``: count data, a cell whose numbers are all whole prints
-        them without decimals ("4 (2-6)"), any other cell with one ("3.5 (2.0-4.3)")."""
-        per_group = {}
-        for role, frame in groups:
-            finite = frame[column_name].astype(float).dropna()
-            if kind == "mean_sd":
-                per_group[role] = {
-                    "value": finite.mean() if len(finite) else math.nan,
-                    "sd": finite.std(ddof=1) if len(finite) > 1 else math.nan,
-                }
-            else:
-                median, q1, q3 = median_iqr(finite)
-                per_group[role] = {"value": median, "low": q1, "high": q3}
-        for role, _ in groups:
-            places = (
-                whole_or_one_decimal(*per_group[role].values()) if decimals is None else decimals
-            )
-            cells.append(
-                cell(
-                    section,
-                    row,
-                    role,
-                    kind,
-                    column_label=headers[role],
-                    decimals=places,
-                    **per_group[role],
-                )
-            )
-        n_missing = int(data[column_name].isna().sum())
-        if n_missing:
-            missing_notes.append(f"{row.split(',')[0]}: missing for {n_missing} participant(s).")
-
-    def categories(
-        title: str, column: str, levels: list[tuple[str, str]], of_recorded: bool
-    ) -> None:
-        for value, label in levels:
-            for role, frame in groups:
-                total = int(frame[column].notna().sum()) if of_recorded else len(frame)
-                cells.append(
-                    cell(
-                        title,
-                        label,
-                        role,
-                        "n_pct",
-                        column_label=headers[role],
-                        count=int((frame[column].astype("string") == value).sum()),
-                        total=total,
-                        decimals=0,
-                    )
-                )
-
-    add("", "Age, mean (SD), y", "mean_sd", "age")
-    categories("Sex, No. (%)", "sex", [("F", "Female"), ("M", "Male")], of_recorded=True)
-    if data["sex"].isna().any():
-        missing_notes.append(f"Sex: missing for {int(data['sex'].isna().sum())} participant(s).")
-    shown_categories = []
-    for column, name in OPTIONAL_CATEGORIES.items():
-        if column not in data.columns:
-            continue
-        shown_categories.append(name.lower())
-        levels = _category_levels(data[column], column, dictionary)
-        title = f"{name}, No. (%)"
-        categories(title, column, levels, of_recorded=False)
-        if data[column].isna().any():
-            for role, frame in groups:
-                cells.append(
-                    cell(
-                        title,
-                        "Not reported",
-                        role,
-                        "n_pct",
-                        column_label=headers[role],
-                        count=int(frame[column].isna().sum()),
-                        total=len(frame),
-                        decimals=0,
-                    )
-                )
-    add(
-        "Clinical",
-        "Failed treatments, median (IQR), No.",
-        "median_iqr",
-        "n_failed_treatments",
-        None,
-    )
-    add("Clinical", "MADRS total score, mean (SD), points", "mean_sd", "madrs_total")
-    add("Head measurements, mean (SD), cm", "Nasion-inion distance", "mean_sd", "nasion_inion_cm")
-    add("Head measurements, mean (SD), cm", "Tragus-tragus distance", "mean_sd", "tragus_tragus_cm")
-    add(
-        "Head measurements, mean (SD), cm", "Head circumference", "mean_sd", "head_circumference_cm"
-    )
-    notes = [
-        "Abbreviation: MADRS, Montgomery-Asberg Depression Rating Scale (0-60; higher is worse).",
-        "Head measurements are the inputs of the Beam F3 method. Percentages of sex are of "
-        "participants with a recorded value.",
-        *missing_notes,
-    ]
-    if shown_categories:
-        notes.insert(
-            2,
-            f"{' and '.join(shown_categories).capitalize()} as recorded in participants.tsv, with "
-            "the categories and labels of its data dictionary (participants.json) where it "
-            "lists them; percentages are of all participants in the column.",
-        )
+    table = TableCells(headers)
+    _add_summary_row(table, groups, "", "Age, mean (SD), y", "mean_sd", "age")
+    missing_notes = _missing_note(data, "age", "Age")
+    sexes = [("F", "Female"), ("M", "Male")]
+    _add_category_rows(table, groups, "Sex, No. (%)", "sex", sexes, of_recorded=True)
+    missing_notes += _missing_note(data, "sex", "Sex")
+    shown_categories = _add_optional_categories(table, groups, data, dictionary)
+    for section, row, kind, column, decimals in _CLINICAL_ROWS:
+        _add_summary_row(table, groups, section, row, kind, column, decimals)
+        missing_notes += _missing_note(data, column, row.split(",")[0])
     return cells_frame(
-        cells,
+        table.cells,
         caption="Table 1. Baseline Characteristics of the Participants by Arm",
-        notes=notes,
+        notes=_table1_notes(shown_categories, missing_notes),
         row_header="Characteristic",
     )

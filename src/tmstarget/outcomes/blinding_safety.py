@@ -7,14 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-    DONT_KNOW,
-)
+from tmstarget.clinical import ARM_ROLES, DONT_KNOW
 from tmstarget.outcomes.params import CONTROL, EXPERIMENTAL, OutcomeParams
 from tmstarget.outcomes.statistics import bang_blinding_index, fisher_exact_p
-from tmstarget.outcomes.table_cells import arm_header, percent_label
-from tmstarget.tables import cell, cells_frame
+from tmstarget.outcomes.table_cells import TableCells, arm_header, percent_label
+from tmstarget.tables import cells_frame
 
 
 def blinding_summary(
@@ -105,6 +102,93 @@ def safety_summary(participants: pd.DataFrame, adverse_events: pd.DataFrame) -> 
     return pd.DataFrame(rows)
 
 
+_ADVERSE_EVENTS = "Adverse events, participants with ≥1 event, No./total No. (%)"
+
+
+def _blinding_title(assessor: str) -> str:
+    """The section of an assessor's guesses (``participant`` or ``rater``)."""
+    return f"Blinding: {assessor}s' guess, No./total No. (%)"
+
+
+def _add_not_recorded(table: TableCells, section: str, row: str) -> None:
+    for role in ARM_ROLES:
+        table.add(section, row, role, "text", text="Not recorded")
+
+
+def _add_blinding_rows(
+    table: TableCells, summary: pd.DataFrame, assessor: str, params: OutcomeParams
+) -> None:
+    """An assessor's guesses by arm (not answered only when someone did not answer) and
+    Bang's index with its CI."""
+    title = _blinding_title(assessor)
+    part = summary[summary["assessor"] == assessor].set_index("arm")
+    labels = [
+        ("guessed_connectivity", f"Guessed {params.arm_name(EXPERIMENTAL)}"),
+        ("guessed_scalp", f"Guessed {params.arm_name(CONTROL)}"),
+        ("dont_know", "Don't know"),
+    ]
+    for key, label in labels:
+        guesses = {
+            role: {"count": part.at[role, key], "total": part.at[role, "n"]} for role in ARM_ROLES
+        }
+        table.add_row(title, label, "n_total_pct", guesses, decimals=0)
+    if part["not_answered"].sum():
+        unanswered = {role: {"count": part.at[role, "not_answered"]} for role in ARM_ROLES}
+        table.add_row(title, "Not answered", "count", unanswered)
+    index = {
+        role: {
+            "value": part.at[role, "bang_bi"],
+            "low": part.at[role, "low"],
+            "high": part.at[role, "high"],
+        }
+        for role in ARM_ROLES
+    }
+    row = f"Bang blinding index ({percent_label(params.confidence)} CI)"
+    table.add_row(title, row, "estimate_ci", index, decimals=2)
+
+
+def _add_safety_rows(table: TableCells, safety: pd.DataFrame) -> None:
+    """Participants with each kind of event by arm (Fisher's P for any event), then the
+    total number of events."""
+    for record in safety.to_dict("records"):
+        counts = {
+            role: {"count": record[f"participants_{role}"], "total": record[f"total_{role}"]}
+            for role in ARM_ROLES
+        }
+        table.add_row(_ADVERSE_EVENTS, record["label"], "n_total_pct", counts, decimals=0)
+        if record["item"] == "any":
+            table.add(_ADVERSE_EVENTS, record["label"], "p", "p", value=record["p_value"])
+    any_row = safety[safety["item"] == "any"].iloc[0]
+    events = {role: {"count": any_row[f"events_{role}"]} for role in ARM_ROLES}
+    table.add_row(_ADVERSE_EVENTS, "Events, total No.", "count", events)
+
+
+def _table3_footnotes(
+    blinding_shown: bool, safety_shown: bool, params: OutcomeParams
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str | None, str]]]:
+    """(footnotes, markers): Bang's index (on both assessors' rows) and Fisher's test."""
+    ci = percent_label(params.confidence)
+    footnotes = []
+    markers = []
+    if blinding_shown:
+        footnotes.append(
+            (
+                "a",
+                "Bang blinding index per arm = (correct - incorrect guesses)/answers (Bang et al, "
+                f"2004) with Tango's score {ci} CI (within -1 to 1): 0 is random guessing, 1 "
+                "complete unblinding, -1 opposite guessing; values within -0.2 to 0.2 are "
+                "usually read as successful blinding.",
+            )
+        )
+        for assessor in ("participant", "rater"):
+            markers.append((_blinding_title(assessor), f"Bang blinding index ({ci} CI)", None, "a"))
+    if safety_shown:
+        letter = "b" if footnotes else "a"
+        footnotes.append((letter, "P value: Fisher's exact test."))
+        markers.append((_ADVERSE_EVENTS, "Any adverse event", "p", letter))
+    return footnotes, markers
+
+
 def table3_blinding_safety(
     participants: pd.DataFrame,
     blinding: pd.DataFrame | None,
@@ -115,150 +199,24 @@ def table3_blinding_safety(
     params = params or OutcomeParams()
     totals = {role: int((participants["arm"] == role).sum()) for role in ARM_ROLES}
     headers = {role: arm_header(params, role, totals[role]) for role in ARM_ROLES}
-    cells = []
-    ci = percent_label(params.confidence)
+    table = TableCells({**headers, "p": "P value"})
     if blinding is None:
-        for role in ARM_ROLES:
-            cells.append(
-                cell(
-                    "Blinding",
-                    "Blinding questionnaire",
-                    role,
-                    "text",
-                    column_label=headers[role],
-                    text="Not recorded",
-                )
-            )
+        _add_not_recorded(table, "Blinding", "Blinding questionnaire")
     else:
         summary = blinding_summary(participants, blinding, params)
-        for assessor, title in (
-            ("participant", "Blinding: participants' guess, No./total No. (%)"),
-            ("rater", "Blinding: raters' guess, No./total No. (%)"),
-        ):
-            part = summary[summary["assessor"] == assessor].set_index("arm")
-            show_missing = bool(part["not_answered"].sum())
-            labels = [
-                ("guessed_connectivity", f"Guessed {params.arm_name(EXPERIMENTAL)}"),
-                ("guessed_scalp", f"Guessed {params.arm_name(CONTROL)}"),
-                ("dont_know", "Don't know"),
-            ]
-            for key, label in labels:
-                for role in ARM_ROLES:
-                    cells.append(
-                        cell(
-                            title,
-                            label,
-                            role,
-                            "n_total_pct",
-                            column_label=headers[role],
-                            count=part.at[role, key],
-                            total=part.at[role, "n"],
-                            decimals=0,
-                        )
-                    )
-            if show_missing:
-                for role in ARM_ROLES:
-                    cells.append(
-                        cell(
-                            title,
-                            "Not answered",
-                            role,
-                            "count",
-                            column_label=headers[role],
-                            count=part.at[role, "not_answered"],
-                        )
-                    )
-            for role in ARM_ROLES:
-                cells.append(
-                    cell(
-                        title,
-                        f"Bang blinding index ({ci} CI)",
-                        role,
-                        "estimate_ci",
-                        column_label=headers[role],
-                        value=part.at[role, "bang_bi"],
-                        low=part.at[role, "low"],
-                        high=part.at[role, "high"],
-                        decimals=2,
-                    )
-                )
-    title = "Adverse events, participants with ≥1 event, No./total No. (%)"
+        for assessor in ("participant", "rater"):
+            _add_blinding_rows(table, summary, assessor, params)
     if adverse_events is None:
-        for role in ARM_ROLES:
-            cells.append(
-                cell(
-                    title,
-                    "Adverse events",
-                    role,
-                    "text",
-                    column_label=headers[role],
-                    text="Not recorded",
-                )
-            )
+        _add_not_recorded(table, _ADVERSE_EVENTS, "Adverse events")
     else:
-        safety = safety_summary(participants, adverse_events)
-        for record in safety.to_dict("records"):
-            for role in ARM_ROLES:
-                cells.append(
-                    cell(
-                        title,
-                        record["label"],
-                        role,
-                        "n_total_pct",
-                        column_label=headers[role],
-                        count=record[f"participants_{role}"],
-                        total=record[f"total_{role}"],
-                        decimals=0,
-                    )
-                )
-            if record["item"] == "any":
-                cells.append(
-                    cell(
-                        title,
-                        record["label"],
-                        "p",
-                        "p",
-                        column_label="P value",
-                        value=record["p_value"],
-                    )
-                )
-        any_row = safety[safety["item"] == "any"].iloc[0]
-        for role in ARM_ROLES:
-            cells.append(
-                cell(
-                    title,
-                    "Events, total No.",
-                    role,
-                    "count",
-                    column_label=headers[role],
-                    count=any_row[f"events_{role}"],
-                )
-            )
+        _add_safety_rows(table, safety_summary(participants, adverse_events))
     notes = [
         "Guesses: denominators are the participants who answered in each arm (don't know "
         "included). Seizures and serious adverse events are listed even when none occurred.",
     ]
-    footnotes = []
-    markers = []
-    if blinding is not None:
-        footnotes.append(
-            (
-                "a",
-                "Bang blinding index per arm = (correct - incorrect guesses)/answers (Bang et al, "
-                f"2004) with Tango's score {ci} CI (within -1 to 1): 0 is random guessing, 1 "
-                "complete unblinding, -1 opposite guessing; values within -0.2 to 0.2 are "
-                "usually read as successful blinding.",
-            )
-        )
-        for assessor in ("participants'", "raters'"):
-            section = f"Blinding: {assessor} guess, No./total No. (%)"
-            markers.append((section, f"Bang blinding index ({ci} CI)", None, "a"))
-    if adverse_events is not None:
-        letter = "b" if footnotes else "a"
-        footnotes.append((letter, "P value: Fisher's exact test."))
-        markers.append((title, "Any adverse event", "p", letter))
+    footnotes, markers = _table3_footnotes(blinding is not None, adverse_events is not None, params)
     return cells_frame(
-        cells,
+        table.cells,
         caption="Table 3. Blinding and Safety",
         notes=notes,
         row_header="Measure",

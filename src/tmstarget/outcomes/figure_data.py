@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-)
+from tmstarget.clinical import ARM_ROLES
 from tmstarget.outcomes.estimates import Estimate
 from tmstarget.outcomes.params import CONTROL, EXPERIMENTAL, OutcomeParams
 from tmstarget.outcomes.per_participant import participant_outcomes, with_arm

@@ -7,14 +7,12 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-)
+from tmstarget.clinical import ARM_ROLES
 from tmstarget.outcomes.params import OutcomeParams
 from tmstarget.outcomes.per_participant import participant_outcomes
 from tmstarget.outcomes.statistics import spearman_with_ci
-from tmstarget.outcomes.table_cells import percent_label
-from tmstarget.tables import cell, cells_frame
+from tmstarget.outcomes.table_cells import TableCells, percent_label
+from tmstarget.tables import cells_frame
 
 
 def mechanism_data(
@@ -93,27 +91,13 @@ def table4_mechanism(
     """
     params = params or OutcomeParams()
     names = {**{role: params.arm_name(role) for role in ARM_ROLES}, "pooled": "Pooled"}
-    cells = []
     ci = percent_label(params.confidence)
+    table = TableCells({"rho": f"Spearman ρ ({ci} CI)", "p": "P value"})
     for record in correlations.to_dict("records"):
-        group = record["group"]
-        row = f"{names[group]} (n = {record['n']})"
-        cells.append(
-            cell(
-                record["label"],
-                row,
-                "rho",
-                "estimate_ci",
-                column_label=f"Spearman ρ ({ci} CI)",
-                value=record["rho"],
-                low=record["low"],
-                high=record["high"],
-                decimals=2,
-            )
-        )
-        cells.append(
-            cell(record["label"], row, "p", "p", column_label="P value", value=record["p_value"])
-        )
+        section, row = record["label"], f"{names[record['group']]} (n = {record['n']})"
+        rho = {"value": record["rho"], "low": record["low"], "high": record["high"]}
+        table.add(section, row, "rho", "estimate_ci", decimals=2, **rho)
+        table.add(section, row, "p", "p", value=record["p_value"])
     method = (
         "Fisher z with the Bonett-Wright variance"
         if params.correlation_ci == "fisher"
@@ -126,7 +110,7 @@ def table4_mechanism(
         f"CI: {method}. P: Spearman test (t approximation).",
     ]
     return cells_frame(
-        cells,
+        table.cells,
         caption="Table 4. Target Site Measures and Clinical Outcome",
         notes=notes,
         row_header="Group",

@@ -7,15 +7,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-    DEFAULT_BASELINE_VISIT,
-)
+from tmstarget.clinical import ARM_ROLES, DEFAULT_BASELINE_VISIT
 from tmstarget.mmrm import COVARIANCE_STRUCTURES, MMRMError, fit_with_fallback
 from tmstarget.outcomes.estimates import NotEstimable
 from tmstarget.outcomes.params import CONTROL, EXPERIMENTAL
@@ -23,21 +21,141 @@ from tmstarget.outcomes.params import CONTROL, EXPERIMENTAL
 _ARM_CI_COLUMNS = [
     f"reduction_{role}{suffix}" for role in ARM_ROLES for suffix in ("", "_low", "_high")
 ]
-
-
 MIXED_MODEL_COLUMNS = ["visit", "n_connectivity", "n_scalp", *_ARM_CI_COLUMNS]
-
-
 MIXED_MODEL_COLUMNS += ["difference", "se", "low", "high", "p_value"]
-
-
 MIXED_MODEL_COLUMNS += ["madrs_difference", "madrs_low", "madrs_high", "madrs_p_value"]
-
-
 MMRM_COLUMNS = ["visit", "n_connectivity", "n_scalp", *_ARM_CI_COLUMNS]
-
-
 MMRM_COLUMNS += ["difference", "se", "df", "low", "high", "p_value"]
+
+
+class _Wald(NamedTuple):
+    """A linear contrast of the fixed effects with its Wald z CI and P."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+    se: float
+
+
+def _rated_in_both_arms(counts: pd.DataFrame, visits: Sequence[str]) -> list[str]:
+    """The visits (in order) with at least one rating in each arm; ``counts`` holds the
+    ratings by visit (index) and arm (columns)."""
+    return [
+        visit
+        for visit in visits
+        if visit in counts.index and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
+    ]
+
+
+def _contrast_row(visit: str, counts: pd.DataFrame, connectivity, scalp) -> dict[str, Any]:
+    """The first columns of a contrast row: the visit, ratings per arm, each arm's
+    estimated reduction with its CI (``connectivity``/``scalp`` have estimate, low, high)."""
+    return {
+        "visit": visit,
+        "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
+        "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
+        "reduction_connectivity": connectivity.estimate,
+        "reduction_connectivity_low": connectivity.low,
+        "reduction_connectivity_high": connectivity.high,
+        "reduction_scalp": scalp.estimate,
+        "reduction_scalp_low": scalp.low,
+        "reduction_scalp_high": scalp.high,
+    }
+
+
+def _random_intercept_design(data: pd.DataFrame, post: Sequence[str]) -> np.ndarray:
+    """Treatment-coded design of ``madrs ~ arm * visit``: intercept, one column per
+    post-baseline visit, the experimental arm, arm x each post-baseline visit."""
+    experimental = (data["arm"] == EXPERIMENTAL).to_numpy(dtype=float)
+    columns = [np.ones(len(data))]
+    columns += [(data["session_id"] == visit).to_numpy(dtype=float) for visit in post]
+    columns.append(experimental)
+    columns += [
+        experimental * (data["session_id"] == visit).to_numpy(dtype=float) for visit in post
+    ]
+    return np.column_stack(columns)
+
+
+def _fit_random_intercept(data: pd.DataFrame, design: np.ndarray):
+    """REML fit of the random-intercept model; returns the statsmodels result and the
+    convergence warnings it raised."""
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    model = sm.MixedLM(
+        data["madrs_total"].to_numpy(dtype=float),
+        design,
+        groups=data["participant_id"].to_numpy(),
+        exog_re=np.ones((len(data), 1)),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = model.fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as error:
+            raise NotEstimable(f"random-intercept mixed model: the fit failed ({error})") from error
+    convergence_warnings = [
+        str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
+    ]
+    return result, convergence_warnings
+
+
+def _wald_contrast(
+    weights: np.ndarray, beta: np.ndarray, covariance: np.ndarray, z: float
+) -> _Wald:
+    estimate = float(weights @ beta)
+    se = float(math.sqrt(max(float(weights @ covariance @ weights), 0.0)))
+    if not se > 0:
+        return _Wald(estimate, math.nan, math.nan, math.nan, se)
+    p_value = float(2 * stats.norm.sf(abs(estimate / se)))
+    return _Wald(estimate, estimate - z * se, estimate + z * se, p_value, se)
+
+
+def _random_intercept_rows(
+    post: Sequence[str],
+    counts: pd.DataFrame,
+    beta: np.ndarray,
+    covariance: np.ndarray,
+    z: float,
+) -> list[dict[str, Any]]:
+    """Per post-baseline visit: each arm's reduction, the difference in reduction and the
+    difference in MADRS (columns of :func:`_random_intercept_design`)."""
+    k = len(beta)
+    n_post = len(post)
+    arm_column = 1 + n_post
+    rows = []
+    for position, visit in enumerate(post):
+        visit_column = 1 + position
+        interaction_column = 2 + n_post + position
+        w_interaction = np.zeros(k)
+        w_interaction[interaction_column] = -1.0  # reduction = -(change)
+        w_scalp = np.zeros(k)
+        w_scalp[visit_column] = -1.0
+        w_connectivity = w_scalp.copy()
+        w_connectivity[interaction_column] = -1.0
+        w_level = np.zeros(k)
+        w_level[arm_column] = 1.0
+        w_level[interaction_column] = 1.0
+        difference = _wald_contrast(w_interaction, beta, covariance, z)
+        level = _wald_contrast(w_level, beta, covariance, z)
+        connectivity = _wald_contrast(w_connectivity, beta, covariance, z)
+        scalp = _wald_contrast(w_scalp, beta, covariance, z)
+        rows.append(
+            {
+                **_contrast_row(visit, counts, connectivity, scalp),
+                "difference": difference.estimate,
+                "se": difference.se,
+                "low": difference.low,
+                "high": difference.high,
+                "p_value": difference.p_value,
+                "madrs_difference": level.estimate,
+                "madrs_low": level.low,
+                "madrs_high": level.high,
+                "madrs_p_value": level.p_value,
+            }
+        )
+    return rows
 
 
 def mixed_model_contrasts(
@@ -62,16 +180,9 @@ def mixed_model_contrasts(
     records convergence and dropped visits. Too few visits or ratings raise
     :class:`NotEstimable`.
     """
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
-
     data = long[long["session_id"].isin(visits)].copy()
     counts = data.groupby(["session_id", "arm"]).size().unstack(fill_value=0)
-    usable = [
-        visit
-        for visit in visits
-        if visit in counts.index and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
-    ]
+    usable = _rated_in_both_arms(counts, visits)
     if baseline_visit not in usable:
         raise NotEstimable("mixed model: the baseline visit needs ratings in both arms")
     dropped = [visit for visit in visits if visit not in usable]
@@ -79,87 +190,15 @@ def mixed_model_contrasts(
     post = [visit for visit in usable if visit != baseline_visit]
     if not post:
         raise NotEstimable("mixed model: no post-baseline visit has ratings in both arms")
-    experimental = (data["arm"] == EXPERIMENTAL).to_numpy(dtype=float)
-    columns = [np.ones(len(data))]
-    columns += [(data["session_id"] == visit).to_numpy(dtype=float) for visit in post]
-    columns.append(experimental)
-    columns += [
-        experimental * (data["session_id"] == visit).to_numpy(dtype=float) for visit in post
-    ]
-    design = np.column_stack(columns)
+    design = _random_intercept_design(data, post)
     k = design.shape[1]
-    model = sm.MixedLM(
-        data["madrs_total"].to_numpy(dtype=float),
-        design,
-        groups=data["participant_id"].to_numpy(),
-        exog_re=np.ones((len(data), 1)),
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = model.fit(reml=True)
-        except (np.linalg.LinAlgError, ValueError) as error:
-            raise NotEstimable(f"random-intercept mixed model: the fit failed ({error})") from error
-    convergence_warnings = [
-        str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
-    ]
+    result, convergence_warnings = _fit_random_intercept(data, design)
     beta = np.asarray(result.fe_params, dtype=float)
     covariance = np.asarray(result.cov_params(), dtype=float)[:k, :k]
-    z = float(stats.norm.isf((1.0 - confidence) / 2.0))
-
     if not np.all(np.isfinite(beta)) or not np.all(np.isfinite(covariance)):
         raise NotEstimable("random-intercept mixed model: the fit gave no finite estimates")
-
-    def contrast(weights: np.ndarray) -> tuple[float, float, float, float, float]:
-        estimate = float(weights @ beta)
-        se = float(math.sqrt(max(float(weights @ covariance @ weights), 0.0)))
-        if not se > 0:
-            return estimate, math.nan, math.nan, math.nan, se
-        p_value = float(2 * stats.norm.sf(abs(estimate / se)))
-        return estimate, estimate - z * se, estimate + z * se, p_value, se
-
-    rows = []
-    n_post = len(post)
-    arm_column = 1 + n_post
-    for position, visit in enumerate(post):
-        visit_column = 1 + position
-        interaction_column = 2 + n_post + position
-        w_interaction = np.zeros(k)
-        w_interaction[interaction_column] = -1.0  # reduction = -(change)
-        w_scalp = np.zeros(k)
-        w_scalp[visit_column] = -1.0
-        w_connectivity = w_scalp.copy()
-        w_connectivity[interaction_column] = -1.0
-        w_level = np.zeros(k)
-        w_level[arm_column] = 1.0
-        w_level[interaction_column] = 1.0
-        difference = contrast(w_interaction)
-        level = contrast(w_level)
-        connectivity = contrast(w_connectivity)
-        scalp = contrast(w_scalp)
-        rows.append(
-            {
-                "visit": visit,
-                "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
-                "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
-                "reduction_connectivity": connectivity[0],
-                "reduction_connectivity_low": connectivity[1],
-                "reduction_connectivity_high": connectivity[2],
-                "reduction_scalp": scalp[0],
-                "reduction_scalp_low": scalp[1],
-                "reduction_scalp_high": scalp[2],
-                "difference": difference[0],
-                "se": difference[4],
-                "low": difference[1],
-                "high": difference[2],
-                "p_value": difference[3],
-                "madrs_difference": level[0],
-                "madrs_low": level[1],
-                "madrs_high": level[2],
-                "madrs_p_value": level[3],
-            }
-        )
-    frame = pd.DataFrame(rows)
+    z = float(stats.norm.isf((1.0 - confidence) / 2.0))
+    frame = pd.DataFrame(_random_intercept_rows(post, counts, beta, covariance, z))
     frame.attrs["converged"] = bool(result.converged) and not convergence_warnings
     frame.attrs["warnings"] = convergence_warnings
     frame.attrs["dropped_visits"] = dropped
@@ -206,13 +245,7 @@ def mmrm_contrasts(
     post_data["baseline"] = post_data["participant_id"].map(baselines)
     post_data = post_data[post_data["baseline"].notna()]
     counts = post_data.groupby(["session_id", "arm"]).size().unstack(fill_value=0)
-    post = [
-        visit
-        for visit in visits
-        if visit != baseline_visit
-        and visit in counts.index
-        and all(counts.loc[visit].get(role, 0) > 0 for role in ARM_ROLES)
-    ]
+    post = [v for v in _rated_in_both_arms(counts, visits) if v != baseline_visit]
     dropped = [v for v in visits if v != baseline_visit and v not in post]
     if not post:
         raise NotEstimable("MMRM: no post-baseline visit has ratings in both arms")
@@ -258,15 +291,7 @@ def mmrm_contrasts(
         difference = fit.contrast(w_difference, confidence)
         rows.append(
             {
-                "visit": visit,
-                "n_connectivity": int(counts.loc[visit].get(EXPERIMENTAL, 0)),
-                "n_scalp": int(counts.loc[visit].get(CONTROL, 0)),
-                "reduction_connectivity": connectivity.estimate,
-                "reduction_connectivity_low": connectivity.low,
-                "reduction_connectivity_high": connectivity.high,
-                "reduction_scalp": scalp.estimate,
-                "reduction_scalp_low": scalp.low,
-                "reduction_scalp_high": scalp.high,
+                **_contrast_row(visit, counts, connectivity, scalp),
                 "difference": difference.estimate,
                 "se": difference.se,
                 "df": difference.df,

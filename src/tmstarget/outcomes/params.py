@@ -10,12 +10,7 @@ from typing import Any
 
 from scipy import stats
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-    DEFAULT_BASELINE_VISIT,
-    DEFAULT_VISITS,
-    validate_visits,
-)
+from tmstarget.clinical import ARM_ROLES, DEFAULT_BASELINE_VISIT, DEFAULT_VISITS, validate_visits
 from tmstarget.mmrm import COVARIANCE_STRUCTURES
 
 EXPERIMENTAL, CONTROL = ARM_ROLES

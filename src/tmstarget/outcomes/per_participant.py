@@ -8,9 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-)
+from tmstarget.clinical import ARM_ROLES
 from tmstarget.outcomes.params import OutcomeParams
 
 

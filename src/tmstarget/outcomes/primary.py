@@ -7,9 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from tmstarget.clinical import (
-    ARM_ROLES,
-)
+from tmstarget.clinical import ARM_ROLES
 from tmstarget.outcomes.estimates import (
     BinaryOutcome,
     Estimate,
