@@ -937,7 +937,7 @@ def test_all_reductions_tied_prints_na_and_still_writes_every_table(tmp_path):
     assert _printed(table, PRIMARY_ROW, "p") == ">.99"
     for name, frame in results.items():
         if name.startswith("table"):
-            paths = tb.write_table(frame, tmp_path / name)
+            paths = tb.write_table(frame, tb.table_paths(tmp_path / name))
             assert all(path.stat().st_size > 200 for path in paths)
     markdown = (tmp_path / "table2_outcomes.md").read_text(encoding="utf-8")
     assert "| Mean (SD)ᵇ | 10.0 (0.0) | 10.0 (0.0) | NAᶜ |  | NA |" in markdown
