@@ -14,16 +14,10 @@ from tmstarget.clinical import ARM_ROLES, DEFAULT_BASELINE_VISIT, DEFAULT_VISITS
 from tmstarget.mmrm import COVARIANCE_STRUCTURES
 
 EXPERIMENTAL, CONTROL = ARM_ROLES
-
-
 MISSING_POLICIES = ("non_responder", "exclude", "last_observation")
-
-
 # The prespecified primary analysis of the primary endpoint (``outcomes.primary_analysis``);
 # trial planning simulates the same choices.
 PRIMARY_ANALYSES = ("mann_whitney", "t_test", "ancova", "mmrm", "random_intercept")
-
-
 PRIMARY_ANALYSIS_LABELS = {
     "mann_whitney": "the two-sided Mann-Whitney U test of the MADRS reduction from baseline",
     "t_test": "the two-sided Student t test of the MADRS reduction from baseline",
@@ -31,8 +25,6 @@ PRIMARY_ANALYSIS_LABELS = {
     "mmrm": "the MMRM contrast of the MADRS reduction from baseline",
     "random_intercept": "the random-intercept mixed-model contrast of the MADRS reduction",
 }
-
-
 DEFAULT_VISIT_LABELS = {
     "baseline": "Baseline",
     "day1": "Day 1",
@@ -44,8 +36,6 @@ DEFAULT_VISIT_LABELS = {
     "week1": "Week 1",
     "month1": "Month 1",
 }
-
-
 DEFAULT_ARM_NAMES = {"connectivity": "Connectivity", "scalp": "Scalp"}
 
 
