@@ -177,12 +177,13 @@ def undeclared_files(results: Path, summary: str) -> list[str]:
         declared |= {log for log in row["log-file(s)"].split(",") if log and log != "-"}
     workdir = results.parent
     folders = [name.rstrip("/") + "/" for name in declared if (workdir / name).is_dir()]
-    written = [path.relative_to(workdir).as_posix() for path in results.rglob("*")]
+    written = [
+        path.relative_to(workdir).as_posix() for path in results.rglob("*") if path.is_file()
+    ]
     return sorted(
         name
-        for name, path in zip(written, results.rglob("*"), strict=True)
-        if path.is_file()
-        and name not in declared
+        for name in written
+        if name not in declared
         and not name.startswith(tuple(folders))
         and not name.startswith("results/benchmarks/")
     )
