@@ -33,7 +33,7 @@ data = mechanism_data(clinical.participants, clinical.madrs, sites, MEASURES, pa
 correlations = mechanism_correlations(
     clinical.participants, clinical.madrs, sites, MEASURES, params
 )
-write_table(table4_mechanism(correlations, params), Path(smk.output.table).with_suffix(""))
+write_table(table4_mechanism(correlations, params), [smk.output.table, *smk.output.journal])
 write_tsv(smk.output.source_data, data)
 plot_mechanism(
     data,

@@ -7,6 +7,7 @@ from tmstarget import bids, tables
 from tmstarget.clinical import load_clinical
 from tmstarget.logs import log_to_file
 from tmstarget.outcomes import OutcomeParams, analyse_trial
+from tmstarget.outputs import by_name
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 # the BIDS root: the folder of participants.tsv
@@ -25,8 +26,10 @@ results = analyse_trial(
 )
 for reason in results["table2_outcomes"].attrs.get("not_estimable", {}).values():
     log.warning("printed as NA: %s", reason)
+table_files = by_name([*smk.output.tables, *smk.output.journal_tables])
+source_files = by_name(smk.output.source_data)
 for name, frame in results.items():
     if name.startswith("table"):
-        tables.write_table(frame, Path(smk.output.tables[0]).parent / name)
+        tables.write_table(frame, table_files[name])
     else:
-        bids.write_tsv(Path(smk.output.source_data[0]).parent / f"{name}.tsv", frame)
+        bids.write_tsv(source_files.one(name), frame)

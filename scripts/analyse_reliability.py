@@ -12,6 +12,7 @@ from tmstarget.figures.reliability import (
     plot_within_between,
 )
 from tmstarget.logs import log_to_file
+from tmstarget.outputs import by_name
 from tmstarget.reliability import (
     ReliabilityParams,
     analyse_reliability,
@@ -34,9 +35,9 @@ choice_targets = pd.concat(
 by_choice = choice_summary(choice_targets, params)
 results.tables["choice_reliability"] = choice_table(by_choice, params)
 extra = {"choice_targets": choice_targets, "choice_summary": by_choice}
-names = ("reliability", "scan_length", "choice_reliability")
-for name, path in zip(names, smk.output.tables, strict=True):
-    write_table(results.tables[name], Path(path).with_suffix(""))
+table_files = by_name([*smk.output.tables, *smk.output.journal])
+for name in ("reliability", "scan_length", "choice_reliability"):
+    write_table(results.tables[name], table_files[name])
 for path in smk.output.source_data:
     stem = Path(path).stem
     write_tsv(path, extra[stem] if stem in extra else getattr(results, stem))

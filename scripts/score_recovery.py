@@ -1,7 +1,5 @@
 """Adapter: recovery of the demo's planted targets (rule score_recovery)."""
 
-from pathlib import Path
-
 import nibabel as nib
 import pandas as pd
 
@@ -20,7 +18,7 @@ per_subject, summary = recovery(targets, planted, voxel_mm, smk.params.methods)
 write_tsv(smk.output.per_subject, per_subject)
 write_table(
     summary,
-    Path(smk.output.summary).with_suffix(""),
+    [smk.output.summary, *smk.output.journal],
     caption=f"Recovery of the planted DLPFC targets ({voxel_mm:g} mm voxels)",
     notes=[
         "Error: distance between the recovered and the planted target, in MNI space and "

@@ -13,7 +13,7 @@ table = group_qc_table(smk.input.metrics, smk.params.thresholds)
 log.info("%d subjects, %d flagged", len(table), int((~table["qc_pass"]).sum()))
 write_table(
     table,
-    Path(smk.output.table).with_suffix(""),
+    [smk.output.table, *smk.output.journal],
     caption="Preprocessing QC by subject",
     notes=[f"Thresholds: {smk.params.thresholds}"],
 )

@@ -11,6 +11,7 @@ from scipy import stats
 
 from tmstarget import clinical
 from tmstarget import outcomes as oc
+from tmstarget.outcomes import primary, statistics
 from tmstarget.tables import format_cell
 
 try:  # pytest puts tests/ on sys.path (rootdir without __init__.py)
@@ -345,7 +346,7 @@ def test_noncentral_t_interval_is_dual_to_the_t_test():
     # when t equals the two-sided 5% critical value, the lower limit of ncp is exactly 0
     df = 38
     t_critical = stats.t.isf(0.025, df)
-    low, high = oc._noncentral_t_limits(t_critical, df, 0.95)
+    low, high = statistics._noncentral_t_limits(t_critical, df, 0.95)
     assert low == pytest.approx(0.0, abs=1e-7)
     assert stats.nct.cdf(t_critical, df, high) == pytest.approx(0.025)
     rng = np.random.default_rng(3)
@@ -936,7 +937,7 @@ def test_all_reductions_tied_prints_na_and_still_writes_every_table(tmp_path):
     assert _printed(table, PRIMARY_ROW, "p") == ">.99"
     for name, frame in results.items():
         if name.startswith("table"):
-            paths = tb.write_table(frame, tmp_path / name)
+            paths = tb.write_table(frame, tb.table_paths(tmp_path / name))
             assert all(path.stat().st_size > 200 for path in paths)
     markdown = (tmp_path / "table2_outcomes.md").read_text(encoding="utf-8")
     assert "| Mean (SD)ᵇ | 10.0 (0.0) | 10.0 (0.0) | NAᶜ |  | NA |" in markdown
@@ -957,7 +958,8 @@ def test_one_statistic_failing_leaves_the_others(monkeypatch):
     def fail(*_, **__):
         raise oc.NotEstimable("ANCOVA: the model fits the data exactly (residual variance 0)")
 
-    monkeypatch.setattr(oc, "ancova_difference", fail)
+    # analyse_primary looks the function up in its own module
+    monkeypatch.setattr(primary, "ancova_difference", fail)
     results = oc.analyse_primary(participants, madrs)
     assert math.isnan(results.ancova.estimate) and "ancova" in results.not_estimable
     assert results.cohens_d.estimate == pytest.approx(0.80464, abs=1e-4)

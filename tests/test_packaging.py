@@ -1,5 +1,5 @@
-"""What a newcomer meets first: the README's two commands, CI running exactly the test
-command, and the conda environment pinned like pyproject.toml."""
+"""What a newcomer meets first: the README's two commands, CI running the linters and then
+exactly the test command, and the conda environment pinned like pyproject.toml."""
 
 import re
 import tomllib
@@ -25,6 +25,14 @@ def test_every_dependency_is_pinned():
         assert re.search(r"==\d", requirement), requirement
 
 
+LINT_COMMANDS = [
+    "ruff check src tests scripts benchmarks",
+    "ruff format --check src tests scripts benchmarks",
+    "snakefmt --check Snakefile rules",
+    "snakemake --lint",
+]
+
+
 def test_readme_commands_and_ci():
     readme = (REPO / "README.md").read_text()
     assert "pip install -e . && snakemake --cores 8" in readme
@@ -35,12 +43,17 @@ def test_readme_commands_and_ci():
         for line in (REPO / ".ci" / "run").read_text().splitlines()
         if line and not line.startswith("#") and not line.startswith(("set ", "cd "))
     ]
-    # CI runs exactly the README's test command, then the slow tests; before them it may
-    # only install system packages (apt-get) for the SLURM test.
+    # CI runs exactly the README's test command, then the slow tests; before them the
+    # linters, as a gate (set -e: a finding stops the run), right after installing.
     assert test_command in ci_lines
     after = ci_lines[ci_lines.index(test_command) + 1 :]
     assert after == ["pytest -m slow"]
     assert "pytest -m slow" in readme
+    before = ci_lines[: ci_lines.index(test_command)]
+    assert before[-len(LINT_COMMANDS) - 1 :] == ['pip install -e ".[test]"', *LINT_COMMANDS]
+    assert "set -euo pipefail" in (REPO / ".ci" / "run").read_text()
+    for linter in ("ruff check", "ruff format --check", "snakefmt --check", "snakemake --lint"):
+        assert f"`{linter}" in readme, linter
 
 
 def test_every_rule_has_a_log_and_the_conda_env():

@@ -765,7 +765,7 @@ def test_sample_size_table_rows_and_footnotes(small_results, tmp_path):
     assert table.groupby("section")["row"].nunique().tolist() == [4] * len(scenarios)
     assert set(table["column"]) == {"power80", "power90", "type_i_error"}
     assert [letter for letter, _ in table.attrs["footnotes"]] == ["a", "b", "c"]
-    paths = tables.write_table(table, tmp_path / "power_sample_size")
+    paths = tables.write_table(table, tables.table_paths(tmp_path / "power_sample_size"))
     markdown = paths[1].read_text()
     assert "Mann-Whitney U testᵇ" in markdown and "> 160" in markdown
     assert "n per arm, 90% power (95% CI)" in markdown

@@ -606,7 +606,7 @@ def test_analysis_writes_both_tables(tmp_path):
     assert set(results.needed["threshold"]) == {"one voxel", "between-subject median"}
     for name, frame in results.tables.items():
         assert tables.is_cell_frame(frame)
-        paths = tables.write_table(frame, tmp_path / name)
+        paths = tables.write_table(frame, tables.table_paths(tmp_path / name))
         assert [path.suffix for path in paths] == [".tsv", ".md", ".tex"]
     markdown = (tmp_path / "reliability.md").read_text()
     assert "Between subjects, distance to group centroid" in markdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -207,7 +208,7 @@ def _example() -> pd.DataFrame:
 
 def test_write_table_three_files_with_content(tmp_path):
     frame = _example()
-    paths = tables.write_table(frame, tmp_path / "table2_outcomes")
+    paths = tables.write_table(frame, tables.table_paths(tmp_path / "table2_outcomes"))
     assert [p.name for p in paths] == [
         "table2_outcomes.tsv",
         "table2_outcomes.md",
@@ -248,9 +249,50 @@ def test_write_table_three_files_with_content(tmp_path):
     assert r"Note one\_1." in latex
 
 
+def test_write_table_writes_exactly_the_paths_given(tmp_path):
+    """Each path in the format of its suffix, in any order and folders; nothing else."""
+    latex, tsv, markdown = tmp_path / "x" / "t.tex", tmp_path / "t.tsv", tmp_path / "y" / "t.md"
+    written = tables.write_table(_example(), [latex, tsv, markdown])
+    assert written == [latex, tsv, markdown]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")) == [
+        "t.tsv",
+        "x/t.tex",
+        "y/t.md",
+    ]
+    assert "\\begin{table}" in latex.read_text(encoding="utf-8")
+    assert r"\label{tab:t}" in latex.read_text(encoding="utf-8")
+    assert markdown.read_text(encoding="utf-8").startswith("**Table 2. Outcomes**")
+    assert tsv.read_text(encoding="utf-8").startswith("section\t")
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["t.tsv", "t.md"], ["t.tsv", "t.md", "t.tex", "u.md"], ["t.tsv", "t.md", "t.txt"]],
+)
+def test_write_table_needs_one_file_of_each_format(tmp_path, names):
+    with pytest.raises(ValueError, match="one .tsv, one .md and one .tex"):
+        tables.write_table(_example(), [tmp_path / name for name in names])
+    assert not list(tmp_path.iterdir())  # checked before anything is written
+
+
+def test_write_table_refuses_a_stem(tmp_path):
+    with pytest.raises(TypeError, match="table_paths"):
+        tables.write_table(_example(), tmp_path / "t")
+
+
+def test_table_paths_from_a_stem():
+    assert tables.table_paths("r/a") == [Path("r/a.tsv"), Path("r/a.md"), Path("r/a.tex")]
+
+
 def test_write_table_is_deterministic(tmp_path):
-    first = [p.read_bytes() for p in tables.write_table(_example(), tmp_path / "a" / "t")]
-    second = [p.read_bytes() for p in tables.write_table(_example(), tmp_path / "b" / "t")]
+    first = [
+        p.read_bytes()
+        for p in tables.write_table(_example(), tables.table_paths(tmp_path / "a" / "t"))
+    ]
+    second = [
+        p.read_bytes()
+        for p in tables.write_table(_example(), tables.table_paths(tmp_path / "b" / "t"))
+    ]
     assert first == second
 
 
@@ -263,7 +305,9 @@ def test_plain_frames(tmp_path):
             "p_value": [0.0004, 0.2],
         }
     )
-    paths = tables.write_table(frame, tmp_path / "plain", caption="Reliability", decimals=2)
+    paths = tables.write_table(
+        frame, tables.table_paths(tmp_path / "plain"), caption="Reliability", decimals=2
+    )
     assert pd.read_csv(paths[0], sep="\t")["median_mm"].tolist() == [4.4721, 12.97]
     markdown = paths[1].read_text(encoding="utf-8")
     assert "| within | 4.47 | 40 | <.001 |" in markdown

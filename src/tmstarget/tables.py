@@ -1,4 +1,6 @@
-"""Manuscript tables: one data frame in, ``<stem>.tsv``, ``<stem>.md`` and ``<stem>.tex`` out.
+"""Manuscript tables: one data frame in, a TSV, a Markdown and a LaTeX file out (the paths
+are the caller's: :func:`write_table` takes each one, :func:`table_paths` makes
+``<stem>.tsv``, ``<stem>.md`` and ``<stem>.tex`` for a caller that has only a stem).
 
 Two kinds of frame are accepted by :func:`write_table`.
 
@@ -616,28 +618,54 @@ def to_tsv(frame: pd.DataFrame) -> str:
     )
 
 
+# What a table file's suffix says it holds.
+TABLE_FORMATS = {".tsv": "TSV", ".md": "Markdown", ".tex": "LaTeX"}
+
+
+def table_paths(stem: str | Path) -> list[Path]:
+    """``<stem>.tsv``, ``<stem>.md`` and ``<stem>.tex``, for :func:`write_table`; for callers
+    that name a table by a stem (tests, notebooks). Workflow scripts pass the paths their
+    rule declares instead."""
+    stem = Path(stem)
+    return [stem.with_name(stem.name + suffix) for suffix in TABLE_FORMATS]
+
+
 def write_table(
     frame: pd.DataFrame,
-    stem: str | Path,
+    paths: Iterable[str | Path],
     caption: str | None = None,
     notes: Sequence[str] | None = None,
     decimals: int = 2,
 ) -> list[Path]:
-    """Write ``<stem>.tsv``, ``<stem>.md`` and ``<stem>.tex``; return the three paths.
+    """Write ``frame`` to each of ``paths`` in the format its suffix names: ``.tsv``
+    (machine-readable), ``.md`` (Markdown) and ``.tex`` (LaTeX), one path of each; returns
+    the paths in the order given.
 
     ``caption``/``notes`` default to ``frame.attrs``. ``decimals`` applies to plain frames
-    only (cell frames carry their own). The LaTeX label is ``tab:<stem name>``.
+    only (cell frames carry their own). The LaTeX label is ``tab:<name of the .tex file
+    without its suffix>``. Paths of another suffix, or a format missing or given twice,
+    are a ValueError before anything is written.
     """
-    stem = Path(stem)
+    if isinstance(paths, str | Path):
+        raise TypeError(
+            f"write_table: give the table's .tsv, .md and .tex paths, not one path ({paths}); "
+            "table_paths(stem) makes them from a stem"
+        )
+    paths = [Path(path) for path in paths]
+    if sorted(path.suffix for path in paths) != sorted(TABLE_FORMATS):
+        raise ValueError(
+            f"write_table: needs one .tsv, one .md and one .tex path, got {[str(p) for p in paths]}"
+        )
     caption = frame.attrs.get("caption", "") if caption is None else caption
     notes = list(frame.attrs.get("notes", [])) if notes is None else list(notes)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_name(stem.name + suffix) for suffix in (".tsv", ".md", ".tex")]
-    texts = [
-        to_tsv(frame),
-        to_markdown(frame, caption, notes, decimals),
-        to_latex(frame, caption, notes, label=f"tab:{stem.name}", decimals=decimals),
-    ]
-    for path, text in zip(paths, texts, strict=True):
-        atomic.write_text(path, text)
+    by_suffix = {path.suffix: path for path in paths}
+    label = f"tab:{by_suffix['.tex'].stem}"
+    texts = {
+        ".tsv": to_tsv(frame),
+        ".md": to_markdown(frame, caption, notes, decimals),
+        ".tex": to_latex(frame, caption, notes, label=label, decimals=decimals),
+    }
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, texts[path.suffix])
     return paths

@@ -53,50 +53,47 @@ def _count(counts: pd.DataFrame, stage: str, arm: str) -> int | None:
     return None if match.empty else int(match["n"].iloc[0])
 
 
-def plot_consort(
-    counts: pd.DataFrame,
-    paths: Paths,
-    arm_names: Mapping[str, str] | None = None,
-    visit_labels: Mapping[str, str] | None = None,
-    missing_policy: str | None = None,
-) -> None:
-    """CONSORT participant-flow diagram from :func:`tmstarget.outcomes.consort_counts`.
+# Layout of the diagram, in inches: the figure's width, the arm boxes' width and centres,
+# one text line's height, the vertical gap between rows, the characters per line.
+_CONSORT_WIDTH = 7.0
+_ARM_BOX_WIDTH = 3.1
+_ARM_CENTRES = {ARM_ROLES[0]: 1.85, ARM_ROLES[1]: 5.15}
+_CENTRE_X = (_ARM_CENTRES[ARM_ROLES[0]] + _ARM_CENTRES[ARM_ROLES[1]]) / 2
+_LINE_HEIGHT = 0.17
+_ROW_GAP = 0.32
+_WRAP = 42
+_BINARY_NOTES = {
+    "non_responder": "missing counted as non-response",
+    "exclude": "complete cases",
+    "last_observation": "last observation carried forward",
+}
 
-    Enrolment boxes appear only when the counts hold ``assessed``/``excluded`` stages.
-    ``missing_policy`` (default: ``counts.attrs``) words the response denominator.
-    """
-    apply_style()
-    names = _names(arm_names)
-    labels = {**DEFAULT_VISIT_LABELS, **dict(visit_labels or {})}
-    policy = missing_policy or counts.attrs.get("missing_policy", "non_responder")
-    binary_note = {
-        "non_responder": "missing counted as non-response",
-        "exclude": "complete cases",
-        "last_observation": "last observation carried forward",
-    }.get(policy, policy)
+# A row of the diagram: (phase, content); content is one centred box's text or each
+# arm's box text.
+ConsortRow = tuple[str, dict[str, str] | str]
+
+
+def _wrapped_lines(text: str) -> list[str]:
+    """``text`` wrapped to the box width, its own line breaks kept."""
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        out += textwrap.wrap(paragraph, _WRAP) or [""]
+    return out
+
+
+def _box_height(text: str) -> float:
+    return len(_wrapped_lines(text)) * _LINE_HEIGHT + 0.16
+
+
+def _consort_rows(
+    counts: pd.DataFrame, names: Mapping[str, str], labels: Mapping[str, str], binary_note: str
+) -> list[ConsortRow]:
+    """The diagram's rows from the counts: enrolment, allocation, one follow-up row per
+    rated visit, analysis."""
     visits = [stage.split(":", 1)[1] for stage in counts["stage"] if stage.startswith("rated:")]
     visits = list(dict.fromkeys(visits))
-
-    width = 7.0
-    box_width = 3.1
-    centres = {ARM_ROLES[0]: 1.85, ARM_ROLES[1]: 5.15}
-    line_height = 0.17
-    gap = 0.32
-    wrap = 42
-
-    def lines_of(text: str) -> list[str]:
-        out: list[str] = []
-        for paragraph in text.split("\n"):
-            out += textwrap.wrap(paragraph, wrap) or [""]
-        return out
-
-    def height_of(text: str) -> float:
-        return len(lines_of(text)) * line_height + 0.16
-
-    # Build the rows of boxes first so the figure height follows the content.
-    rows: list[tuple[str, dict[str, str] | str]] = []  # (phase, {arm: text} or centred text)
+    rows: list[ConsortRow] = []
     assessed = _count(counts, "assessed", "all")
-    excluded = _count(counts, "excluded", "all")
     if assessed is not None:
         rows.append(("Enrolment", f"Assessed for eligibility (n = {assessed})"))
     rows.append(("Enrolment", f"Randomised (n = {_count(counts, 'randomised', 'all')})"))
@@ -134,95 +131,140 @@ def plot_consort(
             },
         )
     )
-    heights = []
-    for _, content in rows:
-        texts = [content] if isinstance(content, str) else list(content.values())
-        heights.append(max(height_of(text) for text in texts))
-    total_height = sum(heights) + gap * (len(rows) - 1) + 0.2
+    return rows
 
-    fig = plt.figure(figsize=(width, total_height))
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, total_height)
-    ax.axis("off")
 
-    def box(
-        x_centre: float, y_top: float, text: str, height: float, colour: str, box_w: float
-    ) -> None:
-        patch = FancyBboxPatch(
-            (x_centre - box_w / 2, y_top - height),
-            box_w,
-            height,
-            boxstyle="round,pad=0,rounding_size=0.05",
-            linewidth=0.8,
-            edgecolor=colour,
-            facecolor="white",
+def _row_height(content: dict[str, str] | str) -> float:
+    """The height of a row: its tallest box."""
+    texts = [content] if isinstance(content, str) else list(content.values())
+    return max(_box_height(text) for text in texts)
+
+
+def _draw_box(
+    ax: plt.Axes,
+    x_centre: float,
+    y_top: float,
+    text: str,
+    height: float,
+    colour: str,
+    box_width: float,
+) -> None:
+    patch = FancyBboxPatch(
+        (x_centre - box_width / 2, y_top - height),
+        box_width,
+        height,
+        boxstyle="round,pad=0,rounding_size=0.05",
+        linewidth=0.8,
+        edgecolor=colour,
+        facecolor="white",
+    )
+    ax.add_patch(patch)
+    ax.text(
+        x_centre,
+        y_top - height / 2,
+        "\n".join(_wrapped_lines(text)),
+        ha="center",
+        va="center",
+        fontsize=7.5,
+        linespacing=1.25,
+    )
+
+
+def _draw_arrow(ax: plt.Axes, x0: float, y0: float, x1: float, y1: float) -> None:
+    ax.annotate(
+        "",
+        xy=(x1, y1),
+        xytext=(x0, y0),
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": PALETTE["black"],
+            "lw": 0.7,
+            "shrinkA": 0,
+            "shrinkB": 0,
+        },
+    )
+
+
+def _draw_centred_row(
+    ax: plt.Axes,
+    y: float,
+    text: str,
+    height: float,
+    previous_bottoms: dict[str, float] | float | None,
+    excluded: int | None,
+) -> None:
+    """One centred box (enrolment), its arrow from the box above, and the excluded box
+    beside the assessment box."""
+    _draw_box(ax, _CENTRE_X, y, text, height, PALETTE["grey"], 3.0)
+    if isinstance(previous_bottoms, float):
+        _draw_arrow(ax, _CENTRE_X, previous_bottoms, _CENTRE_X, y)
+    if text.startswith("Assessed") and excluded is not None:
+        side_x = 6.0
+        side_y = y - height - _ROW_GAP / 2
+        box_top = side_y + 0.2
+        _draw_box(ax, side_x, box_top, f"Excluded (n = {excluded})", 0.4, PALETTE["grey"], 1.5)
+        _draw_arrow(ax, _CENTRE_X, side_y, side_x - 0.75, side_y)
+
+
+def _draw_arm_row(
+    ax: plt.Axes,
+    y: float,
+    texts: Mapping[str, str],
+    height: float,
+    previous_bottoms: dict[str, float] | float | None,
+) -> None:
+    """One box per arm with arrows from above: split from a centred box, straight down
+    from the arm's own box."""
+    for arm in ARM_ROLES:
+        _draw_box(ax, _ARM_CENTRES[arm], y, texts[arm], height, ARM_COLOURS[arm], _ARM_BOX_WIDTH)
+    if isinstance(previous_bottoms, float):
+        split_y = previous_bottoms - _ROW_GAP / 2
+        ax.plot([_CENTRE_X, _CENTRE_X], [previous_bottoms, split_y], color="black", lw=0.7)
+        ax.plot(
+            [_ARM_CENTRES[ARM_ROLES[0]], _ARM_CENTRES[ARM_ROLES[1]]],
+            [split_y, split_y],
+            color="black",
+            lw=0.7,
         )
-        ax.add_patch(patch)
-        ax.text(
-            x_centre,
-            y_top - height / 2,
-            "\n".join(lines_of(text)),
-            ha="center",
-            va="center",
-            fontsize=7.5,
-            linespacing=1.25,
-        )
+        for arm in ARM_ROLES:
+            _draw_arrow(ax, _ARM_CENTRES[arm], split_y, _ARM_CENTRES[arm], y)
+    elif isinstance(previous_bottoms, dict):
+        for arm in ARM_ROLES:
+            _draw_arrow(ax, _ARM_CENTRES[arm], previous_bottoms[arm], _ARM_CENTRES[arm], y)
 
-    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
-        ax.annotate(
-            "",
-            xy=(x1, y1),
-            xytext=(x0, y0),
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": PALETTE["black"],
-                "lw": 0.7,
-                "shrinkA": 0,
-                "shrinkB": 0,
-            },
-        )
 
+def _draw_rows(
+    ax: plt.Axes,
+    rows: Sequence[ConsortRow],
+    heights: Sequence[float],
+    total_height: float,
+    excluded: int | None,
+) -> dict[str, list[float]]:
+    """Every row from the top down; returns each phase's [top, bottom]."""
     y = total_height - 0.1
     previous_bottoms: dict[str, float] | float | None = None
-    centre_x = (centres[ARM_ROLES[0]] + centres[ARM_ROLES[1]]) / 2
     phase_spans: dict[str, list[float]] = {}
     for (phase, content), height in zip(rows, heights, strict=True):
         if phase:
             phase_spans.setdefault(phase, [y, y - height])
             phase_spans[phase][1] = y - height
         if isinstance(content, str):
-            box(centre_x, y, content, height, PALETTE["grey"], 3.0)
-            if isinstance(previous_bottoms, float):
-                arrow(centre_x, previous_bottoms, centre_x, y)
-            if content.startswith("Assessed") and excluded is not None:
-                side_x = 6.0
-                side_y = y - height - gap / 2
-                box(side_x, side_y + 0.2, f"Excluded (n = {excluded})", 0.4, PALETTE["grey"], 1.5)
-                arrow(centre_x, side_y, side_x - 0.75, side_y)
+            _draw_centred_row(ax, y, content, height, previous_bottoms, excluded)
             previous_bottoms = y - height
         else:
-            for arm in ARM_ROLES:
-                box(centres[arm], y, content[arm], height, ARM_COLOURS[arm], box_width)
-            if isinstance(previous_bottoms, float):
-                split_y = previous_bottoms - gap / 2
-                ax.plot([centre_x, centre_x], [previous_bottoms, split_y], color="black", lw=0.7)
-                ax.plot(
-                    [centres[ARM_ROLES[0]], centres[ARM_ROLES[1]]],
-                    [split_y, split_y],
-                    color="black",
-                    lw=0.7,
-                )
-                for arm in ARM_ROLES:
-                    arrow(centres[arm], split_y, centres[arm], y)
-            elif isinstance(previous_bottoms, dict):
-                for arm in ARM_ROLES:
-                    arrow(centres[arm], previous_bottoms[arm], centres[arm], y)
+            _draw_arm_row(ax, y, content, height, previous_bottoms)
             previous_bottoms = {arm: y - height for arm in ARM_ROLES}
-        y -= height + gap
+        y -= height + _ROW_GAP
+    return phase_spans
+
+
+def _draw_phase_labels(
+    ax: plt.Axes, phase_spans: Mapping[str, list[float]], total_height: float
+) -> None:
+    """A bar and a rotated name at the left of each phase."""
     for phase, (top, bottom) in phase_spans.items():
         # a phase owns half of the gap above and below its boxes
-        top, bottom = min(top + gap / 2, total_height), bottom - gap / 2
+        top, bottom = min(top + _ROW_GAP / 2, total_height), bottom - _ROW_GAP / 2
         ax.plot([0.2, 0.2], [bottom + 0.04, top - 0.04], color=PALETTE["grey"], lw=0.8)
         ax.text(
             0.1,
@@ -235,6 +277,36 @@ def plot_consort(
             color=PALETTE["grey"],
             fontweight="bold",
         )
+
+
+def plot_consort(
+    counts: pd.DataFrame,
+    paths: Paths,
+    arm_names: Mapping[str, str] | None = None,
+    visit_labels: Mapping[str, str] | None = None,
+    missing_policy: str | None = None,
+) -> None:
+    """CONSORT participant-flow diagram from :func:`tmstarget.outcomes.consort_counts`.
+
+    Enrolment boxes appear only when the counts hold ``assessed``/``excluded`` stages.
+    ``missing_policy`` (default: ``counts.attrs``) words the response denominator.
+    """
+    apply_style()
+    labels = {**DEFAULT_VISIT_LABELS, **dict(visit_labels or {})}
+    policy = missing_policy or counts.attrs.get("missing_policy", "non_responder")
+    binary_note = _BINARY_NOTES.get(policy, policy)
+    # The rows of boxes come first so that the figure's height follows the content.
+    rows = _consort_rows(counts, _names(arm_names), labels, binary_note)
+    heights = [_row_height(content) for _, content in rows]
+    total_height = sum(heights) + _ROW_GAP * (len(rows) - 1) + 0.2
+    fig = plt.figure(figsize=(_CONSORT_WIDTH, total_height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, _CONSORT_WIDTH)
+    ax.set_ylim(0, total_height)
+    ax.axis("off")
+    excluded = _count(counts, "excluded", "all")
+    phase_spans = _draw_rows(ax, rows, heights, total_height, excluded)
+    _draw_phase_labels(ax, phase_spans, total_height)
     save_figure(fig, paths)
 
 
