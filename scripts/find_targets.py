@@ -153,7 +153,7 @@ write_tsv(
 shown = result.table[result.table["method"].isin([settings.connectivity_method, BEAM_F3])]
 shown = shown[["method", "x_mm", "y_mm", "z_mm"]]
 if smk.input.planted:
-    planted = pd.read_csv(smk.input.planted, sep="\t")
+    planted = pd.read_csv(smk.input.planted[0], sep="\t")
     planted = planted[planted["participant_id"] == participant_id]
     shown = pd.concat([shown, planted[["x_mm", "y_mm", "z_mm"]].assign(method="planted")])
 method = settings.connectivity_method

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
 # Packages whose versions a report lists (those that shape the target).
 REPORTED_PACKAGES = ("tmstarget", "tedana", "nilearn", "nibabel", "nitransforms", "numpy", "scipy")
 # The neutral label of the delivered site in a blinded packet (the same for every arm).
