@@ -10,9 +10,22 @@ are simulated from the same spatial maps: the "scan" and a "retest". On the scan
 - the split-half targets and the first-k-minutes targets (``reliability.minutes_grid``);
 - the site each target choice gives on each half (reliability by choice).
 
-On the retest: the full-data site. **Coverage** is the share of subjects whose planted
-site lies in the bootstrap's 95% region (the sphere of the 95% radius around the chosen
-site), and the share whose retest site does.
+On the retest: the full-data site. From the subject's maps alone: the **noise-free
+target**, the argmax of the score map the searchlight converges to with unlimited data
+of this subject (:func:`noise_free_scores`, exact for this model). **Coverage** is the
+share of subjects whose noise-free target lies in the bootstrap's 95% region (the sphere
+of the 95% radius around the chosen site), and the same share for the planted site
+(the DLPFC patch's centre) and for the retest site.
+
+Why the noise-free target is the reference of a bootstrap: the searchlight chooses the
+candidate whose cone signal *correlates* best with the circuit signal, a ratio of the
+circuit's variance to all the variance under the cone. The subject's own networks and
+local fluctuations are fixed maps (the same in every session of the subject), as strong
+as the patch and patchy on the cone's scale, so the correlation peaks where the circuit
+stands out from them, which is often a few mm from the patch's centre (where the
+coupling is strongest). That offset is the method's, it is the same in every scan of the
+subject, and no resampling of one scan can see it; the bootstrap estimates how far the
+target moves between scans, i.e. around the noise-free target.
 
 Reduced model (so that 40 subjects fit a session): only the voxels the targeting reads
 are simulated - every brain voxel within the largest cone radius of a search-region
@@ -31,10 +44,11 @@ second call on the same folder resumes. Usage:
 
     python benchmarks/calibrate_bootstrap.py WORK [--subjects 40] [--jobs 1]
         [--patch-drift 4] [--coupling-drift 0.3] [--network-drift 0.3] [--timescale 120]
-        [--resamples 200] [--block-s 60] [--smoke]
+        [--resamples 200] [--block-s 60] [--smoke] [--runs 3] [--volumes 406]
 
 Drift options default to config/config.yaml's ``demo.imaging``; ``--smoke`` (4 mm grid,
-2 runs of 100 volumes, 8 subjects) checks the script (and is what the test runs).
+2 runs of 100 volumes, 8 subjects) checks the script; ``--runs`` and ``--volumes`` (after
+the dummies) change the session's length (the slow test: the smoke grid, 3 x 300).
 """
 
 from __future__ import annotations
@@ -514,6 +528,10 @@ def main(args) -> dict:
         "drift_timescale_s": args.timescale,
     }
     spec = spec_for(config, args.smoke, **drift)
+    if args.runs is not None:
+        spec = dataclasses.replace(spec, n_runs=args.runs)
+    if args.volumes is not None:
+        spec = dataclasses.replace(spec, n_volumes=args.volumes + N_DUMMY)
     reduced = reduced_model(spec, config["targets"])
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -554,6 +572,8 @@ def parse(argv=None):
     parser.add_argument("--block-s", type=float, default=None, help="default: the config's")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--runs", type=int, default=None, help="runs per session")
+    parser.add_argument("--volumes", type=int, default=None, help="volumes per run")
     return parser.parse_args(argv)
 
 
