@@ -644,8 +644,10 @@ def model_on_grid(
     grey, white, csf = grid.grey, grid.white, grid.csf
     # The DLPFC patch has the profile of the trial's coil cone around the planted site
     # (nested spheres, weights 5/4/3/2/1 within 2/4/7/9/12 mm, peak 1): the planted site is
-    # then, by construction, the surface site whose coil best captures the patch, the
-    # ground truth of the searchlight as much as of voxel-wise methods.
+    # the surface site whose coil captures the most circuit *amplitude*. The searchlight
+    # maximises a *correlation*, which the subject's own network and local maps (fixed
+    # within the subject) also shape, so its unlimited-data target can sit a few mm away,
+    # the same in every scan (benchmarks/README.md, "Target uncertainty").
     target_mm = fields.target_mm
     patch = _cone_profile(np.linalg.norm(xyz - target_mm, axis=1))
     # The homotopic right DLPFC follows the circuit too (the real circuit is bilateral).
