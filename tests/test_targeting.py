@@ -609,3 +609,38 @@ def test_circuit_signal_is_exact_for_data_with_a_large_mean():
     signal = targeting.circuit_signal(timeseries, weights)
     expected = timeseries.astype(np.float64) @ weights / np.abs(weights).sum()
     np.testing.assert_allclose(signal - signal.mean(), expected - expected.mean(), atol=1e-9)
+
+
+def test_a_secondary_method_without_a_site_is_left_out(monkeypatch, caplog):
+    """sgacc_cluster finding no anticorrelated voxel must not stop the subject (it is
+    logged and its row left out); the connectivity method's failure still stops."""
+    import nibabel as nib
+    import numpy as np
+
+    from tmstarget import stimulation
+    from tmstarget.circuits import TargetingError
+    from tmstarget.uncertainty import BootstrapSettings
+
+    brain = np.zeros((6, 6, 6), dtype=np.uint8)
+    brain[1:5, 1:5, 1:5] = 1
+    maps = stimulation.SubjectMaps.__new__(stimulation.SubjectMaps)
+    object.__setattr__(maps, "brain_mask", nib.Nifti1Image(brain, np.diag([6.0, 6.0, 6.0, 1.0])))
+
+    def fake(maps_, method, settings, timeseries=None):
+        raise TargetingError(f"{method}: no anticorrelated voxel")
+
+    monkeypatch.setattr(stimulation, "find_target", fake)
+    off = BootstrapSettings(enabled=False)
+    secondary = stimulation.TargetingSettings(
+        methods=("sgacc_cluster",), connectivity_method="sgacc_classic", bootstrap=off
+    )
+    # nothing else to find here: the (empty) table fails later, not the method
+    with pytest.raises(Exception) as error:
+        stimulation.subject_targets("sub-01", maps, secondary, None)
+    assert not isinstance(error.value, TargetingError)
+    assert "sub-01: sgacc_cluster found no target" in caplog.text
+    primary = stimulation.TargetingSettings(
+        methods=("sgacc_classic",), connectivity_method="sgacc_classic", bootstrap=off
+    )
+    with pytest.raises(TargetingError, match="no anticorrelated voxel"):
+        stimulation.subject_targets("sub-01", maps, primary, None)

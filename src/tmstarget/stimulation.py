@@ -11,6 +11,7 @@ needs), and maps the sites to the subject's T1w space when fMRIPrep's transform 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from tmstarget import circuits, native, scalp, targeting, uncertainty
+
+LOG = logging.getLogger("tmstarget")
 
 METHODS = ("circuit_searchlight", "sgacc_classic", "sgacc_cluster")
 # Methods that choose a site on a score map (bootstrap and choice variants apply).
@@ -378,7 +381,19 @@ def subject_targets(
     brain = np.asarray(maps.brain_mask.dataobj) > 0
     rows, score_maps = [], {}
     for method in settings.methods:
-        result = find_target(maps, method, settings)
+        try:
+            result = find_target(maps, method, settings)
+        except targeting.TargetingError as error:
+            if method == settings.connectivity_method:
+                raise
+            # a secondary method that finds no site (e.g. sgacc_cluster where no
+            # search-region voxel is anticorrelated with the seed) leaves its row out; its
+            # map is all zeros, and the log says why
+            LOG.warning("%s: %s found no target: %s", participant_id, method, error)
+            score_maps[method] = nib.Nifti1Image(
+                np.zeros(brain.shape, dtype=np.float32), maps.brain_mask.affine
+            )
+            continue
         target = result.target
         if chosen is not None and method == settings.connectivity_method:
             target = chosen
