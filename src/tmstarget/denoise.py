@@ -50,6 +50,7 @@ from nilearn import signal as nsignal
 from scipy import ndimage
 
 from tmstarget import confounds as confounds_module
+from tmstarget import niftiio
 from tmstarget.niftiio import NiftiIOError, iter_volume_rows, read_masked
 
 LGR = logging.getLogger(__name__)
@@ -479,10 +480,7 @@ def run_tedana(
             run_mode = "single-echo"
             LGR.warning("single-echo run %s: tedana skipped", Path(files[0]).name)
             bold_name = f"{prefix}desc-singleecho_bold.nii.gz"
-            trimmed = drop_dummy_volumes(nib.load(files[0]), n_dummy)
-            _like(np.asarray(trimmed.dataobj, dtype=np.float32), trimmed).to_filename(
-                partial / bold_name
-            )
+            _write_trimmed(files[0], partial / bold_name, n_dummy)
             optcom_name, metrics_name, figures_name = bold_name, None, None
         else:
             from tedana import utils as tedana_utils
@@ -574,6 +572,24 @@ def run_tedana(
     )
     result = read_tedana_result(out_dir)
     return TedanaResult(**{**result.__dict__, "runtime_s": runtime})
+
+
+def _write_trimmed(source: str | Path, target: Path, n_dummy: int) -> None:
+    """``source`` without its first ``n_dummy`` volumes, as float32, written a block of
+    volumes at a time (the image bytes nibabel writes for the trimmed series)."""
+    trimmed = drop_dummy_volumes(nib.load(str(source)), n_dummy)
+    header = niftiio.header_as_written(trimmed.header, trimmed.affine, trimmed.shape)
+
+    def blocks() -> Iterator[np.ndarray]:
+        skip = n_dummy
+        for rows in iter_volume_rows(source, 16, reuse=True):
+            if skip >= len(rows):
+                skip -= len(rows)
+                continue
+            yield rows[skip:]
+            skip = 0
+
+    niftiio.write_series(target, header, blocks())
 
 
 def _tedana_version() -> str:
