@@ -577,8 +577,11 @@ def run_tedana(
 def _write_trimmed(source: str | Path, target: Path, n_dummy: int) -> None:
     """``source`` without its first ``n_dummy`` volumes, as float32, written a block of
     volumes at a time (the image bytes nibabel writes for the trimmed series)."""
-    trimmed = drop_dummy_volumes(nib.load(str(source)), n_dummy)
-    header = niftiio.header_as_written(trimmed.header, trimmed.affine, trimmed.shape)
+    img = nib.load(str(source))
+    shape = (*img.shape[:3], img.shape[3] - n_dummy)
+    # the header of nibabel's slicer without its data (a broadcast zero stands in)
+    trimmed = nib.Nifti1Image(np.broadcast_to(np.float32(0), shape), img.affine, img.header)
+    header = niftiio.header_as_written(trimmed.header, img.affine, shape)
 
     def blocks() -> Iterator[np.ndarray]:
         skip = n_dummy
@@ -1578,8 +1581,12 @@ def clean_subject(
         if header is None:
             # the joined image's header as the image chain gave it: the run's series
             # (dummies dropped), cleaned, smoothed, joined
-            first_img = bold.slicer[:, :, :, first:] if first else bold
-            header = first_img.header
+            # (what nibabel's slicer gives without its data: a broadcast zero)
+            header = bold.header
+            if first:
+                kept_shape = (*bold.shape[:3], bold.shape[3] - first)
+                zeros = np.broadcast_to(np.float32(0), kept_shape)
+                header = nib.Nifti1Image(zeros, bold.affine, bold.header).header
             for n_volumes in (n_kept, n_kept, len(joined)):
                 header = _like_header(header, bold.affine, (*joint.shape, n_volumes))
     qc = combine_run_qc(

@@ -123,7 +123,10 @@ def read_masked(
         out[...] = matrix
         return out
     path = Path(source)
-    shape = nib.load(str(path)).shape
+    try:
+        shape = nib.load(str(path)).shape
+    except Exception as error:  # nibabel raises many types for a broken header
+        raise NiftiIOError(f"cannot read {path}: {type(error).__name__}: {error}") from error
     if len(shape) != 4 or tuple(shape[:3]) != mask.shape:
         raise NiftiIOError(
             f"{path}: a series of shape {tuple(shape)} does not match its brain mask's grid "
