@@ -88,11 +88,38 @@ def run_msamples(run):
 
 
 def subject_grid_msamples(wildcards, largest_run=False):
-    """Million samples of a subject's series on the analysis grid: grid voxels x the
-    volumes of all its runs (or of its longest run)."""
-    shape, _ = mni_grid(GRID_MM)
+    """Million samples of a subject's series on the analysis grid as the cleaning and
+    targeting jobs hold them: voxels in the brain mask x the volumes of all its runs (or
+    of its longest run)."""
     volumes = [run.shape[3] for run in subject_runs(wildcards)]
-    return math.prod(shape) * (max(volumes) if largest_run else sum(volumes)) / 1e6
+    voxels = subject_mask_voxels(wildcards)
+    return voxels * (max(volumes) if largest_run else sum(volumes)) / 1e6
+
+
+@cache
+def _template_brain_voxels():
+    from tmstarget.resample import template_brain
+
+    return int(template_brain(GRID_MM).sum())
+
+
+@cache
+def _mask_voxels(path):
+    import nibabel as nib
+    import numpy as np
+
+    return int(np.count_nonzero(np.asarray(nib.load(path).dataobj) > 0))
+
+
+def subject_mask_voxels(wildcards):
+    """Voxels of a subject's brain mask on the analysis grid, known at planning: for data
+    denoised elsewhere its runs' own masks (the subject's is their intersection: at most
+    the smallest), else the template brain (prepare_run's grid mask is the template
+    brain where the run has data)."""
+    runs = subject_runs(wildcards)
+    if DIRECT_TO_CLEANING and all(Path(run.mask_file).is_file() for run in runs):
+        return min(_mask_voxels(run.mask_file) for run in runs)
+    return _template_brain_voxels()
 
 
 def _demo_spec():
