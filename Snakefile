@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/preprocess.smk"
 include: "rules/targets.smk"
+include: "rules/navigation.smk"
 include: "rules/reliability.smk"
 include: "rules/outcomes.smk"
 include: "rules/planning.smk"
@@ -29,10 +30,17 @@ rule all:
     input:
         rules.check_inputs.output,
         rules.summarise_qc.output,
-        rules.collect_targets.output,
-        rules.analyse_reliability.output,
-        rules.score_recovery.output if DEMO else [],
-        rules.analyse_outcomes.output,
-        rules.plot_outcomes.output,
-        rules.analyse_mechanism.output,
-        rules.manuscript.output,
+        rules.navigation.input,
+        rules.collect_targets.output if TRIAL else [],
+        rules.analyse_reliability.output if reliability_stage() else [],
+        rules.score_recovery.output if DEMO and TRIAL else [],
+        (
+            [
+                rules.analyse_outcomes.output,
+                rules.plot_outcomes.output,
+                rules.analyse_mechanism.output,
+            ]
+            if OUTCOMES_STAGE
+            else []
+        ),
+        rules.manuscript.output if MANUSCRIPT_STAGE else [],

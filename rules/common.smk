@@ -12,6 +12,9 @@ from tmstarget.config import analysis_voxel_mm, check_config, fmriprep_dir
 check_config(config)
 
 DEMO = config["demo"]["enabled"]
+# trial: arms, clinical tables, a blinded technician packet; clinic: imaging only.
+TRIAL = config["mode"] == "trial"
+STAGES = config["stages"]
 # The trial-planning stage in the main run and the manuscript (rule plan_trial builds it
 # either way).
 PLANNING = config["planning"]["enabled"]
@@ -158,6 +161,7 @@ def demo_runtime_min(workers, attempt=1):
     return math.ceil(attempt * minutes)
 
 
+ARM_LABELS = config["trial"]["arm_labels"]
 # What discovery looks for (input.bold_space, multi_echo, space, template_transform...).
 QUERY = bids_io.Query.from_config(config)
 # What the input checks need (rule check_inputs; for a real dataset also at planning).
@@ -201,6 +205,65 @@ def _runs_by_subject():
     ).runs
 
 
+@cache
+def _participant_values():
+    """participants.tsv's head measurements and (trial) arm roles by subject label, read
+    at planning so that each job gets its subject's values as params: an edit reruns the
+    jobs whose values changed, nothing else. The demo's are those it will write."""
+    from tmstarget import clinical
+
+    if DEMO:
+        from tmstarget.simulate import simulate_clinical
+
+        spec = _demo_spec()
+        table = simulate_clinical(spec.clinical, spec.seed)["participants"]
+        # as read from the file it will write: strings, None for n/a
+        raw = table.map(lambda value: None if value != value else str(value))
+        heads = clinical.validate_head_measurements(raw)
+        arms = clinical.validate_participants(raw, ARM_LABELS)
+    else:
+        heads = clinical.load_head_measurements(BIDS_DIR)
+        arms = None
+        if TRIAL and heads is not None:
+            arms = clinical.load_participants(BIDS_DIR, ARM_LABELS)
+    values = {}
+    for row in [] if heads is None else heads.itertuples(index=False):
+        measured = [
+            getattr(row, column) for column in clinical.HEAD_MEASUREMENT_COLUMNS
+        ]
+        values[row.participant_id.removeprefix("sub-")] = {
+            "head_cm": None if any(math.isnan(v) for v in measured) else measured
+        }
+    for row in [] if arms is None else arms.itertuples(index=False):
+        values[row.participant_id.removeprefix("sub-")]["arm"] = row.arm
+    return values
+
+
+def head_measurements(wildcards):
+    """The subject's nasion-inion, tragus-tragus and circumference (cm) for Beam F3, or
+    None (targets.beam_f3 off, or not measured: the input checks stop a run that needs
+    them)."""
+    if not config["targets"]["beam_f3"]:
+        return None
+    return _participant_values().get(wildcards.subject, {}).get("head_cm")
+
+
+def participant_arm(subject):
+    """The arm role (connectivity or scalp) of subject label ``subject`` (trial mode)."""
+    arm = _participant_values().get(subject, {}).get("arm")
+    if arm is None:
+        raise ValueError(
+            f"sub-{subject}: no arm in {PARTICIPANTS_TSV}; the technician's packet needs "
+            "each participant's arm (or set mode: clinic)"
+        )
+    return arm
+
+
+def subject_arm(wildcards):
+    """The arm role of ``wildcards.subject`` (an input function)."""
+    return participant_arm(wildcards.subject)
+
+
 def runs_by_subject():
     """The runs to analyse, by subject label; found (and checked) once per invocation."""
     return _runs_by_subject()
@@ -236,6 +299,25 @@ INPUTS_FINGERPRINT = (
 def subjects():
     """Subject labels (without "sub-") that have at least one run."""
     return sorted(runs_by_subject())
+
+
+def reliability_stage():
+    """Group reliability is built: stages.reliability and 2 or more imaging subjects."""
+    if not STAGES["reliability"]:
+        return False
+    if len(subjects()) < 2:
+        logger.warning(
+            f"stages.reliability: {len(subjects())} subject(s) with imaging; the group "
+            "reliability needs 2 or more and is left out (each patient's report has their "
+            "own split-half distance)"
+        )
+        return False
+    return True
+
+
+# The trial's outcome analyses and the manuscript (trial mode only).
+OUTCOMES_STAGE = TRIAL and STAGES["outcomes"]
+MANUSCRIPT_STAGE = TRIAL and STAGES["manuscript"]
 
 
 def subject_runs(wildcards):
@@ -343,8 +425,18 @@ def manuscript_items():
             [recovery.vector_figure],
             ["report/targets/recovery.rst"],
         )
+    if reliability_stage():
+        items += _reliability_items()
+    if OUTCOMES_STAGE:
+        items += _outcome_items()
+    if PLANNING:
+        items += _planning_items()
+    return items
+
+
+def _reliability_items():
     reliability = rules.analyse_reliability.output
-    items += _paired(
+    items = _paired(
         "Reliability",
         "table",
         reliability.tables,
@@ -367,9 +459,13 @@ def manuscript_items():
         ],
     )
     items += _item("Reliability", "source data", reliability.source_data)
+    return items
+
+
+def _outcome_items():
     outcomes = rules.analyse_outcomes.output
     mechanism = rules.analyse_mechanism.output
-    items += _paired(
+    items = _paired(
         "Trial outcomes",
         "table",
         [*outcomes.tables, mechanism.table],
@@ -390,21 +486,109 @@ def manuscript_items():
         "source data",
         [*outcomes.source_data, mechanism.source_data],
     )
-    if PLANNING:
-        power = rules.simulate_power.output
-        items += _paired(
-            "Trial planning",
-            "table",
-            power.tables,
-            power.journal_tables,
-            [f"report/planning/{table}.rst" for table in POWER_TABLES],
-        )
-        items += _paired(
-            "Trial planning",
-            "figure",
-            [rules.plot_power.output.figure],
-            [rules.plot_power.output.vector_figure],
-            ["report/planning/power_curves.rst"],
-        )
-        items += _item("Trial planning", "source data", power.source_data)
     return items
+
+
+def _planning_items():
+    power = rules.simulate_power.output
+    items = _paired(
+        "Trial planning",
+        "table",
+        power.tables,
+        power.journal_tables,
+        [f"report/planning/{table}.rst" for table in POWER_TABLES],
+    )
+    items += _paired(
+        "Trial planning",
+        "figure",
+        [rules.plot_power.output.figure],
+        [rules.plot_power.output.vector_figure],
+        ["report/planning/power_curves.rst"],
+    )
+    items += _item("Trial planning", "source data", power.source_data)
+    return items
+
+
+# Per-patient navigation outputs (rules/navigation.smk).
+def navigation_files(stem, desc):
+    """The navigation files of one patient: format -> path."""
+    return {
+        fmt: f"{stem}_space-T1w_desc-{desc}_{NAV_SUFFIXES[fmt]}" for fmt in NAV_FORMATS
+    }
+
+
+def subject_t1w(wildcards):
+    """The patient's preprocessed T1w (fMRIPrep's desc-preproc_T1w, with the scalp)."""
+    for run in subject_runs(wildcards):
+        if run.t1w_file:
+            return run.t1w_file
+    raise ValueError(
+        f"sub-{wildcards.subject}: no anat/sub-{wildcards.subject}_desc-preproc_T1w.nii.gz "
+        f"in {FMRIPREP_DIR}: the coil is placed on the patient's own scalp; give fMRIPrep's "
+        "anatomical outputs, or leave the subject out with input.exclude_subjects"
+    )
+
+
+def subject_sources(wildcards):
+    """The patient's input files, whose checksums the report lists."""
+    files = []
+    for run in subject_runs(wildcards):
+        files += [*run.echo_files, run.mask_file, run.confounds_file]
+        files += [run.boldref_xfm] if run.boldref_xfm else []
+    files += subject_runs(wildcards)[0].template_xfms
+    return files + [subject_t1w(wildcards)]
+
+
+def delivered(wildcards):
+    """The method whose site the patient receives: the connectivity method in a clinic,
+    the arm's method in a trial."""
+    from tmstarget.blinding import delivered_method
+
+    if not TRIAL:
+        return TARGETS["connectivity_method"]
+    return delivered_method(subject_arm(wildcards), TARGETS["connectivity_method"])
+
+
+def report_inputs(wildcards):
+    """What a patient's report reads (the bootstrap where it is on)."""
+    inputs = {
+        "targets": SUBJECT_TARGETS.format(subject=wildcards.subject),
+        "coil": SUBJECT_COIL.format(subject=wildcards.subject),
+        "metrics": QC_METRICS.format(subject=wildcards.subject),
+        "reliability": SUBJECT_RELIABILITY.format(subject=wildcards.subject),
+        "score_map": SUBJECT_SCORE_MAP.format(subject=wildcards.subject),
+        "t1w": subject_t1w(wildcards),
+    }
+    if BOOTSTRAP:
+        inputs["bootstrap"] = f"{SUBJECT_BOOTSTRAP}.tsv".format(
+            subject=wildcards.subject
+        )
+        inputs["bootstrap_map"] = SUBJECT_BOOTSTRAP_MAP.format(
+            subject=wildcards.subject
+        )
+    return inputs
+
+
+def navigation_outputs(wildcards):
+    """Every per-patient navigation output (and, in trial mode, the technician's packet
+    and its key)."""
+    outputs = []
+    for subject in subjects():
+        outputs += [SUBJECT_COIL.format(subject=subject)]
+        outputs += [
+            path.format(subject=subject)
+            for path in navigation_files(NAV_STEM, "navigation").values()
+        ]
+        outputs += [
+            f"{NAV_REPORT}.{ext}".format(subject=subject) for ext in ("pdf", "png")
+        ]
+        if TRIAL:
+            outputs += [
+                path.format(subject=subject)
+                for path in navigation_files(TECHNICIAN_STEM, "technician").values()
+            ]
+            outputs += [
+                f"{TECHNICIAN_REPORT}.{ext}".format(subject=subject)
+                for ext in ("pdf", "png")
+            ]
+    return outputs + ([TECHNICIAN_KEY] if TRIAL else [])

@@ -1,6 +1,8 @@
 # Multi-echo preprocessing: per run, tedana where the echoes are and one interpolation into
 # the analysis grid; per subject, cleaning, smoothing and joining the runs into one
 # analysis-ready series, with QC per subject and for the group.
+from tmstarget.denoise import cleaning_options
+
 PREPROCESS = config["preprocess"]
 SPACE = config["input"]["space"]
 TASK = config["input"]["task"]
@@ -113,7 +115,9 @@ rule clean_subject:
         ],
         n_dummy=lambda wildcards: [run.n_dummy for run in subject_runs(wildcards)],
         direct=DIRECT_TO_CLEANING,
-        preprocess=PREPROCESS,
+        # the keys cleaning reads (not the QC thresholds: the verdict is summarise_qc's
+        # and the patient report's, so changing them reruns no cleaning)
+        cleaning=cleaning_options(PREPROCESS),
     script:
         "../scripts/clean_subject.py"
 

@@ -15,6 +15,15 @@ SUBJECT_CHOICES = (
 # Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
 # map of the target location.
 BOOTSTRAP = TargetingSettings.from_config(TARGETS).bootstrap.enabled
+# The reliability keys the subject job reads (the group's bootstrap, conventions and
+# published numbers are collect_reliability's: changing them reruns no subject job).
+SUBJECT_RELIABILITY_KEYS = (
+    "method",
+    "minutes_grid",
+    "min_timepoints",
+    "paired_retest",
+    "choices",
+)
 SUBJECT_BOOTSTRAP = "results/targets/sub-{subject}/sub-{subject}_desc-bootstrap_targets"
 SUBJECT_BOOTSTRAP_MAP = f"results/targets/sub-{{subject}}/sub-{{subject}}_space-{SPACE}_label-target_desc-bootstrap_probseg.nii.gz"
 
@@ -23,8 +32,8 @@ rule find_targets:
     input:
         bold=CLEAN_BOLD,
         mask=CLEAN_MASK,
-        participants=PARTICIPANTS_TSV,
-        planted=PLANTED_TARGETS if DEMO else [],
+        # simulated data: its planted targets are drawn too
+        planted=existing([PLANTED_TARGETS]),
         checked=ancient(SUBJECTS_TABLE),
         # template -> T1w (native coordinates of the sites); none: no native coordinates
         template_transforms=lambda wildcards: subject_runs(wildcards)[0].template_xfms,
@@ -74,9 +83,12 @@ rule find_targets:
         ),
     params:
         targets=TARGETS,
-        reliability=config["reliability"],
+        reliability={
+            key: config["reliability"][key] for key in SUBJECT_RELIABILITY_KEYS
+        },
         repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
-        arm_labels=config["trial"]["arm_labels"],
+        # the subject's own (participants.tsv): editing another row reruns nothing here
+        head_cm=head_measurements,
     script:
         "../scripts/find_targets.py"
 
@@ -127,8 +139,8 @@ rule collect_targets:
         mem_mb=2000,
         runtime=10,
     params:
-        targets=TARGETS,
-        arm_labels=config["trial"]["arm_labels"],
+        connectivity_method=TARGETS["connectivity_method"],
+        arm_labels=ARM_LABELS,
     script:
         "../scripts/collect_targets.py"
 

@@ -16,7 +16,7 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 # the BIDS root: the folder of participants.tsv
 BIDS_ROOT = Path(smk.input.participants).parent
 log = log_to_file(smk.log[0])
-method = smk.params.targets["connectivity_method"]
+method = smk.params.connectivity_method
 targets = pd.concat(
     [pd.read_csv(path, sep="\t", na_values="n/a") for path in smk.input.targets],
     ignore_index=True,

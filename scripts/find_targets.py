@@ -1,14 +1,11 @@
 """Adapter: every target of one subject (rule find_targets)."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
 from tmstarget.atomic import save_image
 from tmstarget.bids import write_tsv
-from tmstarget.checks import HEAD_COLUMNS
-from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_subject_target
 from tmstarget.logs import log_to_file
 from tmstarget.reliability import ReliabilityParams, subject_reliability
@@ -27,8 +24,6 @@ from tmstarget.stimulation import (
 from tmstarget.uncertainty import BOOTSTRAP_DICTIONARY, ChoiceSettings, segments_from_qc
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-# the BIDS root: the folder of participants.tsv
-BIDS_ROOT = Path(smk.input.participants).parent
 log = log_to_file(smk.log[0])
 subject = smk.wildcards.subject
 participant_id = f"sub-{subject}"
@@ -36,14 +31,10 @@ settings = TargetingSettings.from_config(smk.params.targets)
 maps = load_subject(smk.input.bold, smk.input.mask, settings)
 log.info("%s: %d volumes x %d brain voxels", participant_id, *maps.timeseries.shape)
 
-participants = load_participants(BIDS_ROOT, smk.params.arm_labels)
-head_columns = list(HEAD_COLUMNS)
-row = participants[participants["participant_id"] == participant_id]
-head_cm = None
-if row.empty or row[head_columns].isna().any(axis=None):
-    log.warning("%s: no head measurements in participants.tsv: no Beam F3 site", participant_id)
-else:
-    head_cm = tuple(float(v) for v in row[head_columns].iloc[0])
+# nasion-inion, tragus-tragus, circumference (cm), read from participants.tsv at planning
+head_cm = tuple(smk.params.head_cm) if smk.params.head_cm else None
+if head_cm is None:
+    log.info("%s: no Beam F3 site (targets.beam_f3 off or no head measurements)", participant_id)
 transforms = list(smk.input.template_transforms) or None
 log.info("template-to-T1w transform: %s", transforms or "none (no native coordinates)")
 

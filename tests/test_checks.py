@@ -218,7 +218,7 @@ SCENARIOS = [
         "missing_head_measurement",
         lambda root: _participants(root, **{"02": {"tragus_tragus_cm": np.nan}}),
         {},
-        ["participants.tsv: sub-02 has no tragus_tragus_cm", "targets.methods"],
+        ["participants.tsv: sub-02 has no tragus_tragus_cm", "targets.beam_f3: false"],
     ),
     (
         "subject_not_in_participants",
@@ -230,7 +230,7 @@ SCENARIOS = [
         "no_participants_tsv",
         lambda root: (root / "participants.tsv").unlink(),
         {},
-        ["participants.tsv: not found", "trial outcome analyses"],
+        ["participants.tsv: not found", "needed for the trial (arms"],
     ),
     (
         "bad_arm_label",
@@ -325,9 +325,63 @@ def test_imaging_only_use_needs_no_tables(dataset, tmp_path):
     root = _copy(dataset, tmp_path)
     (root / "participants.tsv").unlink()
     shutil.rmtree(root / "phenotype")
-    report = _check(root, clinical_stage=False, methods=("circuit_searchlight",))
+    report = _check(root, trial=False, clinical_stage=False, methods=("circuit_searchlight",))
     assert not report.subjects["in_participants_tsv"].any()
     assert report.subjects["imaging_analyses"].all()
+    # a trial needs participants.tsv (the arms)
+    assert "needed for the trial" in _problems(root, methods=("circuit_searchlight",))
+
+
+def test_a_clinic_needs_only_head_measurements_for_beam_f3(dataset, tmp_path):
+    root = _copy(dataset, tmp_path)
+    shutil.rmtree(root / "phenotype")
+    table = pd.read_csv(root / "participants.tsv", sep="\t")
+    table[["participant_id", *checks.HEAD_COLUMNS]].to_csv(
+        root / "participants.tsv", sep="\t", index=False
+    )
+    clinic = {"trial": False, "clinical_stage": False}
+    report = _check(root, **clinic)
+    assert report.subjects["head_measurements"].all()
+    assert (report.subjects["arm"] == "n/a").all()
+    # without a row, Beam F3 has no measurements: named, with the fixes
+    _participants_drop = table[table["participant_id"] != "sub-02"]
+    _participants_drop[["participant_id", *checks.HEAD_COLUMNS]].to_csv(
+        root / "participants.tsv", sep="\t", index=False
+    )
+    message = _problems(root, **clinic)
+    assert "sub-02 has imaging" in message and "(head measurements)" in message
+    assert (
+        _check(root, **clinic, methods=("circuit_searchlight",)).subjects["imaging_analyses"].all()
+    )
+
+
+def test_settings_follow_the_mode_and_stages():
+    config = {
+        "input": {"bids_dir": "b"},
+        "trial": {"arm_labels": {"connectivity": "c", "scalp": "s"}},
+        "preprocess": {"min_volumes": 50},
+        "targets": {"methods": ["circuit_searchlight"], "beam_f3": True},
+        "outcomes": {"visits": ["baseline", "month1"], "baseline_visit": "baseline"},
+    }
+    trial = checks.CheckSettings.from_config({**config, "mode": "trial"}, 2.0)
+    assert trial.trial and trial.clinical_stage and "beam_f3" in trial.methods
+    no_outcomes = checks.CheckSettings.from_config(
+        {**config, "mode": "trial", "stages": {"outcomes": False}}, 2.0
+    )
+    assert no_outcomes.trial and not no_outcomes.clinical_stage
+    clinic = checks.CheckSettings.from_config(
+        {
+            **config,
+            "mode": "clinic",
+            "targets": {"methods": ["circuit_searchlight"], "beam_f3": False},
+        },
+        2.0,
+    )
+    assert (
+        not clinic.trial
+        and not clinic.clinical_stage
+        and clinic.methods == ("circuit_searchlight",)
+    )
 
 
 def test_a_passed_check_is_cached_until_a_table_changes(dataset, tmp_path, monkeypatch):

@@ -76,6 +76,10 @@ class CheckSettings:
     nuisance: str = "trial"
     nuisance_columns: tuple[str, ...] | None = None
     denoised_input: bool = False
+    # mode: trial: participants.tsv with the trial's columns (arms) for every imaging
+    # subject; clinic: participants.tsv only for head measurements (Beam F3)
+    trial: bool = True
+    # the outcome analyses (stages.outcomes in trial mode): the clinical tables
     clinical_stage: bool = True
     visits: tuple[str, ...] = tuple(clinical.DEFAULT_VISITS)
     baseline_visit: str = clinical.DEFAULT_BASELINE_VISIT
@@ -89,15 +93,19 @@ class CheckSettings:
     def from_config(cls, config: dict, grid_voxel_mm: float) -> CheckSettings:
         preprocess, targets = config["preprocess"], config["targets"]
         columns = preprocess.get("nuisance_columns")
+        trial = config.get("mode", "trial") == "trial"
+        beam_f3 = (BEAM_F3,) if targets.get("beam_f3", True) else ()
         return cls(
             bids_dir=str(config["input"]["bids_dir"]),
-            methods=tuple(targets["methods"]),
+            methods=(*targets["methods"], *beam_f3),
             arm_labels=dict(config["trial"]["arm_labels"]),
             min_volumes=int(preprocess["min_volumes"]),
             n_dummy=preprocess.get("n_dummy"),
             nuisance=preprocess.get("nuisance", "trial"),
             nuisance_columns=tuple(columns) if columns else None,
             denoised_input=bool(preprocess.get("denoised_input_desc")),
+            trial=trial,
+            clinical_stage=trial and bool(config.get("stages", {}).get("outcomes", True)),
             visits=tuple(config["outcomes"]["visits"]),
             baseline_visit=config["outcomes"]["baseline_visit"],
             exclude_subjects=dict(config["input"].get("exclude_subjects") or {}),
@@ -298,8 +306,8 @@ def _read_participants(settings: CheckSettings) -> tuple[pd.DataFrame | None, li
     path = Path(settings.bids_dir) / clinical.PARTICIPANTS_FILE
     if not path.is_file():
         needed = []
-        if settings.clinical_stage:
-            needed.append("the trial outcome analyses")
+        if settings.trial:
+            needed.append("the trial (arms; mode: clinic analyses patients without it)")
         if BEAM_F3 in settings.methods:
             needed.append("Beam F3 (head measurements)")
         if not needed:
@@ -309,6 +317,8 @@ def _read_participants(settings: CheckSettings) -> tuple[pd.DataFrame | None, li
             "participant, participant_id first)"
         ]
     try:
+        if not settings.trial:
+            return clinical.load_head_measurements(settings.bids_dir), []
         return clinical.load_participants(settings.bids_dir, settings.arm_labels), []
     except clinical.ClinicalDataError as error:
         return None, [str(error)]
@@ -339,20 +349,29 @@ def reconcile_subjects(
         if subject in excluded:
             note = f"input.exclude_subjects: {excluded[subject]}"
         elif subject not in runs:
-            note = "no resting-state runs: clinical analyses only"
-        elif row is None and participants is not None:
+            note = (
+                "no resting-state runs: clinical analyses only"
+                if settings.trial
+                else "no resting-state runs: not analysed"
+            )
+        elif (
+            row is None
+            and participants is not None
+            and (settings.trial or BEAM_F3 in settings.methods)
+        ):
+            needs = "arm, head measurements" if settings.trial else "head measurements"
             problems.append(
                 f"{participant_id} has imaging ({Path(runs[subject][0].echo_files[0]).name}) "
                 f"but no row in {Path(settings.bids_dir) / clinical.PARTICIPANTS_FILE}; add "
-                "the row (arm, head measurements), or leave the subject out with "
+                f"the row ({needs}), or leave the subject out with "
                 f"input.exclude_subjects: {{{subject}: <reason>}}"
             )
         elif BEAM_F3 in settings.methods and row is not None and not head:
             missing = [c for c in HEAD_COLUMNS if c not in row.index or pd.isna(row[c])]
             problems.append(
                 f"{Path(settings.bids_dir) / clinical.PARTICIPANTS_FILE}: {participant_id} has "
-                f"no {', '.join(missing)}; Beam F3 (targets.methods) needs all three head "
-                "measurements (cm): add them, remove beam_f3 from targets.methods, or leave "
+                f"no {', '.join(missing)}; Beam F3 (targets.beam_f3) needs all three head "
+                "measurements (cm): add them, set targets.beam_f3: false, or leave "
                 "the subject out with input.exclude_subjects"
             )
         table.append(

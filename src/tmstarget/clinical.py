@@ -551,6 +551,46 @@ def load_participants(
     return validate_participants(raw, arm_labels)
 
 
+HEAD_MEASUREMENT_COLUMNS = ("nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm")
+
+
+def validate_head_measurements(raw: pd.DataFrame) -> pd.DataFrame:
+    """Validate the head measurements of ``participants.tsv`` (as read, all strings) without
+    asking for the trial's columns: a clinic's table needs only ``participant_id`` and, for
+    Beam F3, the three measurements (cm; ``n/a`` where not measured).
+
+    Returns ``participant_id`` and :data:`HEAD_MEASUREMENT_COLUMNS` (float64, NaN for
+    ``n/a``; a missing column is all NaN), sorted by participant_id.
+    """
+    file = PARTICIPANTS_FILE
+    _require_columns(raw, ("participant_id",), file)
+    frame = raw.copy()
+    _check_participant_ids(frame, file)
+    _check_duplicates(
+        frame,
+        ["participant_id"],
+        file,
+        "Fix: each participant must appear once; remove or renumber the repeated row.",
+    )
+    for column in HEAD_MEASUREMENT_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan
+        frame[column] = _float_column(
+            frame, column, file, _HEAD_RANGE_CM, "write head measurements in cm (or n/a)."
+        )
+    columns = ["participant_id", *HEAD_MEASUREMENT_COLUMNS]
+    return frame[columns].sort_values("participant_id").reset_index(drop=True)
+
+
+def load_head_measurements(bids_root: str | Path) -> pd.DataFrame | None:
+    """The head measurements of ``participants.tsv`` at ``bids_root`` (see
+    :func:`validate_head_measurements`); None when the file does not exist."""
+    path = Path(bids_root) / PARTICIPANTS_FILE
+    if not path.is_file():
+        return None
+    return validate_head_measurements(_read_tsv(path, PARTICIPANTS_FILE))
+
+
 def load_clinical(
     bids_root: str | Path,
     arm_labels: Mapping[str, str] = DEFAULT_ARM_LABELS,

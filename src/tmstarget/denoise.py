@@ -1312,8 +1312,11 @@ class SubjectQC:
     kept: np.ndarray
     components: list[dict]
     metrics: dict
-    flags: list[str]
-    thresholds: dict
+    # the thresholds exceeded and the thresholds; None: no verdict here (the workflow
+    # judges against the group's preprocess.qc_thresholds in cheap jobs: summarise_qc and
+    # each patient's report, so that changing them reruns no cleaning)
+    flags: list[str] | None
+    thresholds: dict | None
     fd_flag_mm: float
 
 
@@ -1327,7 +1330,8 @@ def combine_run_qc(
     """Join the runs of a subject for QC: runs in time, mean tSNR maps, pooled metrics.
 
     Pooled metrics weigh runs by their volumes (mean FD, percentages) or take the median of
-    the subject's mean tSNR map. ``flags`` lists the thresholds (:func:`qc_flags`) exceeded.
+    the subject's mean tSNR map. ``flags`` lists the thresholds (:func:`qc_flags`) exceeded;
+    with ``thresholds`` None there is no verdict (``flags`` and ``thresholds`` None).
     """
     if len(runs) == 0:
         raise PreprocessingError(f"subject {subject} has no runs")
@@ -1349,7 +1353,8 @@ def combine_run_qc(
         "median_tsnr_after": float(np.median(tsnr_after[in_brain])) if in_brain.any() else 0.0,
         "n_single_echo_runs": sum(run.mode == "single-echo" for run in runs),
     }
-    thresholds = {**QC_THRESHOLDS, **(thresholds or {})}
+    if thresholds is not None:
+        thresholds = {**QC_THRESHOLDS, **thresholds}
     return SubjectQC(
         subject=subject,
         run_labels=labels,
@@ -1364,7 +1369,7 @@ def combine_run_qc(
         kept=kept,
         components=[run.components for run in runs],
         metrics=metrics,
-        flags=qc_flags(metrics, thresholds),
+        flags=None if thresholds is None else qc_flags(metrics, thresholds),
         thresholds=thresholds,
         fd_flag_mm=fd_flag_mm,
     )
@@ -1442,7 +1447,8 @@ class SubjectResult:
 
 
 def cleaning_options(preprocess: Mapping) -> dict:
-    """Keyword arguments of :func:`clean_subject` from the config's ``preprocess`` section."""
+    """Keyword arguments of :func:`clean_subject` from the config's ``preprocess`` section:
+    the keys cleaning reads (no QC thresholds: the verdict is judged in cheap jobs)."""
     keys = (
         "n_dummy",
         "min_volumes",
@@ -1455,7 +1461,7 @@ def cleaning_options(preprocess: Mapping) -> dict:
         "concat_normalise",
         "fd_flag_mm",
     )
-    return {key: preprocess[key] for key in keys} | {"thresholds": preprocess["qc_thresholds"]}
+    return {key: preprocess[key] for key in keys}
 
 
 def run_dummies(

@@ -100,6 +100,8 @@ class TargetingSettings:
 
     methods: tuple[str, ...] = METHODS
     connectivity_method: str = "circuit_searchlight"
+    # Beam F3 from the head measurements (the rule passes each subject's, or none)
+    beam_f3: bool = True
     circuit_map: str | None = None
     search_mask: str | None = None
     sgacc_seed: str | None = None

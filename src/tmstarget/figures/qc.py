@@ -110,9 +110,13 @@ def plot_subject_qc(
     header = fig.add_subplot(grid[0])
     header.axis("off")
     m, t = qc.metrics, qc.thresholds
-    verdict = (
-        "PASS" if not qc.flags else "FLAGGED: " + ", ".join(FLAG_LABELS.get(f, f) for f in qc.flags)
-    )
+    if qc.flags is None:
+        verdict, verdict_colour = "verdict: group QC table and patient report", PALETTE["grey"]
+    elif qc.flags:
+        verdict = "FLAGGED: " + ", ".join(FLAG_LABELS.get(f, f) for f in qc.flags)
+        verdict_colour = PALETTE["vermillion"]
+    else:
+        verdict, verdict_colour = "PASS", PALETTE["green"]
     header.text(0, 1, f"sub-{qc.subject}  preprocessing QC", fontsize=12, weight="bold", va="top")
     header.text(
         1,
@@ -122,18 +126,22 @@ def plot_subject_qc(
         weight="bold",
         va="top",
         ha="right",
-        color=PALETTE["green"] if not qc.flags else PALETTE["vermillion"],
+        color=verdict_colour,
     )
     modes = "; ".join(
         f"run {label}: {MODE_LABELS.get(mode, mode)}"
         for label, mode in zip(qc.run_labels, qc.run_modes, strict=True)
     )
+
+    def limit(key: str, unit: str = "") -> str:
+        return f" (limit {t[key]:g}{unit})" if t is not None else ""
+
     numbers = (
-        f"mean FD {m['mean_fd_mm']:.2f} mm (limit {t['max_mean_fd_mm']:g})   "
-        f"FD > flag {m['pct_fd_above']:.1f}% (limit {t['max_pct_fd_above']:g}%)   "
-        f"censored {m['pct_censored']:.1f}% (limit {t['max_pct_censored']:g}%)\n"
+        f"mean FD {m['mean_fd_mm']:.2f} mm{limit('max_mean_fd_mm')}   "
+        f"FD > flag {m['pct_fd_above']:.1f}%{limit('max_pct_fd_above', '%')}   "
+        f"censored {m['pct_censored']:.1f}%{limit('max_pct_censored', '%')}\n"
         f"median tSNR {m['median_tsnr_before']:.0f} before, {m['median_tsnr_after']:.0f} after "
-        f"denoising (limit {t['min_median_tsnr']:g} before)   "
+        f"denoising{limit('min_median_tsnr').replace(')', ' before)')}   "
         f"{m['n_kept']} of {m['n_volumes']} volumes kept\n{modes}"
     )
     header.text(0, 0.55, numbers, fontsize=8, va="top", linespacing=1.5)
