@@ -193,6 +193,8 @@ def read_series(path: str) -> dict:
 
 def clean_runs(root: str, tedana_dirs: list[str], out_dir: str, settings: dict) -> dict:
     """clean_subject on the denoised runs, then write the joined series; seconds per part."""
+    import numpy as np
+
     from tmstarget import denoise
 
     parts: dict[str, list[float]] = {}
@@ -211,7 +213,7 @@ def clean_runs(root: str, tedana_dirs: list[str], out_dir: str, settings: dict) 
 
         setattr(denoise, name, wrapper)
 
-    for name in ("clean_run", "smooth_within_mask", "carpet_matrix", "concatenate_runs"):
+    for name in ("clean_series", "smooth_series", "carpet_rows", "normalise_series"):
         timed_part(name)
 
     from tmstarget.runprep import read_summary
@@ -242,10 +244,14 @@ def clean_runs(root: str, tedana_dirs: list[str], out_dir: str, settings: dict) 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     bold = out / f"sub-{SUBJECT}_task-{TASK}_desc-clean_bold.nii.gz"
-    result.img.to_filename(bold)
+    # as rule clean_subject writes it: the masked matrix onto the grid in blocks
+    from tmstarget.niftiio import write_masked
+
+    mask = np.asarray(result.mask.dataobj) > 0
+    write_masked(bold, result.series, mask, result.header, result.mask.affine)
     result.mask.to_filename(out / f"sub-{SUBJECT}_desc-brain_mask.nii.gz")
     parts["write"] = [time.perf_counter() - start, time.process_time() - cpu]
-    return {"parts": parts, "shape": result.img.shape, "bold": str(bold)}
+    return {"parts": parts, "shape": (*mask.shape, len(result.series)), "bold": str(bold)}
 
 
 # --------------------------------------------------------------------------- report
@@ -361,10 +367,10 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
         )
     )
     named = {
-        "clean_run": "regression + filter (clean_run; reads the denoised run)",
-        "smooth_within_mask": "smoothing within the mask (6 mm)",
-        "carpet_matrix": "carpet plots' matrices (QC)",
-        "concatenate_runs": "z-score + join the runs",
+        "clean_series": "regression + filter (clean_series)",
+        "smooth_series": "smoothing within the mask (6 mm)",
+        "carpet_rows": "carpet plots' matrices (QC)",
+        "normalise_series": "z-score + join the runs",
     }
     accounted = [0.0, 0.0]
     for name, label in named.items():
@@ -373,7 +379,7 @@ def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
         rows.append((f"- {label}", wall, cpu, None, ""))
     rows.append(
         (
-            "- rest: reading the optcom reference, tSNR, QC numbers",
+            "- rest: reading the series into the masked matrices, tSNR, QC numbers",
             parts["clean_subject"][0] - accounted[0],
             parts["clean_subject"][1] - accounted[1],
             None,

@@ -42,21 +42,26 @@ class ResourceFit(NamedTuple):
     runtime_per_msample_min: float
 
 
-# Fitted to benchmarks/README.md ("Resource requests"). Samples are known at planning from
-# the NIfTI headers discovery reads: for prepare_run the run's native grid x volumes x
-# echoes (tedana's peak; the resampling's is a fifth of it), for clean_subject and
-# find_targets the analysis grid x the subject's volumes. Measured peaks: prepare_run
-# 6,247 MB for a trial-sized native run (658 million samples); clean_subject 10,219 MB for
-# a simulated trial-sized subject (3 runs, 1,099 million grid samples) and 9,400 MB for a
-# real 652-volume run (588 million): hence a term for the largest run; find_targets
-# 8,629 and 4,800 MB for the same two. The slopes give 1.2-1.3x those peaks (a job over
-# its memory is killed); times are 3-5x the measured ones (tedana re-runs ICA when it
-# finds no BOLD component). Floors cover Python and the imports (demo-sized jobs peak at
-# about 400 MB). Each retry (`--retries`) multiplies both by the attempt number.
+# Fitted to benchmarks/README.md ("Resource requests", issue 19). Samples are known at
+# planning: for prepare_run the run's native grid x volumes x echoes (tedana loads every
+# echo on its whole grid; its peak, 6,247 MB for a trial-sized run of 658 million
+# samples, is the job's: the block-wise resampling after it peaks at 442 MB); for
+# clean_subject and find_targets the voxels in the subject's brain mask x its volumes
+# (subject_grid_msamples), since both read every series block by block straight into the
+# masked float32 matrix. Measured peaks (bench_memory.py): clean_subject 1,918 MB for a
+# simulated trial-sized subject (3 runs, 235,375 mask voxels, 287 million samples, the
+# largest run 96) and 1,492 MB for a real-shaped 652-volume run (188,678 grey-matter
+# voxels, 123 million): the joined matrix (3.8 MB per million samples) plus about one
+# run's worth of working copies, hence a term for the largest run; find_targets 1,398
+# and 890 MB (the matrix plus one block). The requests are 1.39-1.45x (clean_subject) and
+# 1.37-1.44x (find_targets) those peaks; a job over its memory is killed. Times are 3-5x
+# the measured CPU times (tedana re-runs ICA when it finds no BOLD component). Floors
+# cover Python, the imports and the grid-sized buffers (demo-sized jobs peak at about
+# 400 MB). Each retry (`--retries`) multiplies both by the attempt number.
 RESOURCE_FITS = {
     "prepare_run": ResourceFit(1500, 9.0, 0.0, 10, 0.02),
-    "clean_subject": ResourceFit(1500, 6.2, 9.8, 10, 0.012),
-    "find_targets": ResourceFit(1500, 8.0, 0.0, 10, 0.005),
+    "clean_subject": ResourceFit(1000, 4.0, 5.5, 10, 0.03),
+    "find_targets": ResourceFit(800, 3.9, 0.0, 10, 0.01),
 }
 # Simulating and writing one trial-sized subject took 193.5 s wall for 4.44e9 samples
 # (grid voxels x volumes x echoes x runs): 44 s per 1e9 samples, one subject per thread.
@@ -91,11 +96,38 @@ def run_msamples(run):
 
 
 def subject_grid_msamples(wildcards, largest_run=False):
-    """Million samples of a subject's series on the analysis grid: grid voxels x the
-    volumes of all its runs (or of its longest run)."""
-    shape, _ = mni_grid(GRID_MM)
+    """Million samples of a subject's series on the analysis grid as the cleaning and
+    targeting jobs hold them: voxels in the brain mask x the volumes of all its runs (or
+    of its longest run)."""
     volumes = [run.shape[3] for run in subject_runs(wildcards)]
-    return math.prod(shape) * (max(volumes) if largest_run else sum(volumes)) / 1e6
+    voxels = subject_mask_voxels(wildcards)
+    return voxels * (max(volumes) if largest_run else sum(volumes)) / 1e6
+
+
+@cache
+def _template_brain_voxels():
+    from tmstarget.resample import template_brain
+
+    return int(template_brain(GRID_MM).sum())
+
+
+@cache
+def _mask_voxels(path):
+    import nibabel as nib
+    import numpy as np
+
+    return int(np.count_nonzero(np.asarray(nib.load(path).dataobj) > 0))
+
+
+def subject_mask_voxels(wildcards):
+    """Voxels of a subject's brain mask on the analysis grid, known at planning: for data
+    denoised elsewhere its runs' own masks (the subject's is their intersection: at most
+    the smallest), else the template brain (prepare_run's grid mask is the template
+    brain where the run has data)."""
+    runs = subject_runs(wildcards)
+    if DIRECT_TO_CLEANING and all(Path(run.mask_file).is_file() for run in runs):
+        return min(_mask_voxels(run.mask_file) for run in runs)
+    return _template_brain_voxels()
 
 
 def _demo_spec():

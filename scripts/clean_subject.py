@@ -7,6 +7,7 @@ from tmstarget.bids import write_json
 from tmstarget.denoise import RunInput, clean_subject
 from tmstarget.figures.qc import plot_subject_qc
 from tmstarget.logs import log_to_file
+from tmstarget.niftiio import write_masked
 from tmstarget.runprep import read_summary
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -39,7 +40,14 @@ for index, label in enumerate(smk.params.run_labels):
             )
         )
 result = clean_subject(subject, runs, **smk.params.cleaning)
-save_image(result.img, smk.output.bold)
+# the joined matrix onto the full grid block by block (the image bytes nibabel writes)
+write_masked(
+    smk.output.bold,
+    result.series,
+    np.asarray(result.mask.dataobj) > 0,
+    result.header,
+    result.mask.affine,
+)
 save_image(result.mask, smk.output.mask)
 qc = result.qc
 # Censored volumes per run (indices after the dummies): the bootstrap's blocks must not

@@ -659,3 +659,25 @@ def test_run_tedana_figures_and_reproducibility(run_files, meica, tmp_path):
         nib.load(result.bold).get_fdata(), nib.load(meica.bold).get_fdata()
     )
     assert result.components == meica.components
+
+
+def test_smooth_series_volume_blocks_equal_the_4d_normalised_convolution():
+    """Smoothing the masked matrix a few volumes at a time gives, bit for bit, the
+    normalised convolution of the whole 4D array (the kernel has no width in time)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(7)
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    mask = rng.random((9, 8, 7)) > 0.3
+    data = (rng.normal(size=(9, 8, 7, 11)) * mask[..., None]).astype(np.float32)
+    sigma = 6.0 / (2.0 * np.sqrt(2.0 * np.log(2.0))) / 3.0
+    norm = ndimage.gaussian_filter(mask.astype(float), sigma, mode="constant")
+    whole = ndimage.gaussian_filter(data.astype(float), (sigma, sigma, sigma, 0.0), mode="constant")
+    expected = (whole[mask] / norm[mask][:, None]).astype(np.float32).T
+    series = np.ascontiguousarray(data[mask].T)
+    for chunk in (1, 4, 16):
+        got = denoise.smooth_series(series, mask, affine, 6.0, chunk_volumes=chunk)
+        np.testing.assert_array_equal(got, expected)
+    assert not np.shares_memory(got, series)
+    in_place = denoise.smooth_series(series.copy(), mask, affine, 0.0, in_place=True)
+    np.testing.assert_array_equal(in_place, series)

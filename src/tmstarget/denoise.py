@@ -38,7 +38,7 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -50,6 +50,8 @@ from nilearn import signal as nsignal
 from scipy import ndimage
 
 from tmstarget import confounds as confounds_module
+from tmstarget import niftiio
+from tmstarget.niftiio import NiftiIOError, iter_volume_rows, read_masked
 
 LGR = logging.getLogger(__name__)
 
@@ -202,37 +204,7 @@ def validate_run(
         )
 
     for i, img in enumerate(imgs):
-        try:
-            data = np.asarray(img.dataobj)
-        except Exception as error:  # gzip and nibabel raise many types for a broken file
-            raise PreprocessingError(
-                f"{_label(i, echo_imgs[i])}: cannot read its data ({type(error).__name__}: "
-                f"{error}); the file is truncated or damaged: copy it again from fMRIPrep's "
-                "output"
-            ) from error
-        if np.issubdtype(data.dtype, np.floating):
-            bad = ~np.isfinite(data)
-            if bad.any():
-                n_vox = int(bad.any(axis=3).sum())
-                raise PreprocessingError(
-                    f"{_label(i, echo_imgs[i])} contains {int(bad.sum())} NaN/inf values in "
-                    f"{n_vox} voxels; fix the input (e.g. rerun the resampling)"
-                )
-        # A series that is zero (or constant) over time in every brain voxel carries no
-        # signal: tedana would fail deep inside (IndexError, sklearn's ValueError).
-        within = data[inside.astype(bool)]
-        if not np.any(within):
-            raise PreprocessingError(
-                f"{_label(i, echo_imgs[i])}: every brain voxel is 0 in every volume (an empty "
-                "or failed export); rerun fMRIPrep for this run, or leave the subject out "
-                "with input.exclude_subjects"
-            )
-        if not np.any(np.ptp(within, axis=1)):
-            raise PreprocessingError(
-                f"{_label(i, echo_imgs[i])}: no brain voxel changes over time; the series "
-                "holds no signal: rerun fMRIPrep for this run, or leave the subject out "
-                "with input.exclude_subjects"
-            )
+        _scan_echo(echo_imgs[i], img, _label(i, echo_imgs[i]), inside)
 
     if confounds is not None and len(confounds) != n_volumes:
         raise PreprocessingError(
@@ -246,6 +218,63 @@ def validate_run(
         tr_header_s=tr_header,
         n_mask_voxels=n_mask,
     )
+
+
+def _echo_rows(source: ImgLike, img: nib.spatialimages.SpatialImage) -> Iterator[np.ndarray]:
+    """An echo's volumes as (volumes, grid voxels) rows in file order: a file streamed a
+    block at a time (:func:`tmstarget.niftiio.iter_volume_rows`), an image in memory as
+    it is."""
+    if isinstance(source, str | Path):
+        yield from iter_volume_rows(source, 16, reuse=True)
+        return
+    data = np.asarray(img.dataobj)
+    yield data.reshape(-1, data.shape[3], order="F").T
+
+
+def _scan_echo(
+    source: ImgLike, img: nib.spatialimages.SpatialImage, label: str, inside: np.ndarray
+) -> None:
+    """An echo's data read once, a block of volumes at a time (never the whole echo):
+    finite everywhere, not 0 everywhere in the brain, changing over time somewhere in
+    it."""
+    index = np.ravel_multi_index(np.nonzero(inside), inside.shape, order="F")
+    bad_values, bad_voxels = 0, np.zeros(int(np.prod(inside.shape)), bool)
+    low = np.full(len(index), np.inf)
+    high = np.full(len(index), -np.inf)
+    try:
+        for rows in _echo_rows(source, img):
+            bad = ~np.isfinite(rows)
+            if bad.any():
+                bad_values += int(bad.sum())
+                bad_voxels |= bad.any(axis=0)
+                continue
+            within = rows[:, index]
+            low = np.minimum(low, within.min(axis=0))
+            high = np.maximum(high, within.max(axis=0))
+    except (NiftiIOError, OSError, EOFError, ValueError) as error:
+        cause = error.__cause__ or error
+        raise PreprocessingError(
+            f"{label}: cannot read its data ({type(cause).__name__}: {cause}); the file is "
+            "truncated or damaged: copy it again from fMRIPrep's output"
+        ) from error
+    if bad_values:
+        raise PreprocessingError(
+            f"{label} contains {bad_values} NaN/inf values in {int(bad_voxels.sum())} voxels; "
+            "fix the input (e.g. rerun the resampling)"
+        )
+    # A series that is zero (or constant) over time in every brain voxel carries no
+    # signal: tedana would fail deep inside (IndexError, sklearn's ValueError).
+    if not (np.any(low != 0) or np.any(high != 0)):
+        raise PreprocessingError(
+            f"{label}: every brain voxel is 0 in every volume (an empty or failed export); "
+            "rerun fMRIPrep for this run, or leave the subject out with "
+            "input.exclude_subjects"
+        )
+    if not np.any(high > low):
+        raise PreprocessingError(
+            f"{label}: no brain voxel changes over time; the series holds no signal: rerun "
+            "fMRIPrep for this run, or leave the subject out with input.exclude_subjects"
+        )
 
 
 def _check_echo_entities(echo_imgs: Sequence[ImgLike]) -> None:
@@ -451,10 +480,7 @@ def run_tedana(
             run_mode = "single-echo"
             LGR.warning("single-echo run %s: tedana skipped", Path(files[0]).name)
             bold_name = f"{prefix}desc-singleecho_bold.nii.gz"
-            trimmed = drop_dummy_volumes(nib.load(files[0]), n_dummy)
-            _like(np.asarray(trimmed.dataobj, dtype=np.float32), trimmed).to_filename(
-                partial / bold_name
-            )
+            _write_trimmed(files[0], partial / bold_name, n_dummy)
             optcom_name, metrics_name, figures_name = bold_name, None, None
         else:
             from tedana import utils as tedana_utils
@@ -546,6 +572,27 @@ def run_tedana(
     )
     result = read_tedana_result(out_dir)
     return TedanaResult(**{**result.__dict__, "runtime_s": runtime})
+
+
+def _write_trimmed(source: str | Path, target: Path, n_dummy: int) -> None:
+    """``source`` without its first ``n_dummy`` volumes, as float32, written a block of
+    volumes at a time (the image bytes nibabel writes for the trimmed series)."""
+    img = nib.load(str(source))
+    shape = (*img.shape[:3], img.shape[3] - n_dummy)
+    # the header of nibabel's slicer without its data (a broadcast zero stands in)
+    trimmed = nib.Nifti1Image(np.broadcast_to(np.float32(0), shape), img.affine, img.header)
+    header = niftiio.header_as_written(trimmed.header, img.affine, shape)
+
+    def blocks() -> Iterator[np.ndarray]:
+        skip = n_dummy
+        for rows in iter_volume_rows(source, 16, reuse=True):
+            if skip >= len(rows):
+                skip -= len(rows)
+                continue
+            yield rows[skip:]
+            skip = 0
+
+    niftiio.write_series(target, header, blocks())
 
 
 def _tedana_version() -> str:
@@ -654,10 +701,52 @@ def clean_run(
     filter and then removed from signals and regressors before the regression (censored
     volumes at either end of the run are not extrapolated but left out of the filter); the
     output holds only kept volumes. ``confounds`` must have one row per volume of ``img``. Voxels
-    outside the mask are 0; the output is float32.
+    outside the mask are 0; the output is float32. :func:`clean_series` does the same on
+    the masked (volumes, voxels) matrix.
     """
     img = _load(img)
-    n_vols = img.shape[3]
+    mask = _mask_array(mask_img)
+    if len(confounds) != img.shape[3]:
+        raise PreprocessingError(
+            f"confounds have {len(confounds)} rows but the run has {img.shape[3]} volumes"
+        )
+    series = read_masked(img, mask)
+    cleaned, kept, fd = clean_series(
+        series,
+        confounds,
+        tr_s,
+        low_pass_hz=low_pass_hz,
+        high_pass_hz=high_pass_hz,
+        censor_fd_mm=censor_fd_mm,
+        nuisance=nuisance,
+        nuisance_columns=nuisance_columns,
+        min_volumes=min_volumes,
+        chunk_voxels=chunk_voxels,
+        confounds_source=confounds_source,
+    )
+    return CleanResult(img=_like(_unmask(cleaned, mask), img), kept=kept, fd_mm=fd)
+
+
+def clean_series(
+    series: np.ndarray,
+    confounds: pd.DataFrame,
+    tr_s: float,
+    *,
+    low_pass_hz: float | None = 0.08,
+    high_pass_hz: float | None = None,
+    censor_fd_mm: float | None = None,
+    nuisance: str = "trial",
+    nuisance_columns: Sequence[str] | None = None,
+    min_volumes: int = 50,
+    chunk_voxels: int = 20000,
+    confounds_source: str | Path | None = None,
+    in_place: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`clean_run` on a (volumes, voxels) float32 matrix: the cleaned (kept volumes,
+    voxels) float32 matrix, the kept volumes (bool) and the framewise displacement (mm).
+    Voxels are cleaned ``chunk_voxels`` at a time in float64; ``in_place`` writes the
+    result over the first rows of ``series`` (no second matrix)."""
+    n_vols = series.shape[0]
     if len(confounds) != n_vols:
         raise PreprocessingError(
             f"confounds have {len(confounds)} rows but the run has {n_vols} volumes"
@@ -686,13 +775,13 @@ def clean_run(
     # deprecated; the projection is the same.
     sd = design.std(axis=0)
     design = (design - design.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    mask = _mask_array(mask_img)
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    series = data[mask].T  # time x voxels
     use_filter = "butterworth" if (low_pass_hz or high_pass_hz) else False
-    cleaned = np.empty((int(kept.sum()), series.shape[1]), np.float32)
+    n_kept = int(kept.sum())
+    cleaned = series[:n_kept] if in_place else np.empty((n_kept, series.shape[1]), np.float32)
     for start in range(0, series.shape[1], chunk_voxels):
-        block = series[:, start : start + chunk_voxels].astype(np.float64)
+        # Fortran order, as the voxels' series were when the run was masked in 4D: the
+        # same layout gives nilearn's (and BLAS's) same bits
+        block = np.asfortranarray(series[:, start : start + chunk_voxels], dtype=np.float64)
         cleaned[:, start : start + chunk_voxels] = nsignal.clean(
             block,
             detrend=True,
@@ -709,9 +798,34 @@ def clean_run(
             # (15 s instead of 1 s for 30,000 voxels)
             butterworth__copy=True,
         )
-    out = np.zeros(mask.shape + (cleaned.shape[0],), np.float32)
-    out[mask] = cleaned.T
-    return CleanResult(img=_like(out, img), kept=kept, fd_mm=fd)
+    return cleaned, kept, fd
+
+
+def _unmask(series: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A (volumes, voxels) matrix back on the grid (x, y, z, volumes), 0 outside."""
+    out = np.zeros(mask.shape + (series.shape[0],), np.float32)
+    out[mask] = series.T
+    return out
+
+
+def _voxel_rows(
+    series: np.ndarray, chunk_voxels: int = 20000
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Chunks of a (volumes, voxels) matrix as C-ordered float64 (voxels, volumes) rows, as
+    masking a 4D array gives them: row-wise numbers (mean, SD) come out bit for bit the
+    same."""
+    for start in range(0, series.shape[1], chunk_voxels):
+        columns = slice(start, start + chunk_voxels)
+        yield columns, np.ascontiguousarray(series[:, columns].T, dtype=np.float64)
+
+
+def series_mean_sd(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population SD over time of every voxel of a (volumes, voxels) matrix
+    (float64)."""
+    mean, sd = np.empty(series.shape[1]), np.empty(series.shape[1])
+    for columns, rows in _voxel_rows(series):
+        mean[columns], sd[columns] = rows.mean(axis=1), rows.std(axis=1)
+    return mean, sd
 
 
 def _like(data: np.ndarray, ref: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
@@ -723,7 +837,7 @@ def _like(data: np.ndarray, ref: nib.spatialimages.SpatialImage) -> nib.Nifti1Im
 
 
 def smooth_within_mask(
-    img: ImgLike, mask_img: ImgLike, fwhm_mm: float = 6.0, chunk_volumes: int = 64
+    img: ImgLike, mask_img: ImgLike, fwhm_mm: float = 6.0, chunk_volumes: int = 16
 ) -> nib.Nifti1Image:
     """Gaussian smoothing (FWHM in mm) restricted to the brain mask.
 
@@ -732,33 +846,49 @@ def smooth_within_mask(
     kernel weights are renormalised near the edge, so a constant inside the mask stays
     exactly that constant. Kernel widths per axis come from the voxel sizes of the affine.
     ``fwhm_mm`` 0 only masks. Works on 3D or 4D images; returns float32.
+    :func:`smooth_series` does the same on the masked (volumes, voxels) matrix.
     """
     img = _load(img)
     mask = _mask_array(mask_img)
     if img.shape[:3] != mask.shape:
         raise PreprocessingError(f"image grid {img.shape[:3]} differs from mask {mask.shape}")
-    if fwhm_mm < 0:
-        raise PreprocessingError(f"fwhm_mm must be >= 0, got {fwhm_mm}")
     data = np.asarray(img.dataobj, dtype=np.float32)
     squeeze = data.ndim == 3
-    if squeeze:
-        data = data[..., None]
-    out = np.zeros_like(data)
+    series = np.ascontiguousarray((data[..., None] if squeeze else data)[mask].T)
+    smoothed = smooth_series(series, mask, img.affine, fwhm_mm, chunk_volumes, in_place=True)
+    out = _unmask(smoothed, mask)
+    return _like(out[..., 0] if squeeze else out, img)
+
+
+def smooth_series(
+    series: np.ndarray,
+    mask: np.ndarray,
+    affine: np.ndarray,
+    fwhm_mm: float = 6.0,
+    chunk_volumes: int = 16,
+    in_place: bool = False,
+) -> np.ndarray:
+    """:func:`smooth_within_mask` on a (volumes, mask voxels) float32 matrix (columns in
+    the order of ``volume[mask]``), ``chunk_volumes`` volumes at a time on the grid in
+    float64 (the kernel does not reach across volumes); ``in_place`` overwrites
+    ``series``."""
+    if fwhm_mm < 0:
+        raise PreprocessingError(f"fwhm_mm must be >= 0, got {fwhm_mm}")
+    out = series if in_place else np.array(series, dtype=np.float32)
     if fwhm_mm == 0:
-        out[mask] = data[mask]
-    else:
-        voxel_mm = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
-        sigma = fwhm_mm / (2.0 * math.sqrt(2.0 * math.log(2.0))) / voxel_mm
-        weight = mask.astype(np.float64)
-        norm = ndimage.gaussian_filter(weight, sigma, mode="constant")
-        for start in range(0, data.shape[3], chunk_volumes):
-            block = data[..., start : start + chunk_volumes].astype(np.float64)
-            block *= weight[..., None]
-            smoothed = ndimage.gaussian_filter(block, (*sigma, 0.0), mode="constant")
-            out[mask, start : start + chunk_volumes] = smoothed[mask] / norm[mask][:, None]
-    if squeeze:
-        out = out[..., 0]
-    return _like(out, img)
+        return out
+    voxel_mm = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    sigma = fwhm_mm / (2.0 * math.sqrt(2.0 * math.log(2.0))) / voxel_mm
+    norm = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="constant")[mask]
+    grid = np.zeros(mask.shape + (chunk_volumes,))
+    for start in range(0, series.shape[0], chunk_volumes):
+        count = min(chunk_volumes, series.shape[0] - start)
+        block = grid[..., :count]
+        # outside the mask the grid stays 0: the data times the mask
+        block[mask] = series[start : start + count].T
+        smoothed = ndimage.gaussian_filter(block, (*sigma, 0.0), mode="constant")
+        out[start : start + count] = (smoothed[mask] / norm[:, None]).T
+    return out
 
 
 def normalise_run(
@@ -798,12 +928,19 @@ def concatenate_runs(
     for i, img in enumerate(imgs):
         if img.shape[:3] != mask.shape or not np.allclose(img.affine, imgs[0].affine, atol=1e-3):
             raise PreprocessingError(f"run {i + 1} is not on the grid of run 1 and the mask")
-        series = np.asarray(img.dataobj, dtype=np.float64)[mask]  # voxels x time
-        parts.append(normalise_run(series, how, time_axis=1).astype(np.float32))
-    joined = np.concatenate(parts, axis=1)
-    out = np.zeros(mask.shape + (joined.shape[1],), np.float32)
-    out[mask] = joined
-    return _like(out, imgs[0])
+        parts.append(normalise_series(read_masked(img, mask), how))
+    return _like(_unmask(np.concatenate(parts), mask), imgs[0])
+
+
+def normalise_series(
+    series: np.ndarray, how: Literal["zscore", "demean"] = "zscore", out: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`normalise_run` of every voxel (column) of a (volumes, voxels) matrix, in
+    float64 voxel chunks, into ``out`` (float32, that shape; may be ``series``)."""
+    out = np.empty(series.shape, np.float32) if out is None else out
+    for columns, rows in _voxel_rows(series):
+        out[:, columns] = normalise_run(rows, how, time_axis=1).astype(np.float32).T
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -816,15 +953,15 @@ def tsnr(img: ImgLike, mask_img: ImgLike) -> nib.Nifti1Image:
     and where the SD is 0."""
     img = _load(img)
     mask = _mask_array(mask_img)
-    series = np.asarray(img.dataobj, dtype=np.float64)[mask]
-    return _tsnr_image(series.mean(axis=1), series.std(axis=1), mask, img)
+    mean, sd = series_mean_sd(read_masked(img, mask))
+    return _tsnr_image(mean, sd, mask, img.affine)
 
 
-def _tsnr_image(mean, sd, mask, ref) -> nib.Nifti1Image:
+def _tsnr_image(mean, sd, mask, affine) -> nib.Nifti1Image:
     values = np.divide(mean, sd, out=np.zeros_like(mean), where=sd > 0)
     out = np.zeros(mask.shape, np.float32)
     out[mask] = values
-    return nib.Nifti1Image(out, ref.affine)
+    return nib.Nifti1Image(out, affine)
 
 
 def carpet_matrix(
@@ -838,12 +975,18 @@ def carpet_matrix(
     Rows are every k-th mask voxel (same voxels for every run on the same mask). With
     ``kept`` (bool per volume) the image holds only kept volumes and censored columns are
     NaN, so that carpets of a run line up in time with its FD trace.
+    :func:`carpet_rows` does the same on the masked (volumes, voxels) matrix.
     """
-    img = _load(img)
-    mask = _mask_array(mask_img)
-    index = np.flatnonzero(mask.ravel())
-    index = index[:: max(1, int(np.ceil(len(index) / max_voxels)))]
-    data = np.asarray(img.dataobj, dtype=np.float32).reshape(-1, img.shape[3])[index]
+    return carpet_rows(read_masked(_load(img), _mask_array(mask_img)), kept, max_voxels)
+
+
+def carpet_rows(
+    series: np.ndarray, kept: np.ndarray | None = None, max_voxels: int = 2000
+) -> np.ndarray:
+    """:func:`carpet_matrix` from a (volumes, mask voxels) matrix: the carpet comes from
+    the matrix the cleaning works on, not from a second read of the file."""
+    step = max(1, int(np.ceil(series.shape[1] / max_voxels)))
+    data = np.ascontiguousarray(series[:, ::step].T)
     rows = nsignal.clean(
         data.T.astype(np.float64), detrend=True, standardize="zscore_sample", filter=False
     ).T
@@ -969,38 +1112,153 @@ def postprocess_run(
     ``confounds_source`` (the table's file) is named in errors.
     """
     bold = _load(bold_img)
-    source = f" ({confounds_source})" if confounds_source else ""
     reference = bold if reference_img is None else _load(reference_img)
-    if reference.shape != bold.shape:
+    confounds = _trimmed_confounds(
+        bold.shape,
+        reference.shape,
+        confounds,
+        n_dummy,
+        image_dummies_dropped,
+        min_volumes,
+        confounds_source,
+    )
+    mask = _mask_array(mask_img)
+    if bold.shape[:3] != mask.shape:
+        raise PreprocessingError(f"bold grid {bold.shape[:3]} differs from mask {mask.shape}")
+    first = 0 if image_dummies_dropped else n_dummy
+    series = read_masked(bold, mask)[first:]
+    _check_finite(series, "bold image")
+    before = None
+    if reference_img is not None:
+        reference_series = read_masked(reference, mask)[first:]
+        _check_finite(reference_series, "reference image")
+        before = reference_summary(reference_series, carpet_voxels)
+        del reference_series
+    cleaned = postprocess_series(
+        series,
+        mask,
+        bold.affine,
+        confounds,
+        tr_s,
+        before=before,
+        mode=mode,
+        components=components,
+        low_pass_hz=low_pass_hz,
+        high_pass_hz=high_pass_hz,
+        censor_fd_mm=censor_fd_mm,
+        fwhm_mm=fwhm_mm,
+        nuisance=nuisance,
+        nuisance_columns=nuisance_columns,
+        min_volumes=min_volumes,
+        fd_flag_mm=fd_flag_mm,
+        carpet_voxels=carpet_voxels,
+        confounds_source=confounds_source,
+    )
+    return CleanedRun(
+        img=_like(_unmask(cleaned.series, mask), bold),
+        tsnr_before=cleaned.tsnr_before,
+        tsnr_after=cleaned.tsnr_after,
+        qc=cleaned.qc,
+    )
+
+
+def _trimmed_confounds(
+    bold_shape: Sequence[int],
+    reference_shape: Sequence[int],
+    confounds: pd.DataFrame,
+    n_dummy: int,
+    image_dummies_dropped: bool,
+    min_volumes: int,
+    confounds_source: str | Path | None = None,
+) -> pd.DataFrame:
+    """A run's lengths checked against each other (from the headers, before any data is
+    read) and its confounds without the dummy volumes."""
+    source = f" ({confounds_source})" if confounds_source else ""
+    if tuple(reference_shape) != tuple(bold_shape):
         raise PreprocessingError(
-            f"reference image has shape {reference.shape}, the bold image {bold.shape}"
+            f"reference image has shape {tuple(reference_shape)}, the bold image "
+            f"{tuple(bold_shape)}"
         )
-    expected = bold.shape[3] + (n_dummy if image_dummies_dropped else 0)
+    expected = bold_shape[3] + (n_dummy if image_dummies_dropped else 0)
     if len(confounds) != expected:
         raise PreprocessingError(
             f"confounds{source} have {len(confounds)} rows but the run has {expected} volumes "
             f"(counting {n_dummy} dummy volumes); the confounds file does not match the run"
         )
     if not image_dummies_dropped:
-        if bold.shape[3] - n_dummy < min_volumes:
+        if bold_shape[3] - n_dummy < min_volumes:
             raise PreprocessingError(
-                f"run has {bold.shape[3]} volumes; after dropping {n_dummy} dummy volumes "
+                f"run has {bold_shape[3]} volumes; after dropping {n_dummy} dummy volumes "
                 f"fewer than min_volumes={min_volumes} remain"
             )
-        bold = drop_dummy_volumes(bold, n_dummy)
-        reference = drop_dummy_volumes(reference, n_dummy)
-    confounds = drop_dummy_volumes(confounds, n_dummy)
-    mask = _mask_array(mask_img)
-    if bold.shape[:3] != mask.shape:
-        raise PreprocessingError(f"bold grid {bold.shape[:3]} differs from mask {mask.shape}")
-    for name, image in (("bold", bold), ("reference", reference)):
-        values = np.asarray(image.dataobj)
-        if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values[mask])):
-            raise PreprocessingError(f"{name} image has NaN/inf values inside the brain mask")
+        if n_dummy >= bold_shape[3]:
+            raise PreprocessingError(
+                f"cannot drop {n_dummy} volumes from an image of {tuple(bold_shape)}"
+            )
+    return drop_dummy_volumes(confounds, n_dummy)
 
-    cleaned = clean_run(
-        bold,
-        mask_img,
+
+def _check_finite(series: np.ndarray, name: str, chunk_volumes: int = 64) -> None:
+    for start in range(0, series.shape[0], chunk_volumes):
+        if not np.isfinite(series[start : start + chunk_volumes]).all():
+            raise PreprocessingError(f"{name} has NaN/inf values inside the brain mask")
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """What the QC needs of a run's series before denoising (the optimal combination)."""
+
+    mean: np.ndarray  # per mask voxel, float64
+    sd: np.ndarray
+    carpet: np.ndarray  # carpet_rows of the series
+
+
+def reference_summary(series: np.ndarray, carpet_voxels: int = 2000) -> ReferenceSummary:
+    """Mean, SD and carpet of a (volumes, mask voxels) reference series, so that the
+    matrix can be freed before the denoised series is read."""
+    mean, sd = series_mean_sd(series)
+    return ReferenceSummary(mean=mean, sd=sd, carpet=carpet_rows(series, None, carpet_voxels))
+
+
+@dataclass(frozen=True)
+class CleanedSeries:
+    """One run cleaned and smoothed, as a (kept volumes, mask voxels) float32 matrix."""
+
+    series: np.ndarray
+    tsnr_before: nib.Nifti1Image
+    tsnr_after: nib.Nifti1Image
+    qc: RunQC
+
+
+def postprocess_series(
+    series: np.ndarray,
+    mask: np.ndarray,
+    affine: np.ndarray,
+    confounds: pd.DataFrame,
+    tr_s: float,
+    *,
+    before: ReferenceSummary | None = None,
+    mode: str = "me-ica",
+    components: dict | None = None,
+    low_pass_hz: float | None = 0.08,
+    high_pass_hz: float | None = None,
+    censor_fd_mm: float | None = None,
+    fwhm_mm: float = 6.0,
+    nuisance: str = "trial",
+    nuisance_columns: Sequence[str] | None = None,
+    min_volumes: int = 50,
+    fd_flag_mm: float = 0.5,
+    carpet_voxels: int = 2000,
+    confounds_source: str | Path | None = None,
+) -> CleanedSeries:
+    """:func:`postprocess_run` on the masked (volumes, voxels) float32 matrix of a run
+    whose dummy volumes are gone (``confounds`` trimmed alike), cleaned and smoothed in
+    place: the result's ``series`` is a view of ``series``' first rows. ``before``
+    summarises the reference (default: ``series`` itself, before cleaning)."""
+    if before is None:
+        before = reference_summary(series, carpet_voxels)
+    cleaned, kept, fd = clean_series(
+        series,
         confounds,
         tr_s,
         low_pass_hz=low_pass_hz,
@@ -1010,26 +1268,27 @@ def postprocess_run(
         nuisance_columns=nuisance_columns,
         min_volumes=min_volumes,
         confounds_source=confounds_source,
+        in_place=True,
     )
-    ref_series = np.asarray(reference.dataobj, dtype=np.float64)[mask]
-    residual_sd = np.asarray(cleaned.img.dataobj, dtype=np.float64)[mask].std(axis=1)
-    tsnr_before = _tsnr_image(ref_series.mean(axis=1), ref_series.std(axis=1), mask, bold)
-    tsnr_after = _tsnr_image(ref_series.mean(axis=1), residual_sd, mask, bold)
-    smoothed = smooth_within_mask(cleaned.img, mask_img, fwhm_mm)
-    metrics = qc_metrics(cleaned.fd_mm, cleaned.kept, tsnr_before, tsnr_after, mask_img, fd_flag_mm)
+    _, residual_sd = series_mean_sd(cleaned)
+    tsnr_before = _tsnr_image(before.mean, before.sd, mask, affine)
+    tsnr_after = _tsnr_image(before.mean, residual_sd, mask, affine)
+    mask_img = nib.Nifti1Image(mask.astype(np.uint8), affine)
+    metrics = qc_metrics(fd, kept, tsnr_before, tsnr_after, mask_img, fd_flag_mm)
     qc = RunQC(
         mode=mode,
         tsnr_before=_canonical(tsnr_before),
         tsnr_after=_canonical(tsnr_after),
         affine=nib.as_closest_canonical(tsnr_before).affine,
-        carpet_before=carpet_matrix(reference, mask_img, max_voxels=carpet_voxels),
-        carpet_after=carpet_matrix(cleaned.img, mask_img, cleaned.kept, carpet_voxels),
-        fd_mm=cleaned.fd_mm.astype(np.float32),
-        kept=cleaned.kept,
+        carpet_before=before.carpet,
+        carpet_after=carpet_rows(cleaned, kept, carpet_voxels),
+        fd_mm=fd.astype(np.float32),
+        kept=kept,
         metrics=metrics,
         components=components if components is not None else component_summary(None),
     )
-    return CleanedRun(img=smoothed, tsnr_before=tsnr_before, tsnr_after=tsnr_after, qc=qc)
+    smoothed = smooth_series(cleaned, mask, affine, fwhm_mm, in_place=True)
+    return CleanedSeries(series=smoothed, tsnr_before=tsnr_before, tsnr_after=tsnr_after, qc=qc)
 
 
 def _canonical(img: nib.spatialimages.SpatialImage) -> np.ndarray:
@@ -1171,11 +1430,20 @@ class RunInput:
 
 @dataclass
 class SubjectResult:
-    """A subject's cleaned, concatenated series, its brain mask and its QC."""
+    """A subject's cleaned, concatenated series as a (volumes, mask voxels) float32
+    matrix (columns in the order of ``volume[mask]``), its brain mask and its QC; the
+    joined series on the full grid is ``img`` (built on demand: the rule writes the matrix
+    in blocks with :func:`tmstarget.niftiio.write_masked` and ``header``)."""
 
-    img: nib.Nifti1Image
+    series: np.ndarray
     mask: nib.Nifti1Image
     qc: SubjectQC
+    header: nib.Nifti1Header  # of the joined series, as nibabel would give it
+
+    @property
+    def img(self) -> nib.Nifti1Image:
+        mask = _mask_array(self.mask)
+        return nib.Nifti1Image(_unmask(self.series, mask), self.mask.affine, self.header)
 
 
 def cleaning_options(preprocess: Mapping) -> dict:
@@ -1259,7 +1527,9 @@ def clean_subject(
             )
     joint = np.logical_and.reduce([_mask_array(mask) for mask in masks])
     mask_img = nib.Nifti1Image(joint.astype(np.uint8), masks[0].affine)
-    cleaned = []
+    # Everything the headers and confounds tell first (lengths, dummies, censoring), so
+    # that the joined matrix is allocated once and each run is read straight into it.
+    plans = []
     for run in runs:
         try:
             confounds = confounds_module.read_confounds(run.confounds)
@@ -1267,41 +1537,84 @@ def clean_subject(
         except confounds_module.ConfoundsError as error:
             raise PreprocessingError(f"sub-{subject} {run.label}: {error}") from error
         bold = _load(run.bold)
+        reference = bold if run.reference is None else _load(run.reference)
         dropped = run.dummies_dropped
         if dropped is None:
             dropped = dummies > 0 and bold.shape[3] == len(confounds) - dummies
-        LGR.info("sub-%s %s: cleaning %d volumes (%s)", subject, run.label, bold.shape[3], run.mode)
-        cleaned.append(
-            postprocess_run(
-                bold,
-                mask_img,
-                confounds,
-                run.repetition_time_s,
-                reference_img=run.reference,
-                mode=run.mode,
-                components=run.components,
-                n_dummy=dummies,
-                image_dummies_dropped=dropped,
-                low_pass_hz=low_pass_hz,
-                high_pass_hz=high_pass_hz,
-                censor_fd_mm=censor_fd_mm,
-                fwhm_mm=fwhm_mm,
-                nuisance=nuisance,
-                nuisance_columns=nuisance_columns,
-                min_volumes=min_volumes,
-                fd_flag_mm=fd_flag_mm,
-                confounds_source=run.confounds,
-            )
+        if bold.shape[:3] != joint.shape:
+            raise PreprocessingError(f"bold grid {bold.shape[:3]} differs from mask {joint.shape}")
+        trimmed = _trimmed_confounds(
+            bold.shape, reference.shape, confounds, dummies, dropped, min_volumes, run.confounds
         )
-    joined = concatenate_runs([run.img for run in cleaned], mask_img, how=concat_normalise)
+        fd = framewise_displacement(trimmed)
+        n_kept = len(fd) if censor_fd_mm is None else int(np.sum(fd <= censor_fd_mm))
+        plans.append((run, bold, trimmed, 0 if dropped else dummies, n_kept))
+    offsets = np.cumsum([0] + [plan[4] for plan in plans])
+    joined = np.empty((int(offsets[-1]), int(joint.sum())), np.float32)
+    header, qcs = None, []
+    for (run, bold, trimmed, first, n_kept), offset in zip(plans, offsets, strict=False):
+        LGR.info("sub-%s %s: cleaning %d volumes (%s)", subject, run.label, len(trimmed), run.mode)
+        before = None
+        if run.reference is not None:
+            reference = read_masked(run.reference, joint)[first:]
+            _check_finite(reference, "reference image")
+            before = reference_summary(reference)
+            del reference
+        series = read_masked(run.bold, joint)[first:]
+        _check_finite(series, "bold image")
+        cleaned = postprocess_series(
+            series,
+            joint,
+            bold.affine,
+            trimmed,
+            run.repetition_time_s,
+            before=before,
+            mode=run.mode,
+            components=run.components,
+            low_pass_hz=low_pass_hz,
+            high_pass_hz=high_pass_hz,
+            censor_fd_mm=censor_fd_mm,
+            fwhm_mm=fwhm_mm,
+            nuisance=nuisance,
+            nuisance_columns=nuisance_columns,
+            min_volumes=min_volumes,
+            fd_flag_mm=fd_flag_mm,
+            confounds_source=run.confounds,
+        )
+        normalise_series(cleaned.series, concat_normalise, out=joined[offset : offset + n_kept])
+        qcs.append(cleaned.qc)
+        del series, cleaned
+        if header is None:
+            # the joined image's header as the image chain gave it: the run's series
+            # (dummies dropped), cleaned, smoothed, joined
+            # (what nibabel's slicer gives without its data: a broadcast zero)
+            header = bold.header
+            if first:
+                kept_shape = (*bold.shape[:3], bold.shape[3] - first)
+                zeros = np.broadcast_to(np.float32(0), kept_shape)
+                header = nib.Nifti1Image(zeros, bold.affine, bold.header).header
+            for n_volumes in (n_kept, n_kept, len(joined)):
+                header = _like_header(header, bold.affine, (*joint.shape, n_volumes))
     qc = combine_run_qc(
         subject,
-        [run.qc for run in cleaned],
+        qcs,
         [run.label for run in runs],
         fd_flag_mm=fd_flag_mm,
         thresholds=thresholds,
     )
-    return SubjectResult(img=joined, mask=mask_img, qc=qc)
+    return SubjectResult(series=joined, mask=mask_img, qc=qc, header=header)
+
+
+def _like_header(
+    header: nib.Nifti1Header, affine: np.ndarray, shape: Sequence[int]
+) -> nib.Nifti1Header:
+    """The header :func:`_like` gives float32 data of ``shape`` like an image with
+    ``header`` and ``affine``, without the data (a broadcast zero stands in)."""
+    copied = header.copy()
+    copied.set_data_dtype(np.float32)
+    out = nib.Nifti1Image(np.broadcast_to(np.float32(0), tuple(shape)), affine, copied)
+    out.header.set_data_shape(tuple(shape))
+    return out.header
 
 
 def group_qc_table(

@@ -20,7 +20,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from tmstarget import circuits, native, scalp, targeting, uncertainty
+from tmstarget import circuits, native, niftiio, scalp, targeting, uncertainty
 
 LOG = logging.getLogger("tmstarget")
 
@@ -170,7 +170,9 @@ def load_timeseries(
     bold_path: str | Path, mask_path: str | Path
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
     """The brain voxels' time series (n_timepoints, n_brain_voxels, float32, columns in
-    the order of ``volume[mask]``) and the mask image."""
+    the order of ``volume[mask]``) and the mask image. The series is read a block of
+    volumes at a time straight into that matrix (:func:`tmstarget.niftiio.read_masked`):
+    the peak is the matrix plus one block, never the full-grid 4D array."""
     mask_img = nib.load(mask_path)
     mask = np.asarray(mask_img.dataobj) > 0
     bold = nib.load(bold_path)
@@ -178,9 +180,7 @@ def load_timeseries(
         raise targeting.TargetingError(
             f"{bold_path} and its brain mask {mask_path} are on different grids"
         )
-    data = np.asarray(bold.dataobj, dtype=np.float32)
-    timeseries = np.ascontiguousarray(data[mask].T)
-    del data
+    timeseries = niftiio.read_masked(bold_path, mask)
     return timeseries, nib.Nifti1Image(mask.astype(np.uint8), mask_img.affine)
 
 
