@@ -634,7 +634,14 @@ def test_combine_run_qc_and_flags():
     assert subject.metrics["pct_censored"] == pytest.approx(100 * 10 / 150)
     assert subject.metrics["median_tsnr_before"] == 50
     assert subject.metrics["n_single_echo_runs"] == 1
-    assert subject.flags == []
+    # no thresholds, no verdict (the workflow judges in summarise_qc and the report)
+    assert subject.flags is None and subject.thresholds is None
+    judged = denoise.combine_run_qc(
+        "01",
+        [_run_qc(0.1, 100), _run_qc(0.4, 50, censored=10, mode="single-echo")],
+        thresholds={},
+    )
+    assert judged.flags == [] and judged.thresholds == denoise.QC_THRESHOLDS
     table = pd.DataFrame(
         [
             {"subject": "01", **subject.metrics},
