@@ -71,6 +71,7 @@ def test_every_job_has_a_log(tiny_run):
     } <= logs
 
 
+@pytest.mark.slow  # a second whole tiny run (6 minutes with the per-patient reports)
 def test_one_core_gives_the_same_bytes(tiny_run, tmp_path):
     again = run_tiny(tmp_path, cores=1)
     assert digest(again) == digest(tiny_run)
