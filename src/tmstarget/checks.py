@@ -39,7 +39,7 @@ from tmstarget.bids import Run
 log = logging.getLogger(__name__)
 
 # participants.tsv columns Beam F3 needs (cm).
-HEAD_COLUMNS = ("nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm")
+HEAD_COLUMNS = clinical.HEAD_MEASUREMENT_COLUMNS
 BEAM_F3 = "beam_f3"
 
 SUBJECTS_DICTIONARY = {

@@ -67,6 +67,8 @@ _MAX_LISTED = 20
 # Plausibility bounds: values outside are typing errors, not unusual people.
 _AGE_RANGE_YEARS = (0, 120)
 _HEAD_RANGE_CM = (5.0, 100.0)
+# The head measurements of participants.tsv that place Beam F3 (cm).
+HEAD_MEASUREMENT_COLUMNS = ("nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm")
 
 
 class ClinicalDataError(ValueError):
@@ -258,6 +260,29 @@ def validate_visits(visits: Sequence[str], baseline_visit: str) -> tuple[str, ..
 # --------------------------------------------------------------------------------------
 
 
+def _participant_rows(raw: pd.DataFrame, required: Sequence[str], file: str) -> pd.DataFrame:
+    """A copy of participants.tsv as read, once its ``required`` columns, IDs and
+    uniqueness are checked."""
+    _require_columns(raw, required, file)
+    frame = raw.copy()
+    _check_participant_ids(frame, file)
+    _check_duplicates(
+        frame,
+        ["participant_id"],
+        file,
+        "Fix: each participant must appear once; remove or renumber the repeated row.",
+    )
+    return frame
+
+
+def _parse_head_measurements(frame: pd.DataFrame, file: str) -> None:
+    """Parse the head measurement columns in place (cm, NaN for n/a) or stop."""
+    for column in HEAD_MEASUREMENT_COLUMNS:
+        frame[column] = _float_column(
+            frame, column, file, _HEAD_RANGE_CM, "write head measurements in cm (or n/a)."
+        )
+
+
 def validate_participants(
     raw: pd.DataFrame, arm_labels: Mapping[str, str] = DEFAULT_ARM_LABELS
 ) -> pd.DataFrame:
@@ -279,15 +304,7 @@ def validate_participants(
         "tragus_tragus_cm",
         "head_circumference_cm",
     )
-    _require_columns(raw, required, file)
-    frame = raw.copy()
-    _check_participant_ids(frame, file)
-    _check_duplicates(
-        frame,
-        ["participant_id"],
-        file,
-        "Fix: each participant must appear once; remove or renumber the repeated row.",
-    )
+    frame = _participant_rows(raw, required, file)
     problems = [
         f"{_who(frame, index)}, column arm: unknown arm label {value!r}"
         f" (configured labels: {', '.join(labels.values())})"
@@ -317,10 +334,7 @@ def validate_participants(
         True,
         "write the number of failed treatments as a whole number >= 0 (or n/a).",
     )
-    for column in ("nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm"):
-        frame[column] = _float_column(
-            frame, column, file, _HEAD_RANGE_CM, "write head measurements in cm (or n/a)."
-        )
+    _parse_head_measurements(frame, file)
     frame["arm_label"] = frame["arm"]
     frame["arm"] = frame["arm"].map(role_of_label)
     for role in ARM_ROLES:
@@ -551,9 +565,6 @@ def load_participants(
     return validate_participants(raw, arm_labels)
 
 
-HEAD_MEASUREMENT_COLUMNS = ("nasion_inion_cm", "tragus_tragus_cm", "head_circumference_cm")
-
-
 def validate_head_measurements(raw: pd.DataFrame) -> pd.DataFrame:
     """Validate the head measurements of ``participants.tsv`` (as read, all strings) without
     asking for the trial's columns: a clinic's table needs only ``participant_id`` and, for
@@ -563,21 +574,11 @@ def validate_head_measurements(raw: pd.DataFrame) -> pd.DataFrame:
     ``n/a``; a missing column is all NaN), sorted by participant_id.
     """
     file = PARTICIPANTS_FILE
-    _require_columns(raw, ("participant_id",), file)
-    frame = raw.copy()
-    _check_participant_ids(frame, file)
-    _check_duplicates(
-        frame,
-        ["participant_id"],
-        file,
-        "Fix: each participant must appear once; remove or renumber the repeated row.",
-    )
+    frame = _participant_rows(raw, ("participant_id",), file)
     for column in HEAD_MEASUREMENT_COLUMNS:
         if column not in frame.columns:
             frame[column] = np.nan
-        frame[column] = _float_column(
-            frame, column, file, _HEAD_RANGE_CM, "write head measurements in cm (or n/a)."
-        )
+    _parse_head_measurements(frame, file)
     columns = ["participant_id", *HEAD_MEASUREMENT_COLUMNS]
     return frame[columns].sort_values("participant_id").reset_index(drop=True)
 

@@ -238,11 +238,13 @@ def neuronavigation_table(
     return pd.DataFrame(rows, columns=list(NAVIGATION_COLUMNS))
 
 
-def write_neuronavigation_csv(table: pd.DataFrame, path: str | Path) -> Path:
+def write_neuronavigation_csv(
+    table: pd.DataFrame, path: str | Path, decimals: int = _CSV_DECIMALS
+) -> Path:
     """Write the neuronavigation table as plain CSV (same bytes for the same table).
 
-    Comma-separated, a header row, ``\\n`` line ends, UTF-8, coordinates with
-    3 decimals (mm), empty cells for unknown values, no index column.
+    Comma-separated, a header row, ``\\n`` line ends, UTF-8, numbers with ``decimals``
+    decimals (3: mm), empty cells for unknown values, no index column.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,10 +252,10 @@ def write_neuronavigation_csv(table: pd.DataFrame, path: str | Path) -> Path:
     for column in frame.columns:
         if pd.api.types.is_float_dtype(frame[column]):
             # + 0.0 turns -0.0 into 0.0, so a rounded tiny negative prints as 0.000
-            frame[column] = frame[column].round(_CSV_DECIMALS) + 0.0
+            frame[column] = frame[column].round(decimals) + 0.0
     text = frame.to_csv(
         index=False,
-        float_format=f"%.{_CSV_DECIMALS}f",
+        float_format=f"%.{decimals}f",
         na_rep="",
         lineterminator="\n",
     )

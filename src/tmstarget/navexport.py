@@ -18,6 +18,7 @@ import pandas as pd
 
 from tmstarget import atomic
 from tmstarget.blinding import check_blind
+from tmstarget.native import write_neuronavigation_csv
 from tmstarget.navigation import (
     NavigationMarker,
     coil_matrix,
@@ -130,16 +131,6 @@ def markers(table: pd.DataFrame) -> list[NavigationMarker]:
     return result
 
 
-def write_navigation_csv(table: pd.DataFrame, path: str | Path) -> None:
-    """The table as plain CSV (comma-separated, 4 decimals, ``\\n`` line ends)."""
-    frame = table.copy()
-    for column in frame.columns:
-        if pd.api.types.is_float_dtype(frame[column]):
-            frame[column] = frame[column].round(4) + 0.0
-    text = frame.to_csv(index=False, float_format="%.4f", na_rep="", lineterminator="\n")
-    atomic.write_text(Path(path), text)
-
-
 def write_navigation_files(
     table: pd.DataFrame,
     paths: Mapping[str, str | Path],
@@ -152,7 +143,8 @@ def write_navigation_files(
     (:func:`tmstarget.blinding.check_blind`) and nothing is written if one would
     contain such a word."""
     writers = {
-        "csv": lambda path: write_navigation_csv(table, path),
+        # 4 decimals: the unit vectors as well as the mm
+        "csv": lambda path: write_neuronavigation_csv(table, path, decimals=4),
         "brainsight": lambda path: write_brainsight_targets(path, markers(table), t1w=t1w),
         "localite": lambda path: write_localite_instrument_markers(path, markers(table), t1w=t1w),
     }

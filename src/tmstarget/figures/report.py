@@ -131,6 +131,14 @@ def _marker(ax: plt.Axes, point, view, **style) -> None:
     ax.scatter([point[h]], [point[v]], zorder=5, clip_on=True, **style)
 
 
+def _finish_view(ax: plt.Axes, view: str, target_mm) -> None:
+    """The target's cross on top, the orientation letters and the slice's coordinate."""
+    _marker(ax, target_mm, view, s=70, marker="+", color=PALETTE["vermillion"], linewidths=1.6)
+    _label_axes(ax, view)
+    axis = _NORMAL_AXIS[view]
+    ax.set_title(f"{view} ({'xyz'[axis]} = {target_mm[axis]:.1f} mm)", fontsize=7)
+
+
 def _native_row(fig, grid, site: ReportSite, t1w_img) -> list[plt.Axes]:
     axes = []
     for column, view in enumerate(_VIEWS):
@@ -166,14 +174,7 @@ def _native_row(fig, grid, site: ReportSite, t1w_img) -> list[plt.Axes]:
                     arrowprops={"arrowstyle": "-|>", "color": PALETTE["sky"], "linewidth": 1.2},
                     zorder=6,
                 )
-        _marker(
-            ax, site.native_mm, view, s=70, marker="+", color=PALETTE["vermillion"], linewidths=1.6
-        )
-        _label_axes(ax, view)
-        ax.set_title(
-            f"{view} ({'xyz'[_NORMAL_AXIS[view]]} = {site.native_mm[_NORMAL_AXIS[view]]:.1f} mm)",
-            fontsize=7,
-        )
+        _finish_view(ax, view, site.native_mm)
     return axes
 
 
@@ -224,14 +225,7 @@ def _template_row(
                 edgecolors=PALETTE["orange"],
                 linewidths=1.4,
             )
-        _marker(
-            ax, site.mni_mm, view, s=70, marker="+", color=PALETTE["vermillion"], linewidths=1.6
-        )
-        _label_axes(ax, view)
-        ax.set_title(
-            f"{view} ({'xyz'[_NORMAL_AXIS[view]]} = {site.mni_mm[_NORMAL_AXIS[view]]:.1f} mm)",
-            fontsize=7,
-        )
+        _finish_view(ax, view, site.mni_mm)
     return axes
 
 
