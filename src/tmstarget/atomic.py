@@ -66,12 +66,42 @@ def replacing(path: str | Path) -> Iterator[Path]:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """``Path.write_text`` (UTF-8), atomically."""
+    """``Path.write_text`` (UTF-8), atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file; its folder is created when missing. A partial file beside it
+        is renamed into place only once the whole text is written.
+    text : str
+        The file's content, written as UTF-8.
+
+    Raises
+    ------
+    OutputWriteError
+        When the file cannot be written (the message names it and the free space); the
+        partial file is removed and ``path`` is left as it was.
+    """
     with replacing(path) as partial:
         partial.write_text(text, encoding="utf-8")
 
 
 def save_image(img, path: str | Path) -> None:
-    """``img.to_filename(path)`` (nibabel; the same bytes), atomically."""
+    """``img.to_filename(path)`` (nibabel; the same bytes), atomically.
+
+    Parameters
+    ----------
+    img : nibabel.spatialimages.SpatialImage
+        The image to save (any nibabel image with ``to_filename``).
+    path : str or Path
+        The output file; its extensions (``.nii.gz``, ``.nii``) choose the format, and the
+        partial file written first keeps them.
+
+    Raises
+    ------
+    OutputWriteError
+        When the file cannot be written (the message names it and the free space); the
+        partial file is removed and ``path`` is left as it was.
+    """
     with replacing(path) as partial:
         img.to_filename(str(partial))

@@ -9,7 +9,23 @@ import sys
 
 
 def log_to_file(path: str) -> logging.Logger:
-    """Send logging, warnings and uncaught exceptions of this process to ``path``."""
+    """Send logging, warnings and uncaught exceptions of this process to ``path``.
+
+    Logging goes to ``path`` at INFO (replacing any earlier configuration), Python warnings
+    are captured into it, chatty libraries (fontTools, matplotlib, PIL, numexpr) are held
+    at WARNING, and an uncaught exception is logged with its traceback before Python's own
+    hook reports it.
+
+    Parameters
+    ----------
+    path : str
+        The job's log file (``snakemake.log[0]``).
+
+    Returns
+    -------
+    logging.Logger
+        The package's logger (``tmstarget``).
+    """
     logging.basicConfig(
         filename=path,
         level=logging.INFO,

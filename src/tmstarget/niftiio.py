@@ -243,7 +243,36 @@ def write_masked(
     """Write a (volumes, mask voxels) matrix (columns in the order of ``volume[mask]``) as
     the full-grid 4D float32 NIfTI nibabel would write for it (:func:`header_as_written`;
     0 outside the mask), block by block: never the full-grid 4D array. A ``.nii.gz`` is
-    compressed with ISA-L: the image bytes are nibabel's, the gzip stream is not."""
+    compressed with ISA-L: the image bytes are nibabel's, the gzip stream is not.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output NIfTI (``.nii`` or ``.nii.gz``), written under a partial name and
+        renamed on success; nothing is left behind on an error.
+    series : numpy.ndarray
+        The (volumes, mask voxels) matrix; column ``j`` is voxel ``j`` of
+        ``volume[mask]`` (numpy's C-order boolean indexing).
+    mask : numpy.ndarray
+        The boolean 3D mask (voxel grid x, y, z) the columns come from.
+    header : nibabel.Nifti1Header
+        The header to start from (e.g. the source series'); shape, data type (float32)
+        and scaling are set as nibabel would set them.
+    affine : numpy.ndarray
+        The 4 x 4 voxel-to-world affine (voxel indices to RAS+ mm) written to the xforms.
+    block_volumes : int, default 16
+        Volumes written per block: peak memory is one full-grid block.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    NiftiIOError
+        When ``series`` is not 2D with one column per mask voxel.
+    """
     if series.ndim != 2 or series.shape[1] != int(mask.sum()):
         raise NiftiIOError(
             f"{path}: a matrix of shape {series.shape} for a mask of {int(mask.sum())} voxels"

@@ -14,7 +14,18 @@ from pathlib import Path
 
 
 def name_of(path: str | Path) -> str:
-    """A file's name up to its first dot: ``results/x/consort.png`` -> ``consort``."""
+    """A file's name up to its first dot: ``results/x/consort.png`` -> ``consort``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file path; only its last component is used.
+
+    Returns
+    -------
+    str
+        The file name without its folder and without every extension.
+    """
     return Path(path).name.split(".", 1)[0]
 
 
@@ -36,7 +47,20 @@ class Declared(dict[str, list[Path]]):
 
 def by_name(paths: Iterable[str | Path]) -> Declared:
     """Group declared paths by name: the ``.tsv``, ``.md`` and ``.tex`` of a table, the
-    ``.png`` and ``.pdf`` of a figure."""
+    ``.png`` and ``.pdf`` of a figure.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        A rule's declared outputs (or inputs), as ``snakemake.output`` gives them.
+
+    Returns
+    -------
+    Declared
+        Name (:func:`name_of`) -> the paths of that name, in declaration order. Looking up
+        a name the rule does not declare raises ``KeyError`` naming the declared ones;
+        ``.one(name)`` raises ``ValueError`` unless exactly one path has that name.
+    """
     declared = Declared()
     for path in map(Path, paths):
         declared.setdefault(name_of(path), []).append(path)

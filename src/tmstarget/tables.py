@@ -645,6 +645,34 @@ def write_table(
     only (cell frames carry their own). The LaTeX label is ``tab:<name of the .tex file
     without its suffix>``. Paths of another suffix, or a format missing or given twice,
     are a ValueError before anything is written.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A cell frame (:data:`CELL_COLUMNS`, see the module docstring) or a plain frame.
+    paths : iterable of str or Path
+        One ``.tsv``, one ``.md`` and one ``.tex`` path, in any order (the rule's declared
+        outputs; :func:`table_paths` makes them from a stem). Folders are created.
+    caption : str, optional
+        The table's caption; None takes ``frame.attrs["caption"]`` (or none).
+    notes : sequence of str, optional
+        Notes printed under the table; None takes ``frame.attrs["notes"]`` (or none).
+    decimals : int, default 2
+        Decimals of floats in the human files of a plain frame.
+
+    Returns
+    -------
+    list of Path
+        ``paths``, in the order given.
+
+    Raises
+    ------
+    TypeError
+        When ``paths`` is one path rather than the three.
+    ValueError
+        When ``paths`` is not exactly one ``.tsv``, one ``.md`` and one ``.tex``.
+    OutputWriteError
+        When a file cannot be written (:func:`tmstarget.atomic.write_text`).
     """
     if isinstance(paths, str | Path):
         raise TypeError(
