@@ -59,7 +59,22 @@ METHOD_WORDS = ("Beam", "F3", "circuit", "searchlight", "sgACC", "seed", "connec
 
 def revealing_words(arm_labels: Mapping[str, str], methods: Iterable[str]) -> list[str]:
     """Every word a technician's file must not contain: the arm roles and labels as
-    participants.tsv writes them, the method names and :data:`METHOD_WORDS`."""
+    participants.tsv writes them, the method names and :data:`METHOD_WORDS`.
+
+    Parameters
+    ----------
+    arm_labels : mapping of str to str
+        Arm role (``connectivity``, ``scalp``) -> the label participants.tsv writes for
+        it (config ``trial.arm_labels``); the roles themselves are always included.
+    methods : iterable of str
+        Method names (e.g. the targeting methods of the workflow); ``beam_f3`` is always
+        included.
+
+    Returns
+    -------
+    list of str
+        The words, sorted, for :func:`check_blind`.
+    """
     words = {"connectivity", "scalp", *arm_labels.values(), *methods, BEAM_F3, *METHOD_WORDS}
     return sorted(words)
 
@@ -79,7 +94,26 @@ def delivered_method(arm: str, connectivity_method: str) -> str:
 def check_blind(table: pd.DataFrame | str, revealing: Iterable[str], source: str) -> None:
     """Raise :class:`BlindingError` if a column name or a cell of ``table`` (or the text of
     a file, a ``str``) contains one of the ``revealing`` words (arm labels, method names;
-    whole words, case-insensitive). ``source`` names the file in the message."""
+    whole words, case-insensitive). ``source`` names the file in the message.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or str
+        The technician's table (column names and every cell are searched), or the text of
+        a file.
+    revealing : iterable of str
+        The words that tell the arm (:func:`revealing_words`); empty words are ignored.
+        A word is found only as a whole word, case-insensitive (an arm labelled "A" is not
+        found in "RAS").
+    source : str
+        The file the table is for, named in the error message.
+
+    Raises
+    ------
+    BlindingError
+        When any revealing word is found; the message lists them and the file was not
+        written.
+    """
     words = sorted({word for word in revealing if word})
     if isinstance(table, str):
         cells = [table]
@@ -111,7 +145,33 @@ def technician_table(
     """The technician's one-row table: the ``method`` row of the participant's coil poses
     (rule place_coil's ``desc-coil_targets.tsv``) under the neutral label.
 
-    Raises ValueError when ``coil`` has no row (or several) of ``method``."""
+    Parameters
+    ----------
+    coil : pandas.DataFrame
+        The participant's coil poses, one row per method, with a ``method`` column and the
+        columns of :data:`TECHNICIAN_COLUMNS` from ``target_x_mm`` on: target and coil
+        centre (mm, in the patient's T1w space), coil normal and handle direction (unit
+        vectors) and ``handle_angle_deg`` (degrees).
+    participant_id : str
+        The participant label written in the row.
+    method : str
+        The method whose site is delivered (the participant's arm decides it).
+    t1w_image : str
+        The name of the T1w image the coordinates refer to, written in the row.
+    coordinate_convention : str, default "RAS"
+        The axis convention of the coordinates, written in the row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row with the columns of :data:`TECHNICIAN_COLUMNS`; ``target_label`` is
+        :data:`tmstarget.patient_report.NEUTRAL_LABEL` whatever the method.
+
+    Raises
+    ------
+    ValueError
+        When ``coil`` has no row (or several) of ``method``.
+    """
     chosen = coil[coil["method"].astype(str) == method]
     if len(chosen) != 1:
         raise ValueError(
@@ -139,7 +199,33 @@ def blinding_key(
     """The key to the technician's files: one row per participant with the label they
     saw, the arm (``arms``: participant_id -> role), the delivered method, the file
     (``files``: participant_id -> file name) and the delivered site (to check the key
-    against the packet)."""
+    against the packet).
+
+    Parameters
+    ----------
+    technician : pandas.DataFrame
+        The technicians' tables of all participants (:func:`technician_table` rows).
+    arms : mapping of str to str
+        participant_id -> arm role (``connectivity`` or ``scalp``).
+    connectivity_method : str
+        The method whose site the connectivity arm receives (the scalp arm receives
+        ``beam_f3``).
+    files : mapping of str to str
+        participant_id -> the name of the technician's file of that participant.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per participant, sorted by ``participant_id``, with the columns of
+        :data:`KEY_DICTIONARY`; the delivered site in T1w RAS mm.
+
+    Raises
+    ------
+    ValueError
+        When an arm is neither ``connectivity`` nor ``scalp``.
+    KeyError
+        When a participant of ``technician`` is missing from ``arms`` or ``files``.
+    """
     rows = []
     for row in technician.itertuples(index=False):
         arm = arms[row.participant_id]

@@ -560,7 +560,31 @@ def check_categories(participants: pd.DataFrame, dictionary: Mapping[str, object
 def load_participants(
     bids_root: str | Path, arm_labels: Mapping[str, str] = DEFAULT_ARM_LABELS
 ) -> pd.DataFrame:
-    """Read and validate ``participants.tsv`` (see :func:`validate_participants`)."""
+    """Read and validate ``participants.tsv`` (see :func:`validate_participants`).
+
+    Parameters
+    ----------
+    bids_root : str or Path
+        The BIDS dataset's root folder, which holds ``participants.tsv``.
+    arm_labels : mapping of str to str, optional
+        Arm role (``connectivity``, ``scalp``) -> the label the file writes in ``arm``
+        (config ``trial.arm_labels``); by default the labels are the roles.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per participant, sorted by participant_id: ``arm`` holds the role and
+        ``arm_label`` the label as written; age (years), n_failed_treatments and the head
+        measurements (cm) are float64 with NaN for ``n/a``; extra columns are kept.
+
+    Raises
+    ------
+    ClinicalDataError
+        When the file is missing or unreadable, a required column is missing, or a value
+        is wrong (IDs, duplicates, unknown arm labels, sex, ages, counts, head
+        measurements), or an arm has no participant; the message names the participant
+        and the column and says how to fix it.
+    """
     raw = _read_tsv(Path(bids_root) / PARTICIPANTS_FILE, PARTICIPANTS_FILE)
     return validate_participants(raw, arm_labels)
 
@@ -602,6 +626,32 @@ def load_clinical(
 
     ``participants.tsv`` and ``phenotype/madrs.tsv`` are required; blinding and adverse
     events are ``None`` when their file does not exist.
+
+    Parameters
+    ----------
+    bids_root : str or Path
+        The BIDS dataset's root folder (files as the module docstring lists them).
+    arm_labels : mapping of str to str, optional
+        Arm role (``connectivity``, ``scalp``) -> label as the files write it (config
+        ``trial.arm_labels``); by default the labels are the roles.
+    visits : sequence of str, optional
+        The visit labels in time order, baseline first (:data:`DEFAULT_VISITS`).
+    baseline_visit : str, default "baseline"
+        The visit label of baseline (day 0).
+
+    Returns
+    -------
+    ClinicalData
+        The validated participants (arm as role), MADRS ratings (long: participant_id,
+        session_id, days_since_baseline in days, madrs_total 0-60; missed visits dropped),
+        blinding guesses (roles, ``dont_know`` or NaN) and adverse events, each None when
+        its file is absent, and the data dictionary participants.json ({} when absent).
+
+    Raises
+    ------
+    ClinicalDataError
+        When a required file is missing, a table is malformed or contradicts the config
+        (arm labels, visits); all problems of one kind are listed together.
     """
     root = Path(bids_root)
     participants = load_participants(root, arm_labels)

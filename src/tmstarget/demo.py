@@ -182,7 +182,27 @@ T1W_SIDECAR = {"EchoTime": 0.00298, "RepetitionTime": 2.3, "InversionTime": 0.9,
 
 
 def spec_from_config(demo: dict, arm_labels: dict[str, str]) -> DemoSpec:
-    """Build a :class:`DemoSpec` from the validated ``demo`` config section."""
+    """Build a :class:`DemoSpec` from the validated ``demo`` config section.
+
+    Parameters
+    ----------
+    demo : dict
+        The config's ``demo`` section (schema-validated): ``seed``, ``n_per_arm``,
+        ``layout`` (``native`` or ``template``), ``clinical`` (effect sizes and their
+        calibration ranges) and ``imaging`` (voxel sizes in mm, run and volume counts,
+        repetition and echo times in seconds, spreads and drifts in mm, noise and
+        percentages).
+    arm_labels : dict of str to str
+        Arm role (``connectivity``, ``scalp``) -> label written to participants.tsv
+        (config ``trial.arm_labels``).
+
+    Returns
+    -------
+    DemoSpec
+        The cohort's seed, clinical and imaging specs and layout, every number cast to
+        its type (``imaging.t1w_voxel_size_mm`` defaults to 2.0 mm, ``layout`` to
+        ``native``).
+    """
     clinical = demo["clinical"]
     imaging = demo["imaging"]
     native_mm = imaging.get("native_voxel_size_mm")
@@ -230,7 +250,29 @@ def write_demo_dataset(
     memory) cannot hold that many subjects at once. With ``replace``, the dataset is
     written beside ``root`` and then takes its place: whatever ``root`` held goes (the
     files of an earlier, larger demo too), and a killed simulation leaves no half
-    dataset under ``root``."""
+    dataset under ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        The BIDS root to write (config ``input.bids_dir``); fMRIPrep derivatives and the
+        planted ground truth go under ``root/derivatives``.
+    spec : DemoSpec
+        The cohort to simulate (:func:`spec_from_config`).
+    threads : int, default 1
+        The most processes to simulate subjects in.
+    mem_mb : float, optional
+        The job's memory (MB); fewer processes are used when it cannot hold ``threads``
+        subjects at once. None: no limit.
+    replace : bool, default False
+        Write beside ``root`` and then replace it whole (see above).
+
+    Raises
+    ------
+    SimulationError
+        When the imaging spec is invalid (:meth:`simulate.ImagingSpec.validate`) or the
+        layout is neither ``native`` nor ``template``.
+    """
     root = Path(root)
     if replace:
         atomic.remove_partials(root)
@@ -390,7 +432,23 @@ def planned_runs(root: str | Path, spec: DemoSpec) -> dict[str, list[Run]]:
     :func:`write_demo_dataset` writes under ``root``, known from the spec alone.
 
     The shape of a native run's grid is drawn from the subject's random stream exactly as
-    the writer draws it (about 50 ms per subject)."""
+    the writer draws it (about 50 ms per subject).
+
+    Parameters
+    ----------
+    root : str or Path
+        The BIDS root the demo is (or will be) written to; every path is under it.
+    spec : DemoSpec
+        The cohort (:func:`spec_from_config`); nothing is read from disk.
+
+    Returns
+    -------
+    dict of str to list of Run
+        Subject label (without ``sub-``) -> its runs in run order: per-echo files, echo
+        times and repetition time (seconds), mask and confounds files, space (``native``
+        or ``MNI152NLin6Asym``), the transforms and T1w of a native run, and the 4D shape
+        (voxels x, y, z and volumes).
+    """
     root = Path(root)
     imaging = spec.imaging
     native = spec.layout == "native"
