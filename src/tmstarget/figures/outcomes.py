@@ -290,6 +290,25 @@ def plot_consort(
 
     Enrolment boxes appear only when the counts hold ``assessed``/``excluded`` stages.
     ``missing_policy`` (default: ``counts.attrs``) words the response denominator.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        The participant flow: columns stage, arm (role, or ``all``), n.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    arm_names : mapping of str to str, optional
+        Arm role -> printed name; roles not given keep :data:`DEFAULT_ARM_NAMES`.
+    visit_labels : mapping of str to str, optional
+        Visit -> printed label; visits not given keep :data:`DEFAULT_VISIT_LABELS`.
+    missing_policy : str, optional
+        ``non_responder``, ``exclude`` or ``last_observation``; None takes
+        ``counts.attrs["missing_policy"]`` (``non_responder`` when absent).
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
     """
     apply_style()
     labels = {**DEFAULT_VISIT_LABELS, **dict(visit_labels or {})}
@@ -330,6 +349,30 @@ def plot_trajectories(
     35, which would squash the treatment week). Treatment days are shaded. With
     ``contrasts`` (the mixed-model frame: visit, p_value) visits whose arm contrast has
     P < ``significance`` get an asterisk.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per visit and arm (visit, arm role, n, mean, se; MADRS points), visits in
+        the configured order.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    contrasts : pandas.DataFrame, optional
+        The mixed model's per-visit arm contrasts (columns visit, p_value); None or empty:
+        no asterisks.
+    significance : float, default 0.05
+        The P value below which a visit is starred.
+    arm_names : mapping of str to str, optional
+        Arm role -> printed name; roles not given keep :data:`DEFAULT_ARM_NAMES`.
+    visit_labels : mapping of str to str, optional
+        Visit -> tick label; visits not given keep the short default labels.
+    treatment_visits : sequence of str, optional
+        The visits shaded as the treatment days (``day1`` to ``day5``).
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
     """
     apply_style()
     names = _names(arm_names)
@@ -429,6 +472,26 @@ def plot_waterfall(
     ``outcomes`` is :func:`tmstarget.outcomes.participant_outcomes` (percent_change,
     negative = improvement; NaN = not analysed, left out and counted in the panel title).
     The dashed line is the response threshold (-100 * ``response_min_reduction`` %).
+
+    Parameters
+    ----------
+    outcomes : pandas.DataFrame
+        One row per participant with arm (role) and percent_change (%, negative =
+        improvement, NaN = not analysed).
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    response_min_reduction : float, default 0.5
+        The response threshold as a fraction of baseline MADRS (0.5 = a 50% reduction);
+        bars at or below -100 times it are drawn as responders.
+    arm_names : mapping of str to str, optional
+        Arm role -> printed name; roles not given keep :data:`DEFAULT_ARM_NAMES`.
+    primary_label : str, default "month 1"
+        The primary visit as printed in the axis label and the note of the missing.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
     """
     apply_style()
     names = _names(arm_names)
@@ -503,7 +566,25 @@ def plot_response_bars(
     arm_names: Mapping[str, str] | None = None,
     confidence: float = 0.95,
 ) -> None:
-    """Response and remission rates by arm with their CIs (from ``outcomes.binary_summary``)."""
+    """Response and remission rates by arm with their CIs (from ``outcomes.binary_summary``).
+
+    Parameters
+    ----------
+    binary : pandas.DataFrame
+        Columns outcome (label), arm (role), count, total, proportion, low, high
+        (proportions 0-1; drawn as percentages with count/total above each bar).
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    arm_names : mapping of str to str, optional
+        Arm role -> printed name; roles not given keep :data:`DEFAULT_ARM_NAMES`.
+    confidence : float, default 0.95
+        The confidence level of the intervals, printed in the axis label.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
+    """
     apply_style()
     names = _names(arm_names)
     outcomes = list(dict.fromkeys(binary["outcome"]))
@@ -563,6 +644,26 @@ def plot_forest(
     One panel per ``panel`` value, each with its own x scale and reference line at
     ``null``; estimates and CIs are printed on the right. Positive = favours the
     experimental (connectivity) arm.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        Columns panel (the x-axis label), label, estimate, low, high, null (reference
+        line); connectivity minus scalp. Infinite limits are clipped to the panel.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    arm_names : mapping of str to str, optional
+        Arm role -> printed name; roles not given keep :data:`DEFAULT_ARM_NAMES`.
+    decimals : mapping of str to int, optional
+        Panel -> decimals of the printed estimates; by default 2 for a standardised
+        panel and 1 otherwise.
+    confidence : float, default 0.95
+        The confidence level of the intervals, printed in the column header.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
     """
     apply_style()
     names = _names(arm_names)
@@ -657,7 +758,32 @@ def plot_mechanism(
 ) -> None:
     """One panel per site measure: the measure against percent change in MADRS (negative
     is improvement), one colour per arm, with each group's Spearman rho (CI) printed
-    (from :func:`tmstarget.outcomes.mechanism_data` and ``mechanism_correlations``)."""
+    (from :func:`tmstarget.outcomes.mechanism_data` and ``mechanism_correlations``).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per participant with arm (role), percent_change (%, negative =
+        improvement) and a column per measure.
+    correlations : pandas.DataFrame
+        Columns measure, group (a role or ``pooled``), rho, low, high: printed above
+        each measure's panel.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    measures : mapping of str to str
+        Column of ``data`` -> x-axis label (with its unit), one panel each, in order.
+    arm_names : mapping of str to str, optional
+        Arm role -> printed name; roles not given keep :data:`DEFAULT_ARM_NAMES`.
+    primary_label : str, default "month 1"
+        The primary visit as printed in the y-axis label.
+
+    Raises
+    ------
+    ValueError
+        When ``data`` lacks the arm, percent_change or a measure column.
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
+    """
     missing = [c for c in ("arm", "percent_change", *measures) if c not in data.columns]
     if missing:
         raise ValueError(f"mechanism data lack column(s): {', '.join(missing)}")

@@ -52,6 +52,27 @@ def plot_power_curves(
     effect (the type I error); dashed reference lines at ``power_targets`` (and at
     ``alpha`` when given). The x axis is logarithmic so that the continuous endpoint
     (tens per arm) and response (hundreds) read alike.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        One row per analysis, scenario and sample size: analysis, analysis_label,
+        endpoint, roles (comma-separated), scenario, scenario_label, n_per_arm
+        (participants per arm), power, power_low, power_high and type_i_error
+        (proportions 0-1, drawn as %).
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    power_targets : sequence of float, default (0.8, 0.9)
+        Target powers (proportions) drawn as dashed reference lines.
+    confidence : float, default 0.95
+        The confidence level of the simulation CIs, printed in the legend title.
+    alpha : float, optional
+        The tests' significance level, drawn as a dotted line; None: not drawn.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
     """
     apply_style()
     analyses = list(dict.fromkeys(curves["analysis"]))

@@ -91,7 +91,26 @@ def plot_subject_qc(
     paths: Iterable[str | Path],
     n_slices: int = 5,
 ) -> None:
-    """Draw the QC page of one subject and save it to every path (PNG for review)."""
+    """Draw the QC page of one subject and save it to every path (PNG for review).
+
+    Parameters
+    ----------
+    qc : SubjectQC
+        The subject's finished QC (:func:`tmstarget.denoise.clean_subject`): metrics,
+        thresholds and flags, tSNR maps before and after denoising (RAS+ voxel arrays
+        with their affine; slices are labelled in mm), framewise displacement (mm) with
+        the flag threshold and kept frames, carpets, and each run's mode and ME-ICA
+        component summary.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    n_slices : int, default 5
+        Axial slices per tSNR row, evenly spaced through the brain.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
+    """
     apply_style()
     fig = plt.figure(figsize=(7.5, 10.0))
     grid = GridSpec(

@@ -59,6 +59,31 @@ def plot_within_between(
     B: cumulative distributions of every within and between distance
     (:func:`tmstarget.reliability.distance_table`, both conventions), with vertical lines
     at ``reference_mm`` (label -> mm, e.g. the published values).
+
+    Parameters
+    ----------
+    per_subject : pandas.DataFrame
+        One row per subject with ``within_mm`` (split-half distance, mm) and
+        ``<convention>_mm`` (mean between-subject distance, mm).
+    distances : pandas.DataFrame
+        Every distance: ``convention`` (``within``, ``pairwise_cross_half``,
+        ``centroid``) and ``distance_mm`` (mm).
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    convention : str, default "centroid"
+        The between-subject distance of panel A: ``centroid`` or ``pairwise_cross_half``.
+    summary : pandas.DataFrame, optional
+        Medians with their CIs by ``quantity`` (median, median_low, median_high, mm;
+        ``attrs["confidence"]`` for the legend); None: not drawn.
+    reference_mm : mapping of str to float, optional
+        Label -> distance (mm) drawn as vertical lines in panel B.
+
+    Raises
+    ------
+    ValueError
+        When ``convention`` is not one of :data:`tmstarget.reliability.CONVENTIONS`.
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
@@ -146,7 +171,29 @@ def plot_scan_length(
 ) -> None:
     """Median target distance vs scan length with its CI band, one line per reference
     (:func:`tmstarget.reliability.scan_length_curve`), and horizontal lines at one voxel
-    and at the between-subject median distance."""
+    and at the between-subject median distance.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        One row per reference and scan length: ``reference`` (``full``, ``other_half``,
+        ``retest``), ``minutes`` (scan length k, minutes from the session's start),
+        ``median_mm``, ``low`` and ``high`` (median distance and its CI, mm);
+        ``attrs["confidence"]`` for the title.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    one_voxel_mm : float
+        The voxel size (mm), drawn as a dotted line.
+    between_mm : float
+        The between-subject median distance (mm), drawn as a dashed line.
+    between_label : str, default "Between-subject median"
+        The dashed line's label.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
+    """
     apply_style()
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     for reference in ("full", "other_half", "retest"):
@@ -209,7 +256,24 @@ def plot_choice_reliability(
     """Split-half distances by target choice: for each choice (a row), the median
     within-subject distance and the median between-subject distance under both
     conventions, each with its CI (:func:`tmstarget.reliability.choice_summary`), and
-    vertical lines at ``reference_mm`` (label -> mm, e.g. the published values)."""
+    vertical lines at ``reference_mm`` (label -> mm, e.g. the published values).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Rows of ``choice``, ``quantity`` (``within``, ``pairwise_cross_half``,
+        ``centroid``), ``median``, ``median_low``, ``median_high`` (mm). Empty: a figure
+        that says no choice was compared.
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi, SVG).
+    reference_mm : mapping of str to float, optional
+        Label -> distance (mm) drawn as vertical lines.
+
+    Raises
+    ------
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
+    """
     from tmstarget.reliability import CHOICE_LABELS
 
     apply_style()
