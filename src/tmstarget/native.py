@@ -168,26 +168,34 @@ def neuronavigation_table(
 
     Parameters
     ----------
-    targets : one row per participant and method with columns ``participant_id``, ``arm``,
+    targets : pandas.DataFrame
+        One row per participant and method with columns ``participant_id``, ``arm``,
         ``method``, ``x_mm``/``y_mm``/``z_mm`` (target, template RAS mm),
         ``scalp_x_mm``/... (coil entry point on the scalp, template RAS mm) and
         ``native_x_mm``/... (target in T1w RAS mm, NaN without a transform); optionally
         ``scalp_native_x_mm``/... (entry point in T1w RAS mm).
-    connectivity_method : the method whose target the connectivity arm receives.
-    scalp_method : the method whose site the scalp arm receives (Beam F3).
-    connectivity_arm, scalp_arm : the labels of the arms in the ``arm`` column.
-    template : name of the template space of ``x_mm``... (written in every row).
+    connectivity_method : str, default "circuit_searchlight"
+        The method whose target the connectivity arm receives.
+    scalp_method : str, default "beam_f3"
+        The method whose site the scalp arm receives (Beam F3).
+    connectivity_arm, scalp_arm : str, default "connectivity", "scalp"
+        The labels of the arms in the ``arm`` column (they must differ).
+    template : str, default "MNI152NLin6Asym"
+        Name of the template space of ``x_mm``... (written in every row).
 
     Returns
     -------
-    A frame with the columns of :data:`NAVIGATION_COLUMNS`, sorted by participant:
-    ``target_label`` is the method that chose the site; coordinates are RAS mm (the
-    ``coordinate_convention`` column says so), native ones NaN when unknown.
+    pandas.DataFrame
+        The columns of :data:`NAVIGATION_COLUMNS`, sorted by participant:
+        ``target_label`` is the method that chose the site; coordinates are RAS mm (the
+        ``coordinate_convention`` column says so), native ones NaN when unknown.
 
     Raises
     ------
-    ValueError when a column is missing, a participant has several arms or an unknown
-    arm, or lacks (or repeats) the row of their arm's method; the message names them.
+    ValueError
+        When a column is missing, the two arm labels are equal, a participant has several
+        arms or an unknown arm, or lacks (or repeats) the row of their arm's method; the
+        message names them.
     """
     missing = [column for column in TARGET_COLUMNS if column not in targets.columns]
     if missing:
@@ -245,6 +253,26 @@ def write_neuronavigation_csv(
 
     Comma-separated, a header row, ``\\n`` line ends, UTF-8, numbers with ``decimals``
     decimals (3: mm), empty cells for unknown values, no index column.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table to write (e.g. :func:`neuronavigation_table`); float columns are
+        rounded to ``decimals`` (a rounded -0.0 prints as 0.000).
+    path : str or Path
+        The CSV file; its folder is created.
+    decimals : int, default 3
+        Decimals of every float (3: a micrometre, for coordinates in mm).
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    OutputWriteError
+        When the file cannot be written (:func:`tmstarget.atomic.write_text`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -85,7 +85,41 @@ def coil_table(
     scalp is found once in the T1w image at ``t1w`` (fMRIPrep's desc-preproc_T1w). Raises
     ValueError naming the patient when a site has no native coordinates (no
     template-to-T1w transform) and :class:`tmstarget.navigation.NavigationError` when the
-    T1w has no scalp (skull-stripped) or a target lies outside the head."""
+    T1w has no scalp (skull-stripped) or a target lies outside the head.
+
+    Parameters
+    ----------
+    participant_id : str
+        The patient's label, written in every row and named in errors.
+    targets : pandas.DataFrame
+        The patient's targets, one row per method, with ``method`` and ``native_x_mm``,
+        ``native_y_mm``, ``native_z_mm`` (the site in T1w RAS mm).
+    t1w : str or Path
+        The patient's non-skull-stripped T1w image (fMRIPrep's desc-preproc_T1w): the
+        scalp is found in it, and its file name is written in every row.
+    methods : sequence of str
+        The methods whose sites get a coil pose, in row order.
+    handle_angle_deg : float, default 45.0
+        The coil handle's angle (degrees) from the backwards sagittal direction towards
+        the target's side.
+    labels : mapping of str to str, optional
+        Method -> printed site name, over :data:`SITE_LABELS` (the method name when
+        neither has it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per placed site with the columns of :data:`COIL_DICTIONARY`: target and
+        coil centre (T1w RAS mm), coil normal and handle (unit vectors, RAS), scalp depth
+        (mm) and handle angle (degrees).
+
+    Raises
+    ------
+    ValueError
+        When a site has no native (T1w) coordinates.
+    NavigationError
+        When the T1w has no scalp (skull-stripped) or a target lies outside the head.
+    """
     labels = {**SITE_LABELS, **(labels or {})}
     scalp = scalp_from_t1w(t1w)
     rows = []
@@ -141,7 +175,28 @@ def write_navigation_files(
     ``localite``; positions in the world coordinates of ``t1w``). With
     ``blind_against`` (words that tell the arm), every file's text is checked first
     (:func:`tmstarget.blinding.check_blind`) and nothing is written if one would
-    contain such a word."""
+    contain such a word.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Coil poses (:func:`coil_table`, or a technician's table), one marker per row named
+        by its ``target_label``; positions RAS mm in the world coordinates of ``t1w``.
+    paths : mapping of str to str or Path
+        Format (``csv``, ``brainsight``, ``localite``) -> the file to write.
+    t1w : str, Path or nibabel.spatialimages.SpatialImage
+        The T1w image the positions refer to (the vendors' files need its geometry).
+    blind_against : iterable of str, optional
+        Words that tell the arm (:func:`tmstarget.blinding.revealing_words`); None: the
+        files are not checked.
+
+    Raises
+    ------
+    ValueError
+        When ``paths`` names an unknown format.
+    BlindingError
+        When a file's text would contain a word of ``blind_against``; no file is written.
+    """
     writers = {
         # 4 decimals: the unit vectors as well as the mm
         "csv": lambda path: write_neuronavigation_csv(table, path, decimals=4),

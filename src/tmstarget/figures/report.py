@@ -57,7 +57,13 @@ GLOSSARY = (
 
 def template_background() -> nib.Nifti1Image:
     """nilearn's bundled 1 mm MNI152 T1 template (no download), the background of the
-    template views."""
+    template views.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        The template image (1 mm voxels, its affine maps voxels to MNI mm).
+    """
     from nilearn import datasets
 
     return datasets.load_mni152_template(resolution=1)
@@ -360,7 +366,34 @@ def plot_patient_report(
     ``t1w_img``: the patient's T1w (fMRIPrep ``desc-preproc_T1w``, the space of the
     native coordinates); ``template_img``: the template of the ``mni_mm`` coordinates;
     ``score_img`` and ``probability_img`` (the method's score map and the bootstrap's
-    probability map, template space) are drawn when given (never on a blinded report)."""
+    probability map, template space) are drawn when given (never on a blinded report).
+
+    Parameters
+    ----------
+    data : ReportData
+        The report's content (:func:`tmstarget.patient_report.report_data`): the sites
+        with their T1w (native) and MNI coordinates (mm, RAS), coil pose, QC and
+        stability.
+    t1w_img : nibabel.spatialimages.SpatialImage
+        The patient's T1w, in whose world space (RAS mm) the native coordinates lie.
+    template_img : nibabel.spatialimages.SpatialImage
+        The template whose world space the ``mni_mm`` coordinates are in (e.g.
+        :func:`template_background`).
+    paths : iterable of str or Path
+        The files to write, format from each suffix (PDF, PNG at 300 dpi).
+    score_img : nibabel.spatialimages.SpatialImage, optional
+        The method's score map (template space); None: not drawn.
+    probability_img : nibabel.spatialimages.SpatialImage, optional
+        The bootstrap's probability map of the target (template space); None: not drawn.
+
+    Raises
+    ------
+    ValueError
+        When the delivered site has no T1w coordinates, or a blinded report is given a
+        score or probability map.
+    OutputWriteError
+        When a figure file cannot be written (:func:`tmstarget.style.save_figure`).
+    """
     if data.delivered.native_mm is None:
         raise ValueError(
             f"{data.participant_id}: the delivered site has no T1w coordinates (no "
