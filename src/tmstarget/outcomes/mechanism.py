@@ -24,7 +24,36 @@ def mechanism_data(
 ) -> pd.DataFrame:
     """One row per randomised participant: the primary-visit outcomes
     (:func:`participant_outcomes`) with the site measures (columns of ``measures``) joined;
-    the data behind the mechanism correlations and their figure."""
+    the data behind the mechanism correlations and their figure.
+
+    Parameters
+    ----------
+    participants : pandas.DataFrame
+        The validated participants (:func:`tmstarget.clinical.load_participants`; arm as
+        role).
+    madrs : pandas.DataFrame
+        The validated MADRS ratings, long (participant_id, session_id,
+        days_since_baseline in days, madrs_total 0-60).
+    site_metrics : pandas.DataFrame
+        participant_id and one column per measure (e.g. circuit connectivity at the
+        stimulated site, r; distance from Beam F3 to the connectivity target, mm).
+    measures : mapping of str to str
+        Column of ``site_metrics`` -> printed label (with its unit), in order.
+    params : OutcomeParams, optional
+        The outcome settings (primary visit, missing-data policy, response threshold,
+        confidence, correlation CI method, bootstrap size and seed); None: the defaults.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`participant_outcomes`' columns (percent_change: negative = improvement)
+        and the measures' columns, NaN for a participant without site metrics.
+
+    Raises
+    ------
+    ValueError
+        When ``site_metrics`` lacks participant_id or a measure's column.
+    """
     missing = [
         column for column in ("participant_id", *measures) if column not in site_metrics.columns
     ]
@@ -52,6 +81,34 @@ def mechanism_correlations(
     goes with more improvement), using the participants analysed for continuous outcomes.
 
     Columns: measure, label, group (connectivity | scalp | pooled), n, rho, low, high, p_value.
+
+    Parameters
+    ----------
+    participants : pandas.DataFrame
+        The validated participants (:func:`tmstarget.clinical.load_participants`; arm as
+        role).
+    madrs : pandas.DataFrame
+        The validated MADRS ratings, long (participant_id, session_id,
+        days_since_baseline in days, madrs_total 0-60).
+    site_metrics : pandas.DataFrame
+        participant_id and one column per measure (e.g. circuit connectivity at the
+        stimulated site, r; distance from Beam F3 to the connectivity target, mm).
+    measures : mapping of str to str
+        Column of ``site_metrics`` -> printed label (with its unit), in order.
+    params : OutcomeParams, optional
+        The outcome settings (primary visit, missing-data policy, response threshold,
+        confidence, correlation CI method, bootstrap size and seed); None: the defaults.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per measure and group (each arm, then pooled), with the columns above;
+        low/high are the ``params.confidence`` CI of rho.
+
+    Raises
+    ------
+    ValueError
+        When ``site_metrics`` lacks participant_id or a measure's column.
     """
     params = params or OutcomeParams()
     data = mechanism_data(participants, madrs, site_metrics, measures, params)
@@ -88,6 +145,21 @@ def table4_mechanism(
     """Mechanism table (cell frame) from :func:`mechanism_correlations`.
 
     One section per measure; columns per group: rho (CI) and P.
+
+    Parameters
+    ----------
+    correlations : pandas.DataFrame
+        :func:`mechanism_correlations`' frame (measure, label, group, n, rho, low, high,
+        p_value).
+    params : OutcomeParams, optional
+        The outcome settings (arm names, confidence, CI method, primary visit) for the
+        headers and notes; None: the defaults.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A cell frame (:func:`tmstarget.tables.cells_frame`) with caption and notes, for
+        :func:`tmstarget.tables.write_table`.
     """
     params = params or OutcomeParams()
     names = {**{role: params.arm_name(role) for role in ARM_ROLES}, "pooled": "Pooled"}

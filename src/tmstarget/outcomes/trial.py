@@ -31,6 +31,28 @@ def analyse_trial(
     ``visits``, ``mixed_model`` (random intercept), ``mmrm``, ``participants``, ``rates``,
     ``effects``. ``dictionary`` is participants.json (labels of optional Table 1
     categories). A statistic that is not estimable is NA in the tables, never an error.
+
+    Parameters
+    ----------
+    participants : pandas.DataFrame
+        The validated participants (:func:`tmstarget.clinical.load_participants`; arm as
+        role, age in years, head measurements in cm).
+    madrs : pandas.DataFrame
+        The validated MADRS ratings, long (participant_id, session_id,
+        days_since_baseline in days, madrs_total 0-60).
+    blinding : pandas.DataFrame or None
+        The blinding guesses (roles, ``dont_know`` or NaN); None when not recorded.
+    adverse_events : pandas.DataFrame or None
+        One row per adverse event; None when not recorded (not the same as no events).
+    params : OutcomeParams, optional
+        The outcome settings; None: the defaults.
+    dictionary : mapping, optional
+        participants.json (the ``Levels`` of ``race``/``ethnicity``); None: none.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables and source frames under the keys above.
     """
     params = params or OutcomeParams()
     results = analyse_primary(participants, madrs, params)
