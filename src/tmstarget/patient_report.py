@@ -112,7 +112,18 @@ class ReportData:
 
 def file_checksums(paths: Sequence[str | Path]) -> tuple[tuple[str, str], ...]:
     """(file name, SHA-256 hex digest) of each file, read in 4 MiB chunks, in the given
-    order (duplicates once)."""
+    order (duplicates once).
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        The files to hash (e.g. a report's inputs); a path given twice is hashed once.
+
+    Returns
+    -------
+    tuple of (str, str)
+        (file name without its folder, SHA-256 hex digest), one pair per distinct path.
+    """
     rows = []
     for path in dict.fromkeys(Path(p) for p in paths):
         digest = hashlib.sha256()
@@ -136,7 +147,23 @@ def software_versions(packages: Sequence[str] = REPORTED_PACKAGES) -> dict[str, 
 
 def qc_verdict(metrics: Mapping[str, float], thresholds: Mapping[str, float] | None) -> QCVerdict:
     """The QC metrics (a subject's ``desc-qc_metrics.json`` ``metrics``) against
-    ``thresholds`` (``preprocess.qc_thresholds``; missing keys take the defaults)."""
+    ``thresholds`` (``preprocess.qc_thresholds``; missing keys take the defaults).
+
+    Parameters
+    ----------
+    metrics : mapping of str to float
+        The subject's QC metrics (mean FD in mm, % frames above the FD flag, % censored,
+        median tSNR, ...).
+    thresholds : mapping of str to float or None
+        The group limits (``max_mean_fd_mm`` in mm, ``max_pct_fd_above`` and
+        ``max_pct_censored`` in %, ``min_median_tsnr``); keys not given, or all of them
+        when None, take :data:`tmstarget.denoise.QC_THRESHOLDS`.
+
+    Returns
+    -------
+    QCVerdict
+        The metrics, the limits used and the flags raised (none: passed).
+    """
     # (imported here: the denoising module pulls in nilearn's signal stack)
     from tmstarget.denoise import QC_THRESHOLDS, qc_flags
 
@@ -234,20 +261,51 @@ def report_data(
 
     Parameters
     ----------
-    targets : the patient's targets table (``desc-targets.tsv``: one row per method with
+    participant_id : str
+        The patient's label, printed on the report and named in errors.
+    targets : pandas.DataFrame
+        The patient's targets table (``desc-targets.tsv``: one row per method with
         template ``x_mm``... and native ``native_x_mm``... RAS mm).
-    delivered_method : the method whose site is delivered (the connectivity method in a
-        clinic; the participant's arm's method in a trial).
-    qc : :func:`qc_verdict` of the patient's QC metrics.
-    coil : the coil poses (``desc-coil_targets.tsv``: ``method``, ``target_x_mm``...,
-        ``coil_x_mm``..., ``normal_x``..., ``handle_x``...) or None.
-    parts, bootstrap : the patient's reliability and bootstrap tables (stability of the
-        connectivity target); ignored when ``blind``.
-    blind : a technician's report: the delivered site under :data:`NEUTRAL_LABEL` and no
+    delivered_method : str
+        The method whose site is delivered (the connectivity method in a clinic; the
+        participant's arm's method in a trial).
+    qc : QCVerdict
+        :func:`qc_verdict` of the patient's QC metrics.
+    coil : pandas.DataFrame, optional
+        The coil poses (``desc-coil_targets.tsv``: ``method``, ``target_x_mm``...,
+        ``coil_x_mm``..., ``normal_x``..., ``handle_x``...; T1w RAS mm and unit vectors)
+        or None.
+    parts, bootstrap : pandas.DataFrame, optional
+        The patient's reliability and bootstrap tables (stability of the connectivity
+        target, :func:`subject_stability`); ignored when ``blind``, and no stability is
+        shown without ``parts``.
+    blind : bool, default False
+        A technician's report: the delivered site under :data:`NEUTRAL_LABEL` and no
         other site, method, score or stability (they would tell the arm).
-    method_labels : printed names of the methods.
+    method_labels : mapping of str to str, optional
+        Printed names of the methods (the method name where absent).
+    beam_f3_method : str, default "beam_f3"
+        The method of the Beam F3 site, shown beside a connectivity site with its
+        distance (template mm) when not blind.
+    handle_angle_deg : float, default 45.0
+        The coil handle's angle (degrees) from the backwards sagittal direction.
+    inputs : sequence of (str, str), optional
+        (file name, SHA-256) of the report's inputs (:func:`file_checksums`).
+    versions : mapping of str to str, optional
+        Package -> version printed on the report; None: :func:`software_versions`.
+    template : str, default "MNI152NLin6Asym"
+        The template space of the ``mni_mm`` coordinates.
 
-    Raises ValueError when ``targets`` has no row of ``delivered_method``.
+    Returns
+    -------
+    ReportData
+        Everything the report shows, for :func:`tmstarget.figures.report.plot_patient_report`.
+
+    Raises
+    ------
+    ValueError
+        When ``targets`` has no row of ``delivered_method``, or (not blind) ``parts``
+        lacks the full series or a half.
     """
     labels = dict(method_labels or {})
     methods = targets["method"].astype(str)
