@@ -43,7 +43,20 @@ KEY_PACKAGES = (
 
 def software_versions(packages: Iterable[str] = KEY_PACKAGES) -> pd.DataFrame:
     """Python, the operating system and each package's installed version ("not installed"
-    when absent), one row each, in the order given."""
+    when absent), one row each, in the order given.
+
+    Parameters
+    ----------
+    packages : iterable of str, optional
+        Distribution names to report (:data:`KEY_PACKAGES`: those whose versions decide
+        the numbers and figures).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns software and version: ``python``, ``platform`` (system and machine), then
+        one row per package.
+    """
     rows = [
         ("python", platform.python_version()),
         ("platform", f"{platform.system()} {platform.machine()}"),
@@ -57,7 +70,19 @@ def software_versions(packages: Iterable[str] = KEY_PACKAGES) -> pd.DataFrame:
 
 
 def config_yaml(config: Mapping) -> str:
-    """The configuration as YAML with sorted keys (the same config gives the same text)."""
+    """The configuration as YAML with sorted keys (the same config gives the same text).
+
+    Parameters
+    ----------
+    config : mapping
+        The configuration as run (Snakemake's ``config``; its own mapping and sequence
+        types become plain dicts and lists, keys strings).
+
+    Returns
+    -------
+    str
+        Block-style YAML (``yaml.safe_dump``) with sorted keys.
+    """
     return yaml.safe_dump(_plain(config), sort_keys=True, default_flow_style=False)
 
 
@@ -72,7 +97,19 @@ def _plain(value):
 
 @dataclass(frozen=True)
 class ManuscriptItem:
-    """One figure or table file of the manuscript and the caption that describes it."""
+    """One figure or table file of the manuscript and the caption that describes it.
+
+    Attributes
+    ----------
+    section : str
+        The manuscript section the file is listed under (e.g. "Trial outcomes").
+    kind : str
+        "figure", "table", "source data" or "provenance".
+    path : str
+        The file (relative to the working directory).
+    caption_file : str or None
+        The report caption (reStructuredText) that describes it; None: no caption.
+    """
 
     section: str  # e.g. "Trial outcomes"
     kind: str  # "figure", "table", "source data" or "provenance"
@@ -112,7 +149,28 @@ def manifest(
 ) -> pd.DataFrame:
     """One row per item: section, kind, path (relative to ``root``), format, size in bytes,
     SHA-256 and caption (rendered with ``config``, see :func:`caption_text`). Raises
-    FileNotFoundError naming a missing file."""
+    FileNotFoundError naming a missing file.
+
+    Parameters
+    ----------
+    items : iterable of ManuscriptItem
+        The manuscript's files, in the order to list them.
+    root : str or Path, default "."
+        The folder paths are shown relative to (a path outside it is shown as given).
+    config : mapping, optional
+        The configuration the captions' Jinja expressions are rendered with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns section, kind, path, format (the suffixes without the first dot, e.g.
+        ``nii.gz``), bytes, sha256 (hex) and caption (one line of plain text).
+
+    Raises
+    ------
+    FileNotFoundError
+        When an item's file does not exist.
+    """
     root = Path(root)
     rows = []
     for item in items:
@@ -142,7 +200,23 @@ def manifest(
 def manifest_markdown(table: pd.DataFrame, title: str, page_dir: str | Path = ".") -> str:
     """The manifest as a Markdown page: one list per section, figures and tables with their
     caption, each file's formats beside it as links relative to ``page_dir`` (the folder
-    the page is written to; manifest paths are relative to the working directory)."""
+    the page is written to; manifest paths are relative to the working directory).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The manifest (:func:`manifest`); sections keep their order of appearance, and the
+        files of one stem (a figure's PNG and PDF, a table's TSV, MD and TeX) share a line.
+    title : str
+        The page's heading.
+    page_dir : str or Path, default "."
+        The folder the page is written to, which the links are relative to.
+
+    Returns
+    -------
+    str
+        The Markdown page.
+    """
     lines = [f"# {title}", ""]
     for section, rows in table.groupby("section", sort=False):
         lines += [f"## {section}", ""]
