@@ -44,7 +44,20 @@ TEDANA_DEFAULTS = {
 
 @dataclass(frozen=True)
 class RunOutputs:
-    """Where :func:`prepare_run` writes (the rule's declared outputs)."""
+    """Where :func:`prepare_run` writes (the rule's declared outputs).
+
+    Attributes
+    ----------
+    tedana_dir : Path
+        tedana's folder of the run, with the workflow's summary
+        (``tmstarget_denoise.json``).
+    bold : Path
+        The series to clean, on the analysis grid.
+    optcom : Path
+        Its reference before denoising (the optimal combination), on the same grid.
+    mask : Path
+        The run's brain mask on the analysis grid.
+    """
 
     tedana_dir: Path  # tedana's folder of the run, with the workflow's summary
     bold: Path  # the series to clean, on the analysis grid
@@ -72,6 +85,57 @@ def prepare_run(
     echo or ``denoised`` input) and the interpolation into the analysis grid through
     ``xfm_files`` (template side first; empty: the run is already in the template).
     Returns the summary also written to ``outputs.tedana_dir / "tmstarget_denoise.json"``.
+
+    Parameters
+    ----------
+    echo_files : sequence of str or Path
+        The run's echoes in echo order (fMRIPrep's per-echo ``desc-preproc_bold``), or one
+        file (single echo, or a series denoised elsewhere).
+    echo_times_s : sequence of float or None
+        One echo time per echo, in seconds (0 < TE < 1, increasing); not needed for a
+        single echo.
+    mask_file : str or Path
+        The run's brain mask in the echoes' space (fMRIPrep's boldref mask).
+    outputs : RunOutputs
+        Where the run's tedana folder, series, optimal combination and mask go.
+    repetition_time_s : float
+        The repetition time (seconds), written to the resampled series' header.
+    n_dummy : int
+        Non-steady-state volumes at the start, dropped by tedana.
+    xfm_files : sequence of str or Path, optional
+        fMRIPrep's transforms from the analysis grid to the echoes' space, template side
+        first; empty: the run is already in the template and its series are moved as
+        they are.
+    grid_voxel_mm : float, default 2.0
+        The analysis grid's voxel size (mm; the FSL MNI152 box, MNI152NLin6Asym).
+    kernel : str, default "linear"
+        The interpolation kernel: ``cubic``, ``linear`` or ``nearest``.
+    tedana : mapping, optional
+        The config's ``preprocess.tedana`` settings (mode, seed, ica_method,
+        n_robust_runs, tree, tedpca, figures); keys not given take
+        :data:`TEDANA_DEFAULTS`.
+    denoised : bool, default False
+        The input is already denoised: tedana is skipped and the file only carried over
+        (copied, never moved: it is the user's).
+    min_volumes : int, default 50
+        The fewest volumes a run may keep after the dummy volumes.
+    n_threads : int, default 1
+        Threads tedana may use.
+
+    Returns
+    -------
+    dict
+        The run's summary: tedana's (mode, n_dummy, components) plus ``resampling``
+        (transforms, grid, voxel size in mm, kernel, mask voxels; None without
+        transforms), ``seconds`` (tedana and resampling wall time, s) and ``n_volumes``.
+
+    Raises
+    ------
+    PreprocessingError
+        When the run's inputs fail :func:`tmstarget.denoise.validate_run` or the tedana
+        settings are invalid.
+    ResamplingError
+        When the transforms or the kernel cannot resample the run.
     """
     settings = TEDANA_DEFAULTS | dict(tedana or {})
     start = time.perf_counter()
@@ -169,5 +233,17 @@ def _place(source: Path, target: Path, keep: bool) -> None:
 
 
 def read_summary(tedana_dir: str | Path) -> dict:
-    """What :func:`prepare_run` recorded for a run (mode, components, volumes, timing)."""
+    """What :func:`prepare_run` recorded for a run (mode, components, volumes, timing).
+
+    Parameters
+    ----------
+    tedana_dir : str or Path
+        The run's tedana folder (:attr:`RunOutputs.tedana_dir`).
+
+    Returns
+    -------
+    dict
+        The summary :func:`prepare_run` returned, read from its
+        ``tmstarget_denoise.json``.
+    """
     return json.loads((Path(tedana_dir) / denoise.SUMMARY_NAME).read_text())
