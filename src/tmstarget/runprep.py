@@ -103,9 +103,9 @@ def prepare_run(
     n_dummy : int
         Non-steady-state volumes at the start, dropped by tedana.
     xfm_files : sequence of str or Path, optional
-        fMRIPrep's transforms from the analysis grid to the echoes' space, template side
-        first; empty: the run is already in the template and its series are moved as
-        they are.
+        fMRIPrep's transforms between the run's space and the template, template side
+        first (as :func:`tmstarget.resample.plan_resampling` takes them); empty: the run
+        is already in the template and its series are moved as they are.
     grid_voxel_mm : float, default 2.0
         The analysis grid's voxel size (mm; the FSL MNI152 box, MNI152NLin6Asym).
     kernel : str, default "linear"
