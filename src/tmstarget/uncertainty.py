@@ -127,9 +127,22 @@ class BootstrapSettings:
 class ChoiceSettings:
     """How a site is chosen on a score map (``targets.choice`` and its options).
 
-    rule : one of :data:`CHOICES`.
-    smoothing_fwhm_mm : kernel of ``smoothed`` (mm).
-    top_fraction : share of candidates of ``top_fraction`` (0-1].
+    Parameters
+    ----------
+    rule : str, default "argmax"
+        One of :data:`CHOICES` (``argmax``, ``smoothed``, ``top_fraction``,
+        ``bootstrap_mode``; see the module docstring).
+    smoothing_fwhm_mm : float, default 6.0
+        Kernel of ``smoothed`` (FWHM of the Gaussian, mm); > 0.
+    top_fraction : float, default 0.05
+        Share of candidates of ``top_fraction``, in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        When a value is out of range; the message names the config key
+        (``targets.choice``, ``targets.choice_smoothing_fwhm_mm``,
+        ``targets.choice_top_fraction``).
     """
 
     rule: str = "argmax"
@@ -645,7 +658,32 @@ def segments_from_qc(
 ) -> list[tuple[int, int]]:
     """:func:`contiguous_segments` from the ``runs`` of a subject's QC metrics JSON
     (``volumes``: after the dummies; ``censored_volumes``: indices censored, absent =
-    none), checked against the cleaned series' ``n_timepoints``."""
+    none), checked against the cleaned series' ``n_timepoints``.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        The QC metrics' ``runs``, in run order: ``volumes`` (after the dummy volumes,
+        before censoring) and optionally ``censored_volumes`` (0-based indices within
+        the run after the dummies).
+    n_timepoints : int
+        Volumes of the cleaned series (the runs' kept volumes joined).
+    source : str, default ""
+        The QC file, named in the error message.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(start, stop)`` volume indices (stop exclusive) of each stretch of consecutive
+        acquired volumes in the joined series.
+
+    Raises
+    ------
+    ValueError
+        When the QC lists another number of kept volumes than ``n_timepoints`` (the two
+        come from different runs of clean_subject), or a censored index lies outside its
+        run.
+    """
     lengths = [int(run["volumes"]) for run in runs]
     censored = [list(run.get("censored_volumes", [])) for run in runs]
     segments = contiguous_segments(lengths, censored)
