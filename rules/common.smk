@@ -515,10 +515,12 @@ def _planning_items():
 
 
 # Per-patient navigation outputs (rules/navigation.smk).
-def navigation_files(stem, desc):
-    """The navigation files of one patient: format -> path."""
+def navigation_files(folder, desc):
+    """The navigation files of one patient in ``folder``: format -> path."""
     return {
-        fmt: f"{stem}_space-T1w_desc-{desc}_{NAV_SUFFIXES[fmt]}" for fmt in NAV_FORMATS
+        fmt: f"{folder}/"
+        + bids_io.bids_name(*NAV_SUFFIXES[fmt], sub="{subject}", space="T1w", desc=desc)
+        for fmt in NAV_FORMATS
     }
 
 

@@ -4,13 +4,22 @@
 from tmstarget.stimulation import TargetingSettings
 
 TARGETS = config["targets"]
-SUBJECT_TARGETS = "results/targets/sub-{subject}/sub-{subject}_desc-targets.tsv"
-SUBJECT_RELIABILITY = (
-    "results/reliability/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
+# Output names are built by bids_io.bids_name; a method's file names carry its BIDS label
+# (bids_io.bids_label: circuit_searchlight -> desc-circuitsearchlight), its tables and
+# figures its name.
+TARGETS_DIR = "results/targets"
+SUBJECT_TARGETS_DIR = f"{TARGETS_DIR}/sub-{{subject}}"
+RELIABILITY_DIR = "results/reliability/sub-{subject}"
+# every method's site (no desc: the subject's targets table)
+SUBJECT_TARGETS = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
+    "targets", ".tsv", sub="{subject}"
+)
+SUBJECT_RELIABILITY = f"{RELIABILITY_DIR}/" + bids_io.bids_name(
+    "targets", ".tsv", sub="{subject}", desc="reliability"
 )
 # Every target choice's full-data and half targets (reliability by choice).
-SUBJECT_CHOICES = (
-    "results/reliability/sub-{subject}/sub-{subject}_desc-choices_targets.tsv"
+SUBJECT_CHOICES = f"{RELIABILITY_DIR}/" + bids_io.bids_name(
+    "targets", ".tsv", sub="{subject}", desc="choices"
 )
 # Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
 # map of the target location.
@@ -24,8 +33,25 @@ SUBJECT_RELIABILITY_KEYS = (
     "paired_retest",
     "choices",
 )
-SUBJECT_BOOTSTRAP = "results/targets/sub-{subject}/sub-{subject}_desc-bootstrap_targets"
-SUBJECT_BOOTSTRAP_MAP = f"results/targets/sub-{{subject}}/sub-{{subject}}_space-{SPACE}_label-target_desc-bootstrap_probseg.nii.gz"
+SUBJECT_BOOTSTRAP = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
+    "targets", "", sub="{subject}", desc="bootstrap"
+)
+SUBJECT_BOOTSTRAP_MAP = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
+    "probseg", ".nii.gz", sub="{subject}", space=SPACE, label="target", desc="bootstrap"
+)
+
+
+def score_map(method):
+    """The pattern of a subject's score map of ``method`` (its BIDS label as desc)."""
+    return f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
+        "stat", ".nii.gz", sub="{subject}", space=SPACE, desc=bids_io.bids_label(method)
+    )
+
+
+# The figure of the connectivity method's score map with the sites (PNG and PDF).
+SUBJECT_FIGURE = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
+    "stat", "", sub="{subject}", space=SPACE, desc="target"
+)
 
 
 rule find_targets:
@@ -54,18 +80,16 @@ rule find_targets:
         # The split-half and first-k-minutes targets: the series is loaded once for all.
         reliability=SUBJECT_RELIABILITY,
         choices=SUBJECT_CHOICES,
-        maps=expand(
-            f"results/targets/sub-{{{{subject}}}}/sub-{{{{subject}}}}_space-{SPACE}_desc-{{method}}_stat.nii.gz",
-            method=TARGETS["methods"],
-        ),
+        # in TARGETS["methods"] order (find_targets.py pairs them so)
+        maps=[score_map(method) for method in TARGETS["methods"]],
         figure=report(
-            "results/targets/sub-{subject}/sub-{subject}_desc-target.png",
+            f"{SUBJECT_FIGURE}.png",
             caption="../report/targets/subject.rst",
             category="Targets",
             subcategory="Subjects",
             labels={"subject": "sub-{subject}"},
         ),
-        figure_pdf="results/targets/sub-{subject}/sub-{subject}_desc-target.pdf",
+        figure_pdf=f"{SUBJECT_FIGURE}.pdf",
     log:
         "results/logs/find_targets/sub-{subject}.log",
     benchmark:
@@ -141,6 +165,9 @@ rule collect_targets:
     params:
         connectivity_method=TARGETS["connectivity_method"],
         arm_labels=ARM_LABELS,
+        # SourceDatasets: the cleaned series, fMRIPrep's transforms (native coordinates),
+        # the raw dataset's participants.tsv (head measurements, arms)
+        sources=[PREP, FMRIPREP_DIR, BIDS_DIR],
     script:
         "../scripts/collect_targets.py"
 

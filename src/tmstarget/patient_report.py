@@ -234,7 +234,7 @@ def report_data(
 
     Parameters
     ----------
-    targets : the patient's targets table (``desc-targets.tsv``: one row per method with
+    targets : the patient's targets table (``sub-<label>_targets.tsv``: one row per method with
         template ``x_mm``... and native ``native_x_mm``... RAS mm).
     delivered_method : the method whose site is delivered (the connectivity method in a
         clinic; the participant's arm's method in a trial).
