@@ -4,8 +4,8 @@
 # `navigation` builds these alone (imaging only: no arms, no clinical tables).
 NAVIGATION = config["navigation"]
 NAV_DIR = "results/navigation/sub-{subject}"
-SUBJECT_COIL = f"{NAV_DIR}/" + bids_io.bids_name(
-    "targets", ".tsv", sub="{subject}", space="T1w", desc="coil"
+SUBJECT_COIL = bids_path(
+    NAV_DIR, "targets", ".tsv", sub="{subject}", space="T1w", desc="coil"
 )
 # Navigation files by format (the CSV always), for the clinic and the unblinded team:
 # format -> (suffix, extension).
@@ -15,13 +15,11 @@ NAV_SUFFIXES = {
     "localite": ("localite", ".xml"),
 }
 NAV_FORMATS = ["csv", *NAVIGATION["formats"]]
-NAV_REPORT = f"{NAV_DIR}/" + bids_io.bids_name(
-    "report", "", sub="{subject}", desc="navigation"
-)
+NAV_REPORT = bids_path(NAV_DIR, "report", "", sub="{subject}", desc="navigation")
 # The technician's packet (trial): the delivered site only, under a neutral label.
 TECHNICIAN_DIR = "results/technician/sub-{subject}"
-TECHNICIAN_REPORT = f"{TECHNICIAN_DIR}/" + bids_io.bids_name(
-    "report", "", sub="{subject}", desc="technician"
+TECHNICIAN_REPORT = bids_path(
+    TECHNICIAN_DIR, "report", "", sub="{subject}", desc="technician"
 )
 TECHNICIAN_KEY = "results/unblinded/technician_key.tsv"
 # What a technician's file must not contain (tmstarget.blinding.revealing_words adds the

@@ -19,28 +19,45 @@ RUN_SOURCE = "sub-{subject}_{run_key}"
 # another's; readers (pybids, the validator) do not take it for part of ours.
 RUN_TEDANA = f"{PREP}/derivatives/tedana-{RUN_SOURCE}"
 # The run on the analysis grid (kept only until the subject is cleaned) and its mask.
-RUN_BOLD = f"{SUBJECT_FUNC}/" + bids_io.bids_name(
-    "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="denoised"
+RUN_BOLD = bids_path(
+    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="denoised"
 )
-RUN_OPTCOM = f"{SUBJECT_FUNC}/" + bids_io.bids_name(
-    "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="optcom"
+RUN_OPTCOM = bids_path(
+    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="optcom"
 )
-RUN_MASK = f"{SUBJECT_FUNC}/" + bids_io.bids_name(
-    "mask", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="brain"
+RUN_MASK = bids_path(
+    SUBJECT_FUNC, "mask", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="brain"
 )
 # The subject's series (runs joined) with its JSON sidecar, its brain mask (a functional
 # mask: task- as fMRIPrep names them) and QC.
-CLEAN_BOLD = f"{SUBJECT_FUNC}/" + bids_io.bids_name(
-    "bold", ".nii.gz", sub="{subject}", task=TASK, space=SPACE, desc="clean"
+CLEAN_BOLD = bids_path(
+    SUBJECT_FUNC,
+    "bold",
+    ".nii.gz",
+    sub="{subject}",
+    task=TASK,
+    space=SPACE,
+    desc="clean",
 )
-CLEAN_MASK = f"{SUBJECT_FUNC}/" + bids_io.bids_name(
-    "mask", ".nii.gz", sub="{subject}", task=TASK, space=SPACE, desc="brain"
+CLEAN_MASK = bids_path(
+    SUBJECT_FUNC,
+    "mask",
+    ".nii.gz",
+    sub="{subject}",
+    task=TASK,
+    space=SPACE,
+    desc="brain",
 )
-QC_METRICS = f"{SUBJECT_FUNC}/" + bids_io.bids_name(
-    "metrics", ".json", sub="{subject}", task=TASK, desc="qc"
+QC_METRICS = bids_path(
+    SUBJECT_FUNC, "metrics", ".json", sub="{subject}", task=TASK, desc="qc"
 )
-SUBJECT_QC_FIGURE = f"{PREP}/sub-{{subject}}/figures/" + bids_io.bids_name(
-    "bold", ".png", sub="{subject}", task=TASK, desc="qc"
+SUBJECT_QC_FIGURE = bids_path(
+    f"{PREP}/sub-{{subject}}/figures",
+    "bold",
+    ".png",
+    sub="{subject}",
+    task=TASK,
+    desc="qc",
 )
 
 

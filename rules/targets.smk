@@ -11,15 +11,13 @@ TARGETS_DIR = "results/targets"
 SUBJECT_TARGETS_DIR = f"{TARGETS_DIR}/sub-{{subject}}"
 RELIABILITY_DIR = "results/reliability/sub-{subject}"
 # every method's site (no desc: the subject's targets table)
-SUBJECT_TARGETS = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
-    "targets", ".tsv", sub="{subject}"
-)
-SUBJECT_RELIABILITY = f"{RELIABILITY_DIR}/" + bids_io.bids_name(
-    "targets", ".tsv", sub="{subject}", desc="reliability"
+SUBJECT_TARGETS = bids_path(SUBJECT_TARGETS_DIR, "targets", ".tsv", sub="{subject}")
+SUBJECT_RELIABILITY = bids_path(
+    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="reliability"
 )
 # Every target choice's full-data and half targets (reliability by choice).
-SUBJECT_CHOICES = f"{RELIABILITY_DIR}/" + bids_io.bids_name(
-    "targets", ".tsv", sub="{subject}", desc="choices"
+SUBJECT_CHOICES = bids_path(
+    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="choices"
 )
 # Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
 # map of the target location.
@@ -33,24 +31,23 @@ SUBJECT_RELIABILITY_KEYS = (
     "paired_retest",
     "choices",
 )
-SUBJECT_BOOTSTRAP = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
-    "targets", "", sub="{subject}", desc="bootstrap"
+SUBJECT_BOOTSTRAP = bids_path(
+    SUBJECT_TARGETS_DIR, "targets", "", sub="{subject}", desc="bootstrap"
 )
-SUBJECT_BOOTSTRAP_MAP = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
-    "probseg", ".nii.gz", sub="{subject}", space=SPACE, label="target", desc="bootstrap"
+SUBJECT_BOOTSTRAP_MAP = bids_path(
+    SUBJECT_TARGETS_DIR,
+    "probseg",
+    ".nii.gz",
+    sub="{subject}",
+    space=SPACE,
+    label="target",
+    desc="bootstrap",
 )
-
-
-def score_map(method):
-    """The pattern of a subject's score map of ``method`` (its BIDS label as desc)."""
-    return f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
-        "stat", ".nii.gz", sub="{subject}", space=SPACE, desc=bids_io.bids_label(method)
-    )
 
 
 # The figure of the connectivity method's score map with the sites (PNG and PDF).
-SUBJECT_FIGURE = f"{SUBJECT_TARGETS_DIR}/" + bids_io.bids_name(
-    "stat", "", sub="{subject}", space=SPACE, desc="target"
+SUBJECT_FIGURE = bids_path(
+    SUBJECT_TARGETS_DIR, "stat", "", sub="{subject}", space=SPACE, desc="target"
 )
 
 
