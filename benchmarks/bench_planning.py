@@ -98,14 +98,20 @@ def build_dataset(root: Path, n_subjects: int, extras: bool = False) -> None:
         n_per_arm=n_subjects // 2, cohens_d_range=(0.0, 5.0), mann_whitney_p_range=(0.0, 1.0)
     )
     tables = simulate.simulate_clinical(spec, SEED)
-    write_dataset_description(root, f"tmstarget planning benchmark ({n_subjects} subjects)", "raw")
+    write_dataset_description(
+        root / "dataset_description.json",
+        f"tmstarget planning benchmark ({n_subjects} subjects)",
+        "raw",
+    )
     write_tsv(root / "participants.tsv", tables["participants"], PARTICIPANTS_DICTIONARY)
     phenotype = root / "phenotype"
     write_tsv(phenotype / "madrs.tsv", tables["madrs"], MADRS_DICTIONARY)
     write_tsv(phenotype / "blinding.tsv", tables["blinding"], BLINDING_DICTIONARY)
     write_tsv(phenotype / "adverse_events.tsv", tables["adverse_events"], ADVERSE_EVENTS_DICTIONARY)
     fmriprep = root / "derivatives" / "fmriprep"
-    write_dataset_description(fmriprep, "fMRIPrep derivatives (planning benchmark)")
+    write_dataset_description(
+        fmriprep / "dataset_description.json", "fMRIPrep derivatives (planning benchmark)"
+    )
     header = _header_only_nifti(imaging.n_volumes, imaging.repetition_time_s)
     mask = _brain_mask(header)
     confounds_table = _confounds(imaging.n_volumes, imaging.n_non_steady_state)

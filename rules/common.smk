@@ -30,6 +30,25 @@ wildcard_constraints:
     run_key="(ses-[A-Za-z0-9]+_)?task-[A-Za-z0-9]+(_acq-[A-Za-z0-9]+)?(_run-[A-Za-z0-9]+)?",
 
 
+def bids_path(folder, suffix, extension, **entities):
+    """``folder``/the BIDS file name of ``entities`` (bids_io.bids_name: labels
+    alphanumeric, Snakemake wildcards allowed, ``source=`` a source file's entities)."""
+    return f"{folder}/{bids_io.bids_name(suffix, extension, **entities)}"
+
+
+def score_map(method):
+    """The pattern of a subject's score map of ``method`` (its BIDS label as desc;
+    rules/targets.smk)."""
+    return bids_path(
+        SUBJECT_TARGETS_DIR,
+        "stat",
+        ".nii.gz",
+        sub="{subject}",
+        space=SPACE,
+        desc=bids_io.bids_label(method),
+    )
+
+
 class ResourceFit(NamedTuple):
     """Memory (MB) and runtime (minutes) of a rule: a floor plus slopes per million samples
     (voxels x volumes x echoes) of what the rule reads, for the whole input and for its
@@ -515,10 +534,13 @@ def _planning_items():
 
 
 # Per-patient navigation outputs (rules/navigation.smk).
-def navigation_files(stem, desc):
-    """The navigation files of one patient: format -> path."""
+def navigation_files(folder, desc):
+    """The navigation files of one patient in ``folder``: format -> path."""
     return {
-        fmt: f"{stem}_space-T1w_desc-{desc}_{NAV_SUFFIXES[fmt]}" for fmt in NAV_FORMATS
+        fmt: bids_path(
+            folder, *NAV_SUFFIXES[fmt], sub="{subject}", space="T1w", desc=desc
+        )
+        for fmt in NAV_FORMATS
     }
 
 

@@ -3,28 +3,30 @@
 # technician's blinded packet and, for the unblinded statistician, its key. Target
 # `navigation` builds these alone (imaging only: no arms, no clinical tables).
 NAVIGATION = config["navigation"]
-NAV_STEM = "results/navigation/sub-{subject}/sub-{subject}"
-SUBJECT_COIL = f"{NAV_STEM}_space-T1w_desc-coil_targets.tsv"
-# Navigation files by format (the CSV always), for the clinic and the unblinded team.
+NAV_DIR = "results/navigation/sub-{subject}"
+SUBJECT_COIL = bids_path(
+    NAV_DIR, "targets", ".tsv", sub="{subject}", space="T1w", desc="coil"
+)
+# Navigation files by format (the CSV always), for the clinic and the unblinded team:
+# format -> (suffix, extension).
 NAV_SUFFIXES = {
-    "csv": "targets.csv",
-    "brainsight": "brainsight.txt",
-    "localite": "localite.xml",
+    "csv": ("targets", ".csv"),
+    "brainsight": ("brainsight", ".txt"),
+    "localite": ("localite", ".xml"),
 }
 NAV_FORMATS = ["csv", *NAVIGATION["formats"]]
-NAV_REPORT = f"{NAV_STEM}_desc-navigation_report"
+NAV_REPORT = bids_path(NAV_DIR, "report", "", sub="{subject}", desc="navigation")
 # The technician's packet (trial): the delivered site only, under a neutral label.
-TECHNICIAN_STEM = "results/technician/sub-{subject}/sub-{subject}"
-TECHNICIAN_REPORT = f"{TECHNICIAN_STEM}_desc-technician_report"
+TECHNICIAN_DIR = "results/technician/sub-{subject}"
+TECHNICIAN_REPORT = bids_path(
+    TECHNICIAN_DIR, "report", "", sub="{subject}", desc="technician"
+)
 TECHNICIAN_KEY = "results/unblinded/technician_key.tsv"
 # What a technician's file must not contain (tmstarget.blinding.revealing_words adds the
 # printed method names).
 REVEALING = sorted({*ARM_LABELS.values(), *TARGETS["methods"]})
 # The connectivity method's score map and the subject's bootstrap (see rules/targets.smk).
-SUBJECT_SCORE_MAP = (
-    "results/targets/sub-{subject}/sub-{subject}"
-    f"_space-{SPACE}_desc-{TARGETS['connectivity_method']}_stat.nii.gz"
-)
+SUBJECT_SCORE_MAP = score_map(TARGETS["connectivity_method"])
 
 
 rule place_coil:
@@ -33,13 +35,11 @@ rule place_coil:
         t1w=subject_t1w,
         checked=ancient(SUBJECTS_TABLE),
     output:
-        **navigation_files(NAV_STEM, "navigation"),
+        **navigation_files(NAV_DIR, "navigation"),
         **(
             {
                 f"technician_{fmt}": path
-                for fmt, path in navigation_files(
-                    TECHNICIAN_STEM, "technician"
-                ).items()
+                for fmt, path in navigation_files(TECHNICIAN_DIR, "technician").items()
             }
             if TRIAL
             else {}
@@ -110,7 +110,7 @@ rule report_patient:
 rule technician_key:
     input:
         packets=lambda wildcards: expand(
-            navigation_files(TECHNICIAN_STEM, "technician")["csv"], subject=subjects()
+            navigation_files(TECHNICIAN_DIR, "technician")["csv"], subject=subjects()
         ),
         checked=ancient(SUBJECTS_TABLE),
     output:

@@ -8,16 +8,57 @@ SPACE = config["input"]["space"]
 TASK = config["input"]["task"]
 # Data denoised elsewhere and already in the template enter at the cleaning step directly.
 DIRECT_TO_CLEANING = bool(PREPROCESS["denoised_input_desc"]) and not QUERY.native
-# Per run: tedana's folder (its component table and figures, and the workflow's summary),
-# and the run on the analysis grid (kept only until the subject is cleaned).
-RUN_TEDANA = "results/preprocess/sub-{subject}/func/tedana/sub-{subject}_{run_key}"
-RUN_GRID = "results/preprocess/sub-{subject}/func/sub-{subject}_{run_key}"
-RUN_BOLD = f"{RUN_GRID}_space-{SPACE}_desc-denoised_bold.nii.gz"
-RUN_OPTCOM = f"{RUN_GRID}_space-{SPACE}_desc-optcom_bold.nii.gz"
-RUN_MASK = f"{RUN_GRID}_space-{SPACE}_desc-brain_mask.nii.gz"
-CLEAN_BOLD = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_space-{SPACE}_desc-clean_bold.nii.gz"
-CLEAN_MASK = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_space-{SPACE}_desc-brain_mask.nii.gz"
-QC_METRICS = f"results/preprocess/sub-{{subject}}/func/sub-{{subject}}_task-{TASK}_desc-qc_metrics.json"
+# Output names are built by bids_io.bids_name (labels alphanumeric); {subject} and
+# {run_key} are Snakemake wildcards.
+PREP = "results/preprocess"
+SUBJECT_FUNC = f"{PREP}/sub-{{subject}}/func"
+RUN_SOURCE = "sub-{subject}_{run_key}"
+# Per run: tedana's own output folder, a BIDS derivatives dataset of its own (its
+# dataset_description.json names tedana, its version and the call), nested under our
+# derivatives' derivatives/ as the specification nests one pipeline's derivatives in
+# another's; readers (pybids, the validator) do not take it for part of ours.
+RUN_TEDANA = f"{PREP}/derivatives/tedana-{RUN_SOURCE}"
+# The run on the analysis grid (kept only until the subject is cleaned) and its mask.
+RUN_BOLD = bids_path(
+    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="denoised"
+)
+RUN_OPTCOM = bids_path(
+    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="optcom"
+)
+RUN_MASK = bids_path(
+    SUBJECT_FUNC, "mask", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="brain"
+)
+# The subject's series (runs joined) with its JSON sidecar, its brain mask (a functional
+# mask: task- as fMRIPrep names them) and QC.
+CLEAN_BOLD = bids_path(
+    SUBJECT_FUNC,
+    "bold",
+    ".nii.gz",
+    sub="{subject}",
+    task=TASK,
+    space=SPACE,
+    desc="clean",
+)
+CLEAN_MASK = bids_path(
+    SUBJECT_FUNC,
+    "mask",
+    ".nii.gz",
+    sub="{subject}",
+    task=TASK,
+    space=SPACE,
+    desc="brain",
+)
+QC_METRICS = bids_path(
+    SUBJECT_FUNC, "metrics", ".json", sub="{subject}", task=TASK, desc="qc"
+)
+SUBJECT_QC_FIGURE = bids_path(
+    f"{PREP}/sub-{{subject}}/figures",
+    "bold",
+    ".png",
+    sub="{subject}",
+    task=TASK,
+    desc="qc",
+)
 
 
 rule prepare_run:
@@ -82,10 +123,11 @@ rule clean_subject:
         checked=ancient(SUBJECTS_TABLE),
     output:
         bold=CLEAN_BOLD,
+        bold_sidecar=CLEAN_BOLD.replace(".nii.gz", ".json"),
         mask=CLEAN_MASK,
         metrics=QC_METRICS,
         qc=report(
-            f"results/preprocess/sub-{{subject}}/figures/sub-{{subject}}_task-{TASK}_desc-qc_bold.png",
+            SUBJECT_QC_FIGURE,
             caption="../report/preprocess/subject_qc.rst",
             category="Preprocessing QC",
             subcategory="Subjects",
@@ -114,6 +156,7 @@ rule clean_subject:
             run.repetition_time_s for run in subject_runs(wildcards)
         ],
         n_dummy=lambda wildcards: [run.n_dummy for run in subject_runs(wildcards)],
+        task=TASK,
         direct=DIRECT_TO_CLEANING,
         # the keys cleaning reads (not the QC thresholds: the verdict is summarise_qc's
         # and the patient report's, so changing them reruns no cleaning)
@@ -144,6 +187,7 @@ rule summarise_qc:
         runtime=10,
     params:
         thresholds=PREPROCESS["qc_thresholds"],
-        bids_dir=BIDS_DIR,
+        # SourceDatasets: the fMRIPrep folder the runs were read from
+        sources=[FMRIPREP_DIR],
     script:
         "../scripts/summarise_qc.py"

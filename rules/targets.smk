@@ -4,13 +4,20 @@
 from tmstarget.stimulation import TargetingSettings
 
 TARGETS = config["targets"]
-SUBJECT_TARGETS = "results/targets/sub-{subject}/sub-{subject}_desc-targets.tsv"
-SUBJECT_RELIABILITY = (
-    "results/reliability/sub-{subject}/sub-{subject}_desc-reliability_targets.tsv"
+# Output names are built by bids_io.bids_name; a method's file names carry its BIDS label
+# (bids_io.bids_label: circuit_searchlight -> desc-circuitsearchlight), its tables and
+# figures its name.
+TARGETS_DIR = "results/targets"
+SUBJECT_TARGETS_DIR = f"{TARGETS_DIR}/sub-{{subject}}"
+RELIABILITY_DIR = "results/reliability/sub-{subject}"
+# every method's site (no desc: the subject's targets table)
+SUBJECT_TARGETS = bids_path(SUBJECT_TARGETS_DIR, "targets", ".tsv", sub="{subject}")
+SUBJECT_RELIABILITY = bids_path(
+    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="reliability"
 )
 # Every target choice's full-data and half targets (reliability by choice).
-SUBJECT_CHOICES = (
-    "results/reliability/sub-{subject}/sub-{subject}_desc-choices_targets.tsv"
+SUBJECT_CHOICES = bids_path(
+    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="choices"
 )
 # Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
 # map of the target location.
@@ -24,8 +31,24 @@ SUBJECT_RELIABILITY_KEYS = (
     "paired_retest",
     "choices",
 )
-SUBJECT_BOOTSTRAP = "results/targets/sub-{subject}/sub-{subject}_desc-bootstrap_targets"
-SUBJECT_BOOTSTRAP_MAP = f"results/targets/sub-{{subject}}/sub-{{subject}}_space-{SPACE}_label-target_desc-bootstrap_probseg.nii.gz"
+SUBJECT_BOOTSTRAP = bids_path(
+    SUBJECT_TARGETS_DIR, "targets", "", sub="{subject}", desc="bootstrap"
+)
+SUBJECT_BOOTSTRAP_MAP = bids_path(
+    SUBJECT_TARGETS_DIR,
+    "probseg",
+    ".nii.gz",
+    sub="{subject}",
+    space=SPACE,
+    label="target",
+    desc="bootstrap",
+)
+
+
+# The figure of the connectivity method's score map with the sites (PNG and PDF).
+SUBJECT_FIGURE = bids_path(
+    SUBJECT_TARGETS_DIR, "stat", "", sub="{subject}", space=SPACE, desc="target"
+)
 
 
 rule find_targets:
@@ -54,18 +77,16 @@ rule find_targets:
         # The split-half and first-k-minutes targets: the series is loaded once for all.
         reliability=SUBJECT_RELIABILITY,
         choices=SUBJECT_CHOICES,
-        maps=expand(
-            f"results/targets/sub-{{{{subject}}}}/sub-{{{{subject}}}}_space-{SPACE}_desc-{{method}}_stat.nii.gz",
-            method=TARGETS["methods"],
-        ),
+        # in TARGETS["methods"] order (find_targets.py pairs them so)
+        maps=[score_map(method) for method in TARGETS["methods"]],
         figure=report(
-            "results/targets/sub-{subject}/sub-{subject}_desc-target.png",
+            f"{SUBJECT_FIGURE}.png",
             caption="../report/targets/subject.rst",
             category="Targets",
             subcategory="Subjects",
             labels={"subject": "sub-{subject}"},
         ),
-        figure_pdf="results/targets/sub-{subject}/sub-{subject}_desc-target.pdf",
+        figure_pdf=f"{SUBJECT_FIGURE}.pdf",
     log:
         "results/logs/find_targets/sub-{subject}.log",
     benchmark:
@@ -141,6 +162,9 @@ rule collect_targets:
     params:
         connectivity_method=TARGETS["connectivity_method"],
         arm_labels=ARM_LABELS,
+        # SourceDatasets: the cleaned series, fMRIPrep's transforms (native coordinates),
+        # the raw dataset's participants.tsv (head measurements, arms)
+        sources=[PREP, FMRIPREP_DIR, BIDS_DIR],
     script:
         "../scripts/collect_targets.py"
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from tmstarget.atomic import save_image
-from tmstarget.bids import write_json
+from tmstarget.bids import preprocessed_bold_sidecar, write_json
 from tmstarget.denoise import RunInput, clean_subject
 from tmstarget.figures.qc import plot_subject_qc
 from tmstarget.logs import log_to_file
@@ -47,6 +47,16 @@ write_masked(
     np.asarray(result.mask.dataobj) > 0,
     result.header,
     result.mask.affine,
+)
+write_json(
+    smk.output.bold_sidecar,
+    preprocessed_bold_sidecar(
+        smk.params.repetition_times_s[0],  # one TR: clean_subject joins runs only at one
+        smk.params.task,
+        "tmstarget clean_subject: each run's denoised series confound-regressed, filtered, "
+        "censored and smoothed as CleaningSettings say; the runs joined in BIDS order",
+        dict(smk.params.cleaning),
+    ),
 )
 save_image(result.mask, smk.output.mask)
 qc = result.qc

@@ -42,7 +42,7 @@ plot_group_targets(
 )
 plot_target_distances(distances, [smk.output.distance_figure, figures / "arm_distances.pdf"])
 write_dataset_description(
-    Path(smk.output.description).parent,
+    smk.output.description,
     "tmstarget targets: individual TMS targets, Beam F3 sites and coil positions",
-    sources=[str(BIDS_ROOT)],
+    sources=smk.params.sources,
 )

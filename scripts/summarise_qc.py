@@ -1,7 +1,5 @@
 """Adapter: the group QC table (rule summarise_qc)."""
 
-from pathlib import Path
-
 from tmstarget.bids import write_dataset_description
 from tmstarget.denoise import group_qc_table
 from tmstarget.logs import log_to_file
@@ -18,7 +16,7 @@ write_table(
     notes=[f"Thresholds: {smk.params.thresholds}"],
 )
 write_dataset_description(
-    Path(smk.output.description).parent,
+    smk.output.description,
     "tmstarget preprocessing: cleaned, smoothed resting-state BOLD per subject",
-    sources=[str(smk.params.bids_dir)],
+    sources=smk.params.sources,
 )

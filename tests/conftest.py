@@ -96,12 +96,15 @@ def run_tiny(workdir: Path, cores: int = 2) -> Path:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    """Every output's hash, but for logs, benchmarks and tedana's own folders (tedana
-    stamps its log files and provenance with the time of the run)."""
+    """Every output's hash, but for logs, benchmarks and tedana's own folders
+    (``derivatives/tedana-<run>/``: tedana stamps its log files and provenance with the
+    time of the run)."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not {"logs", "benchmarks", "tedana"} & set(p.parts)
+        if p.is_file()
+        and not {"logs", "benchmarks"} & set(p.parts)
+        and not any(part.startswith("tedana-") for part in p.parts)
     }
 
 

@@ -500,6 +500,53 @@ def test_bids_name_orders_entities_and_rejects_bad_labels():
         bids.bids_name("bold", ".nii.gz", sub="01_x")
 
 
+def test_method_names_map_to_alphanumeric_labels():
+    assert bids.bids_label("circuit_searchlight") == "circuitsearchlight"
+    assert bids.bids_label("sgacc_classic") == "sgaccclassic"
+    assert bids.bids_label("beam_f3") == "beamf3"
+    assert bids.bids_label("brain") == "brain"
+    with pytest.raises(ValueError, match="no letters or digits"):
+        bids.bids_label("_-")
+    # the error names the entity and the value, and how pybids would read it
+    with pytest.raises(ValueError, match=r"'desc': label 'circuit_searchlight' .* desc='circuit'"):
+        bids.bids_name("stat", ".nii.gz", sub="01", desc="circuit_searchlight")
+    with pytest.raises(ValueError, match="suffix 'desc-targets'"):
+        bids.bids_name("desc-targets", ".tsv", sub="01")
+
+
+def test_bids_name_builds_output_patterns():
+    """Snakemake wildcards stand for labels; ``source`` puts a source file's entities (or a
+    wildcard for them) first, as the derivatives specification names files."""
+    assert (
+        bids.bids_name("stat", ".nii.gz", sub="{subject}", space="MNI152NLin6Asym", desc="x")
+        == "sub-{subject}_space-MNI152NLin6Asym_desc-x_stat.nii.gz"
+    )
+    assert (
+        bids.bids_name("mask", ".nii.gz", source="sub-{subject}_{run_key}", space="T", desc="brain")
+        == "sub-{subject}_{run_key}_space-T_desc-brain_mask.nii.gz"
+    )
+    assert (
+        bids.bids_name("probseg", ".nii.gz", sub="01", desc="bootstrap", label="target", space="T")
+        == "sub-01_space-T_label-target_desc-bootstrap_probseg.nii.gz"
+    )
+    with pytest.raises(ValueError, match="both in source"):
+        bids.bids_name("bold", ".nii.gz", source="sub-01_task-rest", task="rest")
+    with pytest.raises(ValueError, match="not key-label pairs"):
+        bids.bids_name("bold", ".nii.gz", source="sub-01_task-re_st")
+
+
+def test_dataset_description_names_its_sources(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = Path("results/preprocess/dataset_description.json")
+    bids.write_dataset_description(path, "x", sources=["results/demo/bids/derivatives/fmriprep"])
+    content = json.loads(path.read_text())
+    assert content["SourceDatasets"] == [{"URL": "file://../demo/bids/derivatives/fmriprep"}]
+    assert content["GeneratedBy"][0]["Name"] == "tmstarget"
+    assert bids.source_url("/data/fmriprep", "results/preprocess") == "file:///data/fmriprep"
+    with pytest.raises(ValueError, match="must be named dataset_description.json"):
+        bids.write_dataset_description(Path("results/preprocess"), "x")
+
+
 def test_parse_bids_name_inverts_bids_name():
     name = bids.bids_name("bold", ".nii.gz", sub="01", ses="2", task="rest", run=3, echo=1)
     assert bids.parse_bids_name(f"/some/folder/{name}") == (

@@ -86,12 +86,6 @@ EXCEPTIONS = {
     ("manuscript.py", "Path(smk.output.page).parent"): (
         "the folder the page's links are relative to; nothing is written there"
     ),
-    ("summarise_qc.py", "Path(smk.output.description).parent"): (
-        "bids.write_dataset_description takes the folder (issue 17, BIDS-derivatives part)"
-    ),
-    ("collect_targets.py", "Path(smk.output.description).parent"): (
-        "bids.write_dataset_description takes the folder (issue 17, BIDS-derivatives part)"
-    ),
     **{
         ("collect_targets.py", snippet): "issue 17, targets part: PDFs from the PNG's folder"
         for snippet in (

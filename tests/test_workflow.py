@@ -140,7 +140,7 @@ def test_killed_demo_resumes_to_the_same_bytes(tiny_run, tmp_path):
         ),
         (
             "while the targets are written",
-            lambda results: any((results / "targets").glob("sub-*/sub-*_desc-targets.tsv")),
+            lambda results: any((results / "targets").glob("sub-*/sub-*[0-9]_targets.tsv")),
         ),
         (
             "while the group outputs are written",
@@ -225,7 +225,9 @@ def test_preprocessing_outputs(tiny_run):
         prep / "sub-01/func/sub-01_task-rest_space-MNI152NLin6Asym_desc-clean_bold.nii.gz"
     )
     assert bold.shape[3] == 2 * (64 - 4)  # two runs joined, dummy volumes dropped
-    mask = nib.load(prep / "sub-01/func/sub-01_space-MNI152NLin6Asym_desc-brain_mask.nii.gz")
+    mask = nib.load(
+        prep / "sub-01/func/sub-01_task-rest_space-MNI152NLin6Asym_desc-brain_mask.nii.gz"
+    )
     data = np.asarray(bold.dataobj)
     inside = np.asarray(mask.dataobj) > 0
     assert not data[~inside].any()  # nothing outside the brain
@@ -236,7 +238,7 @@ def test_preprocessing_outputs(tiny_run):
     assert len(qc) == 6 and set(qc["modes"]) == {"me-ica"}
     assert (qc["n_accepted"] > 0).all() and (qc["n_rejected"] > 0).all()
     for run in ("run-1", "run-2"):
-        folder = prep / f"sub-01/func/tedana/sub-01_task-rest_{run}"
+        folder = prep / f"derivatives/tedana-sub-01_task-rest_{run}"
         assert (folder / "desc-tedana_metrics.tsv").is_file()
         summary = json.loads((folder / "tmstarget_denoise.json").read_text())
         # tedana ran in the run's own space; its series went to the grid in one step
@@ -255,6 +257,101 @@ def test_preprocessing_outputs(tiny_run):
     assert (
         json.loads((prep / "dataset_description.json").read_text())["DatasetType"] == "derivative"
     )
+
+
+# pybids' entity names -> the short keys of our names
+_PYBIDS_KEYS = {
+    "subject": "sub",
+    "session": "ses",
+    "task": "task",
+    "acquisition": "acq",
+    "run": "run",
+    "echo": "echo",
+    "space": "space",
+    "res": "res",
+    "label": "label",
+    "desc": "desc",
+}
+
+
+def test_every_output_name_reads_back_as_written(tiny_run):
+    """Every file the workflow writes under a subject's folder in results/ (not the demo's
+    input, logs, benchmarks, nor tedana's own datasets under derivatives/) is read by
+    pybids' entity parser as the entities in its name, every label alphanumeric:
+    ``desc-circuit_searchlight_stat`` would be read as desc=circuit (issue 17)."""
+    import re
+
+    from bids.layout import parse_file_entities
+
+    from tmstarget import bids
+
+    skipped = {"demo", "logs", "benchmarks", "derivatives"}
+    files = [
+        path.relative_to(tiny_run)
+        for path in tiny_run.rglob("sub-*")
+        if path.is_file() and not skipped & set(path.relative_to(tiny_run).parts)
+    ]
+    assert len(files) > 6 * 20
+    for path in files:
+        entities, suffix, extension = bids.parse_bids_name(path.name)
+        parsed = parse_file_entities(f"/{path}")
+        read = {
+            _PYBIDS_KEYS[key]: str(value) for key, value in parsed.items() if key in _PYBIDS_KEYS
+        }
+        assert (read, parsed.get("suffix"), parsed.get("extension")) == (
+            entities,
+            suffix,
+            extension,
+        ), path
+        assert all(re.fullmatch("[A-Za-z0-9]+", label) for label in entities.values()), path
+    # the methods' score maps carry their BIDS labels; tables keep the names
+    maps = sorted(path.name for path in (tiny_run / "targets/sub-01").glob("*_stat.nii.gz"))
+    assert maps == [
+        f"sub-01_space-MNI152NLin6Asym_desc-{label}_stat.nii.gz"
+        for label in ("circuitsearchlight", "sgaccclassic", "sgacccluster")
+    ]
+
+
+def test_derivatives_describe_their_sources_and_nest_tedana(tiny_run):
+    """Our derivatives name the datasets they read (SourceDatasets, relative URLs); the
+    cleaned series has the sidecar the derivatives specification asks for; tedana's own
+    datasets (its dataset_description.json) sit under derivatives/, where pybids takes
+    them for nested derivatives, not for files of ours."""
+    from bids import BIDSLayout
+    from bids.layout import Query
+
+    prep = tiny_run / "preprocess"
+    fmriprep = {"URL": "file://../demo/bids/derivatives/fmriprep"}
+    description = json.loads((prep / "dataset_description.json").read_text())
+    assert description["SourceDatasets"] == [fmriprep]
+    described = json.loads((tiny_run / "targets" / "dataset_description.json").read_text())
+    assert described["SourceDatasets"] == [
+        {"URL": "file://../preprocess"},
+        fmriprep,
+        {"URL": "file://../demo/bids"},
+    ]
+    stem = "sub-01/func/sub-01_task-rest_space-MNI152NLin6Asym_desc-clean_bold"
+    sidecar = json.loads((prep / f"{stem}.json").read_text())
+    assert sidecar["SkullStripped"] is True and sidecar["TaskName"] == "rest"
+    assert sidecar["RepetitionTime"] == 2.0 and sidecar["CleaningSettings"]["fwhm_mm"] > 0
+    ours = [
+        path
+        for path in prep.rglob("dataset_description.json")
+        if "derivatives" not in path.relative_to(prep).parts
+    ]
+    assert ours == [prep / "dataset_description.json"]
+    layout = BIDSLayout(prep, validate=False, derivatives=True)
+    runs = [f"sub-{s:02d}_task-rest_run-{r}" for s in range(1, 7) for r in (1, 2)]
+    assert sorted(layout.derivatives.keys()) == [f"derivatives/tedana-{run}" for run in runs]
+    for run in runs:
+        provenance = json.loads(
+            (prep / "derivatives" / f"tedana-{run}" / "dataset_description.json").read_text()
+        )
+        assert provenance["GeneratedBy"][0]["Name"] == "tedana"
+    assert layout.get(desc="ICA", scope="self") == []  # tedana's files are not ours
+    assert layout.get(subject="01", desc="clean", suffix="bold", extension=".nii.gz")
+    mask = layout.get(subject="01", task="rest", desc="brain", suffix="mask", run=Query.NONE)
+    assert len(mask) == 1
 
 
 def test_targets_outputs(tiny_run):
@@ -303,7 +400,7 @@ def test_bootstrap_outputs(tiny_run):
     # two runs of 60 volumes, no censoring: blocks of 30 volumes inside 2 segments
     assert row["n_segments"] == 2 and row["block_volumes"] == 30
     assert row["radius_mm"] >= 0 and 0 <= row["share_within_coil"] <= 1
-    targets = pd.read_csv(folder / "sub-01_desc-targets.tsv", sep="\t")
+    targets = pd.read_csv(folder / "sub-01_targets.tsv", sep="\t")
     site = targets[targets["method"] == "circuit_searchlight"].iloc[0]
     assert row["x_mm"] == pytest.approx(site["x_mm"])  # argmax: the target itself
     probseg = nib.load(
@@ -392,7 +489,7 @@ def test_echoes_already_in_the_template(tmp_path):
     summary = json.loads(
         (
             tmp_path
-            / "results/preprocess/sub-01/func/tedana/sub-01_task-rest_run-1"
+            / "results/preprocess/derivatives/tedana-sub-01_task-rest_run-1"
             / "tmstarget_denoise.json"
         ).read_text()
     )

@@ -50,7 +50,7 @@ def test_navigation_files_hold_the_coil_poses(tiny_run):
     # left DLPFC: the handle points back (y < 0) and to the left (x < 0)
     assert (handle[:, 1] < 0).all() and (handle[:, 0] < 0).all()
     targets = pd.read_csv(
-        tiny_run / "targets" / "sub-01" / "sub-01_desc-targets.tsv", sep="\t", na_values="n/a"
+        tiny_run / "targets" / "sub-01" / "sub-01_targets.tsv", sep="\t", na_values="n/a"
     ).set_index("method")
     for row in coil.itertuples(index=False):
         native = targets.loc[row.method, ["native_x_mm", "native_y_mm", "native_z_mm"]]

@@ -37,30 +37,76 @@ import pandas as pd
 from tmstarget import __version__, atomic
 
 BIDS_VERSION = "1.10.0"
-# Entity order of the BIDS specification (the subset this workflow uses).
-ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "echo", "space", "res", "desc")
+# Entity order of the BIDS specification (the subset this workflow uses; ``label`` and
+# ``desc`` are the derivatives' entities, after ``space`` and ``res``).
+ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "echo", "space", "res", "label", "desc")
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
+# A Snakemake wildcard standing for a label in an output pattern, e.g. ``{subject}``.
+_WILD = r"\{[A-Za-z_]\w*\}"
+_WILDCARD = re.compile(rf"^{_WILD}$")
+# Source entities: ``key-label`` pairs (labels alphanumeric or wildcards) or a wildcard
+# standing for several pairs (``{run_key}``), joined by underscores.
+_SOURCE_PART = re.compile(rf"^(?:[a-z]+-(?:[A-Za-z0-9]+|{_WILD})|{_WILD})$")
 
 
 class BIDSInputError(ValueError):
     """The input dataset is missing something a run needs; the message names the file."""
 
 
-def bids_name(suffix: str, extension: str, **entities: str | int | None) -> str:
+def bids_label(name: str) -> str:
+    """The BIDS label of a name of ours (a targeting method, a choice...): its letters and
+    digits, e.g. ``circuit_searchlight`` -> ``circuitsearchlight``. A label holds no ``_``
+    or ``-``: pybids reads ``desc-circuit_searchlight_stat`` as ``desc=circuit``. The name
+    itself (tables' ``method`` column, figures, config) is unchanged; only file names
+    carry the label."""
+    label = re.sub(r"[^A-Za-z0-9]", "", str(name))
+    if not label:
+        raise ValueError(f"{name!r} has no letters or digits to make a BIDS label of")
+    return label
+
+
+def bids_name(
+    suffix: str, extension: str, source: str | None = None, **entities: str | int | None
+) -> str:
     """A BIDS file name with entities in specification order, e.g.
     ``bids_name("bold", ".nii.gz", sub="01", task="rest", run=1, echo=2)``.
-    Entities whose value is None are left out."""
+    Entities whose value is None are left out. ``source`` puts the source file's
+    entities first, as the derivatives specification names files
+    (``<source_entities>[_keyword-<value>]_<suffix>``): ``"sub-01_task-rest_run-1"``.
+    A value, or a part of ``source``, may be a Snakemake wildcard (``{subject}``,
+    ``{run_key}``) in an output pattern. Raises ValueError naming the entity and the value
+    when a label is not alphanumeric (map names with :func:`bids_label`)."""
     unknown = set(entities) - set(ENTITY_ORDER)
     if unknown:
         raise ValueError(f"unknown BIDS entities {sorted(unknown)}; known: {ENTITY_ORDER}")
     parts = []
+    if source is not None:
+        # underscores split the pairs, not a wildcard's name ({run_key})
+        source_parts = re.split(r"_(?![^{]*\})", str(source))
+        bad = [part for part in source_parts if not _SOURCE_PART.match(part)]
+        if bad:
+            raise ValueError(
+                f"BIDS source entities {source!r}: {bad} not key-label pairs with alphanumeric "
+                "labels"
+            )
+        given = {part.partition("-")[0] for part in source_parts}
+        twice = sorted(given & {key for key, value in entities.items() if value is not None})
+        if twice:
+            raise ValueError(f"BIDS entities {twice} both in source {source!r} and given")
+        parts.append(str(source))
     for key in ENTITY_ORDER:
         value = entities.get(key)
         if value is None:
             continue
-        if not _LABEL.match(str(value)):
-            raise ValueError(f"BIDS label {key}-{value!r} must be alphanumeric")
+        if not (_LABEL.match(str(value)) or _WILDCARD.match(str(value))):
+            raise ValueError(
+                f"BIDS entity {key!r}: label {str(value)!r} is not alphanumeric (a '_' or '-' "
+                f"in it splits the name: {key}-{value} is read as {key}="
+                f"{re.split(r'[^A-Za-z0-9]', str(value))[0]!r}); use bids_label()"
+            )
         parts.append(f"{key}-{value}")
+    if not _LABEL.match(suffix):
+        raise ValueError(f"BIDS suffix {suffix!r} is not alphanumeric")
     return "_".join(parts + [suffix]) + extension
 
 
@@ -89,16 +135,34 @@ def write_tsv(
         write_json(dictionary_path or path.with_suffix(".json"), dictionary)
 
 
+def source_url(source: str | Path, root: str | Path) -> str:
+    """A ``SourceDatasets`` URL for the local dataset folder ``source`` (a path as the
+    workflow sees it: absolute, or relative to its working folder) read by the derived
+    dataset at ``root``: relative to ``root`` when both paths are relative (the
+    specification's form, ``file://../demo/bids/derivatives/fmriprep``: the two move
+    together), else absolute (``file:///data/fmriprep``)."""
+    source, root = Path(source), Path(root)
+    if source.is_absolute() or root.is_absolute():
+        return Path(os.path.abspath(source)).as_uri()
+    return "file://" + Path(os.path.relpath(source, root)).as_posix()
+
+
 def write_dataset_description(
-    root: Path,
+    path: str | Path,
     name: str,
     dataset_type: str = "derivative",
-    sources: list[str] | None = None,
+    sources: list[str | Path] | None = None,
     extra: dict | None = None,
 ) -> None:
-    """``dataset_description.json`` of a raw dataset or a derivatives folder written by
-    this workflow (``GeneratedBy`` names the package and its version; a raw dataset the
-    workflow wrote, the demo, says so too). ``extra`` adds fields (e.g. ``License``)."""
+    """``dataset_description.json`` (at ``path``, which must be named so) of a raw dataset
+    or a derivatives folder written by this workflow (``GeneratedBy`` names the package
+    and its version; a raw dataset the workflow wrote, the demo, says so too).
+    ``sources`` are the local dataset folders read (``SourceDatasets``, as URLs relative to
+    the dataset where possible: :func:`source_url`). ``extra`` adds fields (e.g.
+    ``License``)."""
+    path = Path(path)
+    if path.name != "dataset_description.json":
+        raise ValueError(f"{path}: a dataset description must be named dataset_description.json")
     content: dict = {"Name": name, "BIDSVersion": BIDS_VERSION, "DatasetType": dataset_type}
     if dataset_type == "derivative" or extra is not None:
         content["GeneratedBy"] = [
@@ -109,8 +173,29 @@ def write_dataset_description(
             }
         ]
         if sources:
-            content["SourceDatasets"] = [{"URL": source} for source in sources]
-    write_json(root / "dataset_description.json", content | (extra or {}))
+            content["SourceDatasets"] = [
+                {"URL": source_url(source, path.parent)} for source in sources
+            ]
+    write_json(path, content | (extra or {}))
+
+
+def preprocessed_bold_sidecar(
+    repetition_time_s: float, task: str, description: str, settings: dict | None = None
+) -> dict:
+    """The JSON sidecar of a preprocessed BOLD series of ours: ``SkullStripped`` (REQUIRED
+    for preprocessed images by the derivatives specification: true, every voxel outside
+    the brain mask is zero), the source's REQUIRED ``RepetitionTime`` (seconds) and
+    ``TaskName``, propagated as the specification asks, a ``Description`` and, if given,
+    the settings that made it (``CleaningSettings``, our own field)."""
+    sidecar = {
+        "SkullStripped": True,
+        "RepetitionTime": float(repetition_time_s),
+        "TaskName": task,
+        "Description": description,
+    }
+    if settings is not None:
+        sidecar["CleaningSettings"] = settings
+    return sidecar
 
 
 # --------------------------------------------------------------------------- discovery

@@ -298,9 +298,10 @@ def write_demo_dataset(
     )
     fmriprep_dir = root / "derivatives" / "fmriprep"
     write_dataset_description(
-        fmriprep_dir,
+        fmriprep_dir / "dataset_description.json",
         "Demo cohort: fMRIPrep derivatives (simulated)",
-        sources=["../../"],
+        # the raw dataset it sits in, as a path relative to it (as before)
+        extra={"SourceDatasets": [{"URL": "../../"}]},
     )
     # fMRIPrep's own .bidsignore (fmriprep/utils/bids.py, write_bidsignore): the files the
     # BIDS derivatives specification does not describe yet.
@@ -336,7 +337,9 @@ def write_demo_dataset(
         }
     )
     simulation_dir = root / "derivatives" / "simulation"
-    write_dataset_description(simulation_dir, "Demo cohort: planted ground truth")
+    write_dataset_description(
+        simulation_dir / "dataset_description.json", "Demo cohort: planted ground truth"
+    )
     (simulation_dir / ".bidsignore").write_text(
         "planted_targets.*\nsimulation_parameters.json\n*_desc-latent_timeseries.*\n"
     )
@@ -522,7 +525,7 @@ def _sidecar(image_name: str) -> str:
 
 def _write_clinical(root: Path, tables: dict[str, pd.DataFrame], spec: DemoSpec) -> None:
     write_dataset_description(
-        root,
+        root / "dataset_description.json",
         DEMO_DATASET_NAME,
         "raw",
         extra={"License": "CC0", "Authors": ["tmstarget demo simulator"]},

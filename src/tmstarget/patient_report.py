@@ -264,7 +264,7 @@ def report_data(
     participant_id : str
         The patient's label, printed on the report and named in errors.
     targets : pandas.DataFrame
-        The patient's targets table (``desc-targets.tsv``: one row per method with
+        The patient's targets table (``sub-<label>_targets.tsv``: one row per method with
         template ``x_mm``... and native ``native_x_mm``... RAS mm).
     delivered_method : str
         The method whose site is delivered (the connectivity method in a clinic; the
