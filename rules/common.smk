@@ -8,6 +8,8 @@ from tmstarget import bids as bids_io
 from tmstarget import checks
 from tmstarget.atlas import mni_grid
 from tmstarget.config import analysis_voxel_mm, check_config, fmriprep_dir
+from tmstarget.denoise import cleaning_options
+from tmstarget.stimulation import TargetingSettings
 
 check_config(config)
 
@@ -206,6 +208,183 @@ PLANTED_TARGETS = f"{BIDS_DIR}/derivatives/simulation/planted_targets.tsv"
 SUBJECTS_TABLE = "results/inputs/subjects.tsv"
 
 
+# Config sections and path templates of every stage, here so that no rules file depends
+# on the include order of another. Output names are built by bids_io.bids_name (labels
+# alphanumeric); {subject} and {run_key} are Snakemake wildcards.
+# rules/preprocess.smk
+PREPROCESS = config["preprocess"]
+SPACE = config["input"]["space"]
+TASK = config["input"]["task"]
+# Data denoised elsewhere and already in the template enter at the cleaning step directly.
+DIRECT_TO_CLEANING = bool(PREPROCESS["denoised_input_desc"]) and not QUERY.native
+# Output names are built by bids_io.bids_name (labels alphanumeric); {subject} and
+# {run_key} are Snakemake wildcards.
+PREP = "results/preprocess"
+SUBJECT_FUNC = f"{PREP}/sub-{{subject}}/func"
+RUN_SOURCE = "sub-{subject}_{run_key}"
+# Per run: tedana's own output folder, a BIDS derivatives dataset of its own (its
+# dataset_description.json names tedana, its version and the call), nested under our
+# derivatives' derivatives/ as the specification nests one pipeline's derivatives in
+# another's; readers (pybids, the validator) do not take it for part of ours.
+RUN_TEDANA = f"{PREP}/derivatives/tedana-{RUN_SOURCE}"
+# The run on the analysis grid (kept only until the subject is cleaned) and its mask.
+RUN_BOLD = bids_path(
+    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="denoised"
+)
+RUN_OPTCOM = bids_path(
+    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="optcom"
+)
+RUN_MASK = bids_path(
+    SUBJECT_FUNC, "mask", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="brain"
+)
+# The subject's series (runs joined) with its JSON sidecar, its brain mask (a functional
+# mask: task- as fMRIPrep names them) and QC.
+CLEAN_BOLD = bids_path(
+    SUBJECT_FUNC,
+    "bold",
+    ".nii.gz",
+    sub="{subject}",
+    task=TASK,
+    space=SPACE,
+    desc="clean",
+)
+# The mask is named after the series (desc-clean): desc-brain would name a single run
+# without a run- entity (run key task-rest) exactly as the run's own grid mask.
+CLEAN_MASK = bids_path(
+    SUBJECT_FUNC,
+    "mask",
+    ".nii.gz",
+    sub="{subject}",
+    task=TASK,
+    space=SPACE,
+    desc="clean",
+)
+QC_METRICS = bids_path(
+    SUBJECT_FUNC, "metrics", ".json", sub="{subject}", task=TASK, desc="qc"
+)
+SUBJECT_QC_FIGURE = bids_path(
+    f"{PREP}/sub-{{subject}}/figures",
+    "bold",
+    ".png",
+    sub="{subject}",
+    task=TASK,
+    desc="qc",
+)
+
+# rules/targets.smk
+TARGETS = config["targets"]
+# Output names are built by bids_io.bids_name; a method's file names carry its BIDS label
+# (bids_io.bids_label: circuit_searchlight -> desc-circuitsearchlight), its tables and
+# figures its name.
+TARGETS_DIR = "results/targets"
+SUBJECT_TARGETS_DIR = f"{TARGETS_DIR}/sub-{{subject}}"
+RELIABILITY_DIR = "results/reliability/sub-{subject}"
+# every method's site (no desc: the subject's targets table)
+SUBJECT_TARGETS = bids_path(SUBJECT_TARGETS_DIR, "targets", ".tsv", sub="{subject}")
+SUBJECT_RELIABILITY = bids_path(
+    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="reliability"
+)
+# Every target choice's full-data and half targets (reliability by choice).
+SUBJECT_CHOICES = bids_path(
+    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="choices"
+)
+# Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
+# map of the target location.
+BOOTSTRAP = TargetingSettings.from_config(TARGETS).bootstrap.enabled
+# The reliability keys the subject job reads (the group's bootstrap, conventions and
+# published numbers are collect_reliability's: changing them reruns no subject job).
+SUBJECT_RELIABILITY_KEYS = (
+    "method",
+    "minutes_grid",
+    "min_timepoints",
+    "paired_retest",
+    "choices",
+)
+SUBJECT_BOOTSTRAP = bids_path(
+    SUBJECT_TARGETS_DIR, "targets", "", sub="{subject}", desc="bootstrap"
+)
+SUBJECT_BOOTSTRAP_MAP = bids_path(
+    SUBJECT_TARGETS_DIR,
+    "probseg",
+    ".nii.gz",
+    sub="{subject}",
+    space=SPACE,
+    label="target",
+    desc="bootstrap",
+)
+
+
+# The figure of the connectivity method's score map with the sites (PNG and PDF).
+SUBJECT_FIGURE = bids_path(
+    SUBJECT_TARGETS_DIR, "stat", "", sub="{subject}", space=SPACE, desc="target"
+)
+
+# rules/navigation.smk
+NAVIGATION = config["navigation"]
+NAV_DIR = "results/navigation/sub-{subject}"
+SUBJECT_COIL = bids_path(
+    NAV_DIR, "targets", ".tsv", sub="{subject}", space="T1w", desc="coil"
+)
+# Navigation files by format (the CSV always), for the clinic and the unblinded team:
+# format -> (suffix, extension).
+NAV_SUFFIXES = {
+    "csv": ("targets", ".csv"),
+    "brainsight": ("brainsight", ".txt"),
+    "localite": ("localite", ".xml"),
+}
+NAV_FORMATS = ["csv", *NAVIGATION["formats"]]
+NAV_REPORT = bids_path(NAV_DIR, "report", "", sub="{subject}", desc="navigation")
+# The technician's packet (trial): the delivered site only, under a neutral label.
+TECHNICIAN_DIR = "results/technician/sub-{subject}"
+TECHNICIAN_REPORT = bids_path(
+    TECHNICIAN_DIR, "report", "", sub="{subject}", desc="technician"
+)
+TECHNICIAN_KEY = "results/unblinded/technician_key.tsv"
+# What a technician's file must not contain (tmstarget.blinding.revealing_words adds the
+# printed method names).
+REVEALING = sorted({*ARM_LABELS.values(), *TARGETS["methods"]})
+# The connectivity method's score map and the subject's bootstrap (see rules/targets.smk).
+SUBJECT_SCORE_MAP = score_map(TARGETS["connectivity_method"])
+# The methods whose sites get a coil pose (the connectivity method, and Beam F3 if asked).
+NAVIGATION_METHODS = [TARGETS["connectivity_method"]] + (
+    ["beam_f3"] if TARGETS["beam_f3"] else []
+)
+# The technician's navigation CSV (the key's input: one per participant).
+TECHNICIAN_CSV = bids_path(
+    TECHNICIAN_DIR,
+    *NAV_SUFFIXES["csv"],
+    sub="{subject}",
+    space="T1w",
+    desc="technician",
+)
+
+# rules/reliability.smk
+RELIABILITY = config["reliability"]
+
+# rules/outcomes.smk
+OUTCOME_TABLES = ["table1_baseline", "table2_outcomes", "table3_blinding_safety"]
+OUTCOME_SOURCE_DATA = [
+    "consort",
+    "visits",
+    "mixed_model",
+    "mmrm",
+    "participants",
+    "rates",
+    "effects",
+]
+OUTCOME_FIGURES = [
+    "consort",
+    "madrs_trajectories",
+    "waterfall",
+    "response_remission",
+    "forest",
+]
+
+# rules/planning.smk
+POWER_TABLES = ["power_sample_size", "power_inputs"]
+POWER_SOURCE_DATA = ["power_curves", "power_sample_size_fits"]
+
+
 @cache
 def _runs_by_subject():
     if DEMO:
@@ -367,6 +546,180 @@ def the_run(wildcards):
         if run.key == wildcards.run_key:
             return run
     raise ValueError(f"sub-{wildcards.subject} has no run {wildcards.run_key}")
+
+
+# Input, param and resource functions of the rules (named, so that a rule reads as a list
+# of what it takes).
+def run_echoes(wildcards):
+    """The run's echo files (or its one denoised series)."""
+    return the_run(wildcards).echo_files
+
+
+def run_mask(wildcards):
+    """The run's brain mask as fMRIPrep wrote it."""
+    return the_run(wildcards).mask_file
+
+
+def run_transforms(wildcards):
+    """The run's transforms onto the analysis grid (none for data already there)."""
+    return the_run(wildcards).resample_xfms
+
+
+def run_echo_times(wildcards):
+    """The run's echo times (s)."""
+    return the_run(wildcards).echo_times_s
+
+
+def run_repetition_time(wildcards):
+    """The run's repetition time (s)."""
+    return the_run(wildcards).repetition_time_s
+
+
+def run_dummy_volumes(wildcards):
+    """The run's dummy volumes: preprocess.n_dummy when set, else discovery's."""
+    if PREPROCESS["n_dummy"] is not None:
+        return PREPROCESS["n_dummy"]
+    return the_run(wildcards).n_dummy
+
+
+def subject_series_inputs(wildcards):
+    """The series clean_subject reads: per run tedana's output on the grid, or the run
+    itself when it was denoised elsewhere in the template."""
+    if DIRECT_TO_CLEANING:
+        return [run.echo_files[0] for run in subject_runs(wildcards)]
+    return run_files(RUN_BOLD)(wildcards)
+
+
+def subject_mask_inputs(wildcards):
+    """The runs' brain masks on the analysis grid (clean_subject)."""
+    if DIRECT_TO_CLEANING:
+        return [run.mask_file for run in subject_runs(wildcards)]
+    return run_files(RUN_MASK)(wildcards)
+
+
+def subject_confounds(wildcards):
+    """The runs' fMRIPrep confounds tables."""
+    return [run.confounds_file for run in subject_runs(wildcards)]
+
+
+def subject_run_labels(wildcards):
+    """The runs' keys (entities after sub-), in BIDS order."""
+    return [run.key for run in subject_runs(wildcards)]
+
+
+def subject_repetition_times(wildcards):
+    """The runs' repetition times (s)."""
+    return [run.repetition_time_s for run in subject_runs(wildcards)]
+
+
+def subject_dummy_volumes(wildcards):
+    """The runs' dummy volumes as discovery found them (None: from the confounds)."""
+    return [run.n_dummy for run in subject_runs(wildcards)]
+
+
+def subject_repetition_time(wildcards):
+    """The subject's repetition time (s; the runs share it: the checks hold them so)."""
+    return subject_runs(wildcards)[0].repetition_time_s
+
+
+def subject_template_transforms(wildcards):
+    """The subject's template-to-T1w transforms (native coordinates of the sites)."""
+    return subject_runs(wildcards)[0].template_xfms
+
+
+def every_subject(pattern):
+    """An input function: ``pattern`` for every subject."""
+
+    def files(wildcards):
+        return expand(pattern, subject=subjects())
+
+    return files
+
+
+def first_subject(pattern):
+    """An input function: ``pattern`` for the first subject (a mask that every subject
+    shares: the analysis grid)."""
+
+    def files(wildcards):
+        return expand(pattern, subject=subjects()[0])
+
+    return files
+
+
+def participant_arms(wildcards):
+    """Every participant's arm role (technician_key)."""
+    return {f"sub-{subject}": participant_arm(subject) for subject in subjects()}
+
+
+def fitted_memory(rule):
+    """A resource function: the memory (MB) of ``rule``'s job from the samples it reads
+    (RESOURCE_FITS), times the attempt."""
+    samples, largest_run = RULE_SAMPLES[rule]
+
+    def mem_mb(wildcards, attempt):
+        largest = largest_run(wildcards) if largest_run else 0.0
+        return fitted_mem_mb(rule, samples(wildcards), largest, attempt)
+
+    return mem_mb
+
+
+def fitted_runtime(rule):
+    """A resource function: the runtime (minutes) of ``rule``'s job from the samples it
+    reads, times the attempt."""
+    samples, _ = RULE_SAMPLES[rule]
+
+    def runtime(wildcards, attempt):
+        return fitted_runtime_min(rule, samples(wildcards), attempt)
+
+    return runtime
+
+
+def _run_msamples_of(wildcards):
+    return run_msamples(the_run(wildcards))
+
+
+def _largest_run_msamples(wildcards):
+    return subject_grid_msamples(wildcards, largest_run=True)
+
+
+# What each fitted rule's request scales with: (million samples of the job, of its largest
+# run or None).
+RULE_SAMPLES = {
+    "prepare_run": (_run_msamples_of, None),
+    "clean_subject": (subject_grid_msamples, _largest_run_msamples),
+    "find_targets": (subject_grid_msamples, None),
+}
+
+
+def demo_memory(wildcards, threads, attempt):
+    """Resource function of simulate_cohort: memory (MB) for ``threads`` subjects at once."""
+    return demo_memory_mb(threads, attempt)
+
+
+def demo_runtime(wildcards, threads, attempt):
+    """Resource function of simulate_cohort: runtime (minutes)."""
+    return demo_runtime_min(threads, attempt)
+
+
+def demo_root(wildcards, output):
+    """The demo dataset's root: the folder of its dataset_description.json (the first of
+    simulate_cohort's outputs)."""
+    return Path(output.dataset[0]).parent
+
+
+def power_memory(wildcards, threads):
+    """Resource function of simulate_power: 1 GB plus 300 MB per worker process."""
+    return 1000 + 300 * threads
+
+
+def manuscript_files(wildcards):
+    """Every manuscript file (rule manuscript's input)."""
+    return [path for _, _, path, _ in manuscript_items()]
+
+
+def manuscript_entries(wildcards):
+    """Every manuscript entry (section, kind, path, caption; rule manuscript's param)."""
+    return manuscript_items()
 
 
 # The manuscript's files (rules/report.smk), each with its report caption.

@@ -2,31 +2,6 @@
 # Localite), and a one-page target report for the clinician; in trial mode also the
 # technician's blinded packet and, for the unblinded statistician, its key. Target
 # `navigation` builds these alone (imaging only: no arms, no clinical tables).
-NAVIGATION = config["navigation"]
-NAV_DIR = "results/navigation/sub-{subject}"
-SUBJECT_COIL = bids_path(
-    NAV_DIR, "targets", ".tsv", sub="{subject}", space="T1w", desc="coil"
-)
-# Navigation files by format (the CSV always), for the clinic and the unblinded team:
-# format -> (suffix, extension).
-NAV_SUFFIXES = {
-    "csv": ("targets", ".csv"),
-    "brainsight": ("brainsight", ".txt"),
-    "localite": ("localite", ".xml"),
-}
-NAV_FORMATS = ["csv", *NAVIGATION["formats"]]
-NAV_REPORT = bids_path(NAV_DIR, "report", "", sub="{subject}", desc="navigation")
-# The technician's packet (trial): the delivered site only, under a neutral label.
-TECHNICIAN_DIR = "results/technician/sub-{subject}"
-TECHNICIAN_REPORT = bids_path(
-    TECHNICIAN_DIR, "report", "", sub="{subject}", desc="technician"
-)
-TECHNICIAN_KEY = "results/unblinded/technician_key.tsv"
-# What a technician's file must not contain (tmstarget.blinding.revealing_words adds the
-# printed method names).
-REVEALING = sorted({*ARM_LABELS.values(), *TARGETS["methods"]})
-# The connectivity method's score map and the subject's bootstrap (see rules/targets.smk).
-SUBJECT_SCORE_MAP = score_map(TARGETS["connectivity_method"])
 
 
 rule place_coil:
@@ -56,8 +31,7 @@ rule place_coil:
         mem_mb=1500,
         runtime=10,
     params:
-        methods=lambda wildcards: [TARGETS["connectivity_method"]]
-        + (["beam_f3"] if TARGETS["beam_f3"] else []),
+        methods=NAVIGATION_METHODS,
         handle_angle_deg=NAVIGATION["handle_angle_deg"],
         # trial: the subject's arm's method (editing another row reruns nothing here)
         delivered=delivered,
@@ -109,15 +83,14 @@ rule report_patient:
 
 rule technician_key:
     input:
-        packets=lambda wildcards: expand(
-            navigation_files(TECHNICIAN_DIR, "technician")["csv"], subject=subjects()
-        ),
+        packets=every_subject(TECHNICIAN_CSV),
         checked=ancient(SUBJECTS_TABLE),
     output:
         key=TECHNICIAN_KEY,
         key_dictionary=TECHNICIAN_KEY.replace(".tsv", ".json"),
     log:
         "results/logs/technician_key.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -125,9 +98,7 @@ rule technician_key:
         mem_mb=1000,
         runtime=10,
     params:
-        arms=lambda wildcards: {
-            f"sub-{subject}": participant_arm(subject) for subject in subjects()
-        },
+        arms=participant_arms,
         connectivity_method=TARGETS["connectivity_method"],
     script:
         "../scripts/technician_key.py"

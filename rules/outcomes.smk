@@ -1,24 +1,6 @@
 # Trial outcome analysis: every number of the manuscript's outcome tables, computed from
 # participants.tsv and phenotype/, and the figures drawn from the saved source data.
 
-OUTCOME_TABLES = ["table1_baseline", "table2_outcomes", "table3_blinding_safety"]
-OUTCOME_SOURCE_DATA = [
-    "consort",
-    "visits",
-    "mixed_model",
-    "mmrm",
-    "participants",
-    "rates",
-    "effects",
-]
-OUTCOME_FIGURES = [
-    "consort",
-    "madrs_trajectories",
-    "waterfall",
-    "response_remission",
-    "forest",
-]
-
 
 rule analyse_outcomes:
     input:
@@ -46,6 +28,7 @@ rule analyse_outcomes:
         ),
     log:
         "results/logs/analyse_outcomes.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -78,6 +61,7 @@ rule plot_outcomes:
         ),
     log:
         "results/logs/plot_outcomes.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -121,6 +105,7 @@ rule analyse_mechanism:
         vector_figure="results/outcomes/figures/mechanism.pdf",
     log:
         "results/logs/analyse_mechanism.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1

@@ -2,9 +2,6 @@
 # and analysing each with the workflow's own tests (tmstarget.power). It needs no data:
 # `snakemake --cores 8 plan_trial` builds it; the main run does too with planning.enabled.
 
-POWER_TABLES = ["power_sample_size", "power_inputs"]
-POWER_SOURCE_DATA = ["power_curves", "power_sample_size_fits"]
-
 
 rule simulate_power:
     output:
@@ -34,7 +31,7 @@ rule simulate_power:
         "../envs/tmstarget.yaml"
     threads: 8
     resources:
-        mem_mb=lambda wildcards, threads: 1000 + 300 * threads,
+        mem_mb=power_memory,
         runtime=30,
     params:
         planning={
@@ -62,6 +59,7 @@ rule plot_power:
         vector_figure="results/planning/figures/power_curves.pdf",
     log:
         "results/logs/plot_power.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1

@@ -1,71 +1,13 @@
 # Multi-echo preprocessing: per run, tedana where the echoes are and one interpolation into
 # the analysis grid; per subject, cleaning, smoothing and joining the runs into one
 # analysis-ready series, with QC per subject and for the group.
-from tmstarget.denoise import cleaning_options
-
-PREPROCESS = config["preprocess"]
-SPACE = config["input"]["space"]
-TASK = config["input"]["task"]
-# Data denoised elsewhere and already in the template enter at the cleaning step directly.
-DIRECT_TO_CLEANING = bool(PREPROCESS["denoised_input_desc"]) and not QUERY.native
-# Output names are built by bids_io.bids_name (labels alphanumeric); {subject} and
-# {run_key} are Snakemake wildcards.
-PREP = "results/preprocess"
-SUBJECT_FUNC = f"{PREP}/sub-{{subject}}/func"
-RUN_SOURCE = "sub-{subject}_{run_key}"
-# Per run: tedana's own output folder, a BIDS derivatives dataset of its own (its
-# dataset_description.json names tedana, its version and the call), nested under our
-# derivatives' derivatives/ as the specification nests one pipeline's derivatives in
-# another's; readers (pybids, the validator) do not take it for part of ours.
-RUN_TEDANA = f"{PREP}/derivatives/tedana-{RUN_SOURCE}"
-# The run on the analysis grid (kept only until the subject is cleaned) and its mask.
-RUN_BOLD = bids_path(
-    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="denoised"
-)
-RUN_OPTCOM = bids_path(
-    SUBJECT_FUNC, "bold", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="optcom"
-)
-RUN_MASK = bids_path(
-    SUBJECT_FUNC, "mask", ".nii.gz", source=RUN_SOURCE, space=SPACE, desc="brain"
-)
-# The subject's series (runs joined) with its JSON sidecar, its brain mask (a functional
-# mask: task- as fMRIPrep names them) and QC.
-CLEAN_BOLD = bids_path(
-    SUBJECT_FUNC,
-    "bold",
-    ".nii.gz",
-    sub="{subject}",
-    task=TASK,
-    space=SPACE,
-    desc="clean",
-)
-CLEAN_MASK = bids_path(
-    SUBJECT_FUNC,
-    "mask",
-    ".nii.gz",
-    sub="{subject}",
-    task=TASK,
-    space=SPACE,
-    desc="brain",
-)
-QC_METRICS = bids_path(
-    SUBJECT_FUNC, "metrics", ".json", sub="{subject}", task=TASK, desc="qc"
-)
-SUBJECT_QC_FIGURE = bids_path(
-    f"{PREP}/sub-{{subject}}/figures",
-    "bold",
-    ".png",
-    sub="{subject}",
-    task=TASK,
-    desc="qc",
-)
 
 
 rule prepare_run:
     input:
-        echoes=lambda wildcards: the_run(wildcards).echo_files,
-        mask=lambda wildcards: the_run(wildcards).mask_file,
-        transforms=lambda wildcards: the_run(wildcards).resample_xfms,
+        echoes=run_echoes,
+        mask=run_mask,
+        transforms=run_transforms,
         checked=ancient(SUBJECTS_TABLE),
     output:
         tedana=directory(RUN_TEDANA),
@@ -80,20 +22,12 @@ rule prepare_run:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: fitted_mem_mb(
-            "prepare_run", run_msamples(the_run(wildcards)), attempt=attempt
-        ),
-        runtime=lambda wildcards, attempt: fitted_runtime_min(
-            "prepare_run", run_msamples(the_run(wildcards)), attempt
-        ),
+        mem_mb=fitted_memory("prepare_run"),
+        runtime=fitted_runtime("prepare_run"),
     params:
-        echo_times_s=lambda wildcards: the_run(wildcards).echo_times_s,
-        repetition_time_s=lambda wildcards: the_run(wildcards).repetition_time_s,
-        n_dummy=lambda wildcards: (
-            PREPROCESS["n_dummy"]
-            if PREPROCESS["n_dummy"] is not None
-            else the_run(wildcards).n_dummy
-        ),
+        echo_times_s=run_echo_times,
+        repetition_time_s=run_repetition_time,
+        n_dummy=run_dummy_volumes,
         denoised=bool(PREPROCESS["denoised_input_desc"]),
         tedana=PREPROCESS["tedana"],
         min_volumes=PREPROCESS["min_volumes"],
@@ -106,20 +40,10 @@ rule prepare_run:
 rule clean_subject:
     input:
         tedana=[] if DIRECT_TO_CLEANING else run_files(RUN_TEDANA),
-        bold=(
-            (lambda wildcards: [run.echo_files[0] for run in subject_runs(wildcards)])
-            if DIRECT_TO_CLEANING
-            else run_files(RUN_BOLD)
-        ),
+        bold=subject_series_inputs,
         reference=[] if DIRECT_TO_CLEANING else run_files(RUN_OPTCOM),
-        masks=(
-            (lambda wildcards: [run.mask_file for run in subject_runs(wildcards)])
-            if DIRECT_TO_CLEANING
-            else run_files(RUN_MASK)
-        ),
-        confounds=lambda wildcards: [
-            run.confounds_file for run in subject_runs(wildcards)
-        ],
+        masks=subject_mask_inputs,
+        confounds=subject_confounds,
         checked=ancient(SUBJECTS_TABLE),
     output:
         bold=CLEAN_BOLD,
@@ -141,21 +65,12 @@ rule clean_subject:
         "../envs/tmstarget.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: fitted_mem_mb(
-            "clean_subject",
-            subject_grid_msamples(wildcards),
-            subject_grid_msamples(wildcards, largest_run=True),
-            attempt,
-        ),
-        runtime=lambda wildcards, attempt: fitted_runtime_min(
-            "clean_subject", subject_grid_msamples(wildcards), attempt
-        ),
+        mem_mb=fitted_memory("clean_subject"),
+        runtime=fitted_runtime("clean_subject"),
     params:
-        run_labels=lambda wildcards: [run.key for run in subject_runs(wildcards)],
-        repetition_times_s=lambda wildcards: [
-            run.repetition_time_s for run in subject_runs(wildcards)
-        ],
-        n_dummy=lambda wildcards: [run.n_dummy for run in subject_runs(wildcards)],
+        run_labels=subject_run_labels,
+        repetition_times_s=subject_repetition_times,
+        n_dummy=subject_dummy_volumes,
         task=TASK,
         direct=DIRECT_TO_CLEANING,
         # the keys cleaning reads (not the QC thresholds: the verdict is summarise_qc's
@@ -167,7 +82,7 @@ rule clean_subject:
 
 rule summarise_qc:
     input:
-        metrics=lambda wildcards: expand(QC_METRICS, subject=subjects()),
+        metrics=every_subject(QC_METRICS),
     output:
         table=report(
             "results/preprocess/group_qc.tsv",
@@ -179,6 +94,7 @@ rule summarise_qc:
         description="results/preprocess/dataset_description.json",
     log:
         "results/logs/summarise_qc.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1

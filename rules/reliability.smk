@@ -1,14 +1,13 @@
 # Split-half reliability of the targets and the scan-length curve. Each subject's halves and
 # first k minutes are targeted by rule find_targets (rules/targets.smk), which loads the
 # series once for every target of the subject; here the group analysis.
-RELIABILITY = config["reliability"]
 
 
 rule analyse_reliability:
     input:
-        targets=lambda wildcards: expand(SUBJECT_RELIABILITY, subject=subjects()),
-        choices=lambda wildcards: expand(SUBJECT_CHOICES, subject=subjects()),
-        mask=lambda wildcards: expand(CLEAN_MASK, subject=subjects()[0]),
+        targets=every_subject(SUBJECT_RELIABILITY),
+        choices=every_subject(SUBJECT_CHOICES),
+        mask=first_subject(CLEAN_MASK),
     output:
         tables=[
             report(
@@ -51,6 +50,7 @@ rule analyse_reliability:
         ),
     log:
         "results/logs/analyse_reliability.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1

@@ -18,6 +18,7 @@ rule provenance:
         ),
     log:
         "results/logs/provenance.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -32,7 +33,7 @@ rule provenance:
 
 rule manuscript:
     input:
-        lambda wildcards: [path for _, _, path, _ in manuscript_items()],
+        manuscript_files,
     output:
         table="results/manuscript/manifest.tsv",
         page=report(
@@ -42,6 +43,7 @@ rule manuscript:
         ),
     log:
         "results/logs/manuscript.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -49,6 +51,6 @@ rule manuscript:
         mem_mb=500,
         runtime=5,
     params:
-        entries=lambda wildcards: manuscript_items(),
+        entries=manuscript_entries,
     script:
         "../scripts/manuscript.py"

@@ -18,13 +18,11 @@ if DEMO:
             # Enough for every thread to simulate one subject at once (7 GB per
             # thread at full scale); the script uses fewer processes if given less.
             # No input to scale with: both follow the demo's size in the config.
-            mem_mb=lambda wildcards, threads, attempt: demo_memory_mb(threads, attempt),
-            runtime=lambda wildcards, threads, attempt: demo_runtime_min(
-                threads, attempt
-            ),
+            mem_mb=demo_memory,
+            runtime=demo_runtime,
         params:
             # the dataset's root: the folder of its dataset_description.json
-            bids_dir=lambda wildcards, output: Path(output.dataset[0]).parent,
+            bids_dir=demo_root,
             demo=config["demo"],
             arm_labels=config["trial"]["arm_labels"],
         script:

@@ -1,54 +1,6 @@
 # Individual targets: every configured connectivity method, Beam F3 from the head
 # measurements, coil positions on the scalp, native coordinates; then the group tables,
 # the neuronavigation export and (demo) the recovery of the planted targets.
-from tmstarget.stimulation import TargetingSettings
-
-TARGETS = config["targets"]
-# Output names are built by bids_io.bids_name; a method's file names carry its BIDS label
-# (bids_io.bids_label: circuit_searchlight -> desc-circuitsearchlight), its tables and
-# figures its name.
-TARGETS_DIR = "results/targets"
-SUBJECT_TARGETS_DIR = f"{TARGETS_DIR}/sub-{{subject}}"
-RELIABILITY_DIR = "results/reliability/sub-{subject}"
-# every method's site (no desc: the subject's targets table)
-SUBJECT_TARGETS = bids_path(SUBJECT_TARGETS_DIR, "targets", ".tsv", sub="{subject}")
-SUBJECT_RELIABILITY = bids_path(
-    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="reliability"
-)
-# Every target choice's full-data and half targets (reliability by choice).
-SUBJECT_CHOICES = bids_path(
-    RELIABILITY_DIR, "targets", ".tsv", sub="{subject}", desc="choices"
-)
-# Per-subject target uncertainty (targets.bootstrap): a one-row table and the probability
-# map of the target location.
-BOOTSTRAP = TargetingSettings.from_config(TARGETS).bootstrap.enabled
-# The reliability keys the subject job reads (the group's bootstrap, conventions and
-# published numbers are collect_reliability's: changing them reruns no subject job).
-SUBJECT_RELIABILITY_KEYS = (
-    "method",
-    "minutes_grid",
-    "min_timepoints",
-    "paired_retest",
-    "choices",
-)
-SUBJECT_BOOTSTRAP = bids_path(
-    SUBJECT_TARGETS_DIR, "targets", "", sub="{subject}", desc="bootstrap"
-)
-SUBJECT_BOOTSTRAP_MAP = bids_path(
-    SUBJECT_TARGETS_DIR,
-    "probseg",
-    ".nii.gz",
-    sub="{subject}",
-    space=SPACE,
-    label="target",
-    desc="bootstrap",
-)
-
-
-# The figure of the connectivity method's score map with the sites (PNG and PDF).
-SUBJECT_FIGURE = bids_path(
-    SUBJECT_TARGETS_DIR, "stat", "", sub="{subject}", space=SPACE, desc="target"
-)
 
 
 rule find_targets:
@@ -59,7 +11,7 @@ rule find_targets:
         planted=existing([PLANTED_TARGETS]),
         checked=ancient(SUBJECTS_TABLE),
         # template -> T1w (native coordinates of the sites); none: no native coordinates
-        template_transforms=lambda wildcards: subject_runs(wildcards)[0].template_xfms,
+        template_transforms=subject_template_transforms,
         # run lengths and censored volumes: the bootstrap's blocks stay inside runs
         metrics=QC_METRICS,
     output:
@@ -96,18 +48,14 @@ rule find_targets:
     threads: 1
     resources:
         # Loading the cleaned series is the peak.
-        mem_mb=lambda wildcards, attempt: fitted_mem_mb(
-            "find_targets", subject_grid_msamples(wildcards), attempt=attempt
-        ),
-        runtime=lambda wildcards, attempt: fitted_runtime_min(
-            "find_targets", subject_grid_msamples(wildcards), attempt
-        ),
+        mem_mb=fitted_memory("find_targets"),
+        runtime=fitted_runtime("find_targets"),
     params:
         targets=TARGETS,
         reliability={
             key: config["reliability"][key] for key in SUBJECT_RELIABILITY_KEYS
         },
-        repetition_time_s=lambda wildcards: subject_runs(wildcards)[0].repetition_time_s,
+        repetition_time_s=subject_repetition_time,
         # the subject's own (participants.tsv): editing another row reruns nothing here
         head_cm=head_measurements,
     script:
@@ -116,7 +64,7 @@ rule find_targets:
 
 rule collect_targets:
     input:
-        targets=lambda wildcards: expand(SUBJECT_TARGETS, subject=subjects()),
+        targets=every_subject(SUBJECT_TARGETS),
         participants=PARTICIPANTS_TSV,
     output:
         table=report(
@@ -153,6 +101,7 @@ rule collect_targets:
         description="results/targets/dataset_description.json",
     log:
         "results/logs/collect_targets.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1
@@ -172,7 +121,7 @@ rule collect_targets:
 rule score_recovery:
     input:
         table=rules.collect_targets.output.table,
-        mask=lambda wildcards: expand(CLEAN_MASK, subject=subjects()[0]),
+        mask=first_subject(CLEAN_MASK),
         planted=PLANTED_TARGETS,
     output:
         per_subject="results/targets/recovery/recovery.tsv",
@@ -194,6 +143,7 @@ rule score_recovery:
         vector_figure="results/targets/recovery/recovery.pdf",
     log:
         "results/logs/score_recovery.log",
+    localrule: True
     conda:
         "../envs/tmstarget.yaml"
     threads: 1

@@ -226,7 +226,7 @@ def test_preprocessing_outputs(tiny_run):
     )
     assert bold.shape[3] == 2 * (64 - 4)  # two runs joined, dummy volumes dropped
     mask = nib.load(
-        prep / "sub-01/func/sub-01_task-rest_space-MNI152NLin6Asym_desc-brain_mask.nii.gz"
+        prep / "sub-01/func/sub-01_task-rest_space-MNI152NLin6Asym_desc-clean_mask.nii.gz"
     )
     data = np.asarray(bold.dataobj)
     inside = np.asarray(mask.dataobj) > 0
@@ -350,7 +350,7 @@ def test_derivatives_describe_their_sources_and_nest_tedana(tiny_run):
         assert provenance["GeneratedBy"][0]["Name"] == "tedana"
     assert layout.get(desc="ICA", scope="self") == []  # tedana's files are not ours
     assert layout.get(subject="01", desc="clean", suffix="bold", extension=".nii.gz")
-    mask = layout.get(subject="01", task="rest", desc="brain", suffix="mask", run=Query.NONE)
+    mask = layout.get(subject="01", task="rest", desc="clean", suffix="mask", run=Query.NONE)
     assert len(mask) == 1
 
 
