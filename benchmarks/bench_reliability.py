@@ -29,8 +29,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import yaml
-from bench_targeting import Step, cleaned_like_series, measure, print_steps
-from common import REPO
+from bench_targeting import cleaned_like_series
+from common import REPO, Step, measure, print_steps
 from threadpoolctl import threadpool_limits
 
 from tmstarget.reliability import ReliabilityParams, subject_reliability
