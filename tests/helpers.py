@@ -1,11 +1,13 @@
 """Synthetic inputs more than one test module builds: box-brain sgACC seed-map subjects
-with planted answers (imported as ``from helpers import ...``; pytest puts tests/ on the
-path, as for conftest and fmriprep_tree)."""
+with planted answers, and long-format MADRS ratings from a score matrix (imported as
+``from helpers import ...``; pytest puts tests/ on the path, as for conftest and
+fmriprep_tree)."""
 
 from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 
 def box_affine(voxel_mm=(2.0, 2.0, 2.0)) -> np.ndarray:
@@ -75,3 +77,22 @@ def seed_map_split_half_subject(first_voxel, second_voxel, n_per_half=80, seed=0
     affine[:3, 3] = (-20.0, -10.0, 0.0)
     brain_img = nib.Nifti1Image(brain.astype(np.uint8), affine)
     return volume[:, brain].astype(np.float32), brain_img, seed_mask, search
+
+
+def long_madrs_ratings(scores: np.ndarray, arms: list[str], visits: list[str]) -> pd.DataFrame:
+    """Ratings in long format (``participant_id``, ``arm``, ``session_id``,
+    ``madrs_total``) from a participants x visits matrix of MADRS totals; participant i
+    is ``sub-<i:03d>`` in ``arms[i]``; NaN scores are missing ratings (no row)."""
+    rows = []
+    for i, arm in enumerate(arms):
+        for j, visit in enumerate(visits):
+            if np.isfinite(scores[i, j]):
+                rows.append(
+                    {
+                        "participant_id": f"sub-{i:03d}",
+                        "arm": arm,
+                        "session_id": visit,
+                        "madrs_total": scores[i, j],
+                    }
+                )
+    return pd.DataFrame(rows)
