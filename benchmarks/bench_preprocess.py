@@ -30,8 +30,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-from common import REPO, bench_spec, isolated
+from common import bench_spec, isolated, shipped_config
 
 SUBJECT = "01"
 TASK = "rest"
@@ -244,7 +243,7 @@ def print_rows(rows: list, title: str) -> None:
 def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
     spec = bench_spec(smoke)
     imaging = spec.imaging
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["preprocess"]
+    config = shipped_config()["preprocess"]
     root = work / "bids"
     rows = []
     # Measurements of finished steps, so that a call on the same folder resumes where an
