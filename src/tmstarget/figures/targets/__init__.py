@@ -19,8 +19,8 @@ Conventions
 
 Layout
 ------
-The names above are imported from :mod:`tmstarget.figures.targets`; they live in one
-module per figure (none imports the package itself, so there is no circle):
+Every public name is imported from :mod:`tmstarget.figures.targets`; the code lives in
+one module per figure, each importing only ``common`` (so there is no circle):
 
 - :mod:`~tmstarget.figures.targets.common`: the method and arm vocabulary, the published
   reference points, input checks and the drawing helpers the figures share.
