@@ -25,9 +25,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
-from bench_targeting import Step, cleaned_like_series, measure, print_steps
-from common import REPO
+from bench_targeting import cleaned_like_series
+from common import Step, measure, print_steps, shipped_config
 from threadpoolctl import threadpool_limits
 
 from tmstarget import uncertainty
@@ -41,7 +40,7 @@ from tmstarget.stimulation import (
 
 
 def main(work: Path, n_baseline: int, smoke: bool) -> None:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = shipped_config()
     settings = TargetingSettings.from_config(config["targets"])
     boot = settings.bootstrap
     bold, mask, tr_s = cleaned_like_series(work, smoke)

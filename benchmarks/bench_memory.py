@@ -13,7 +13,7 @@ What: two inputs on the 2 mm MNI grid (91 x 109 x 91), written once into the wor
 
 Voxel values are a baseline per voxel (600-700) plus Gaussian noise (SD 20), and the
 confounds random walks: memory and time depend on the sizes, not on the signal.
-Then, each step in a fresh process (``bench_preprocess.isolated``: its own peak RSS,
+Then, each step in a fresh process (``common.isolated``: its own peak RSS,
 CPU seconds without the interpreter start-up):
 
 - ``clean``: ``denoise.clean_subject`` and writing the joined series as the rule does;
@@ -42,7 +42,7 @@ import json
 import time
 from pathlib import Path
 
-from bench_preprocess import isolated
+from common import isolated
 
 GRID_MM = 2.0
 INPUTS = {

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from common import REPO, full_scale_spec
+from common import REPO, full_scale_spec, seconds
 
 from tmstarget import simulate
 from tmstarget.bids import bids_name, write_dataset_description, write_json, write_tsv
@@ -506,12 +506,6 @@ def _job_count(output: str) -> int | None:
 
 
 # --------------------------------------------------------------------------- reporting
-
-
-def seconds(value: float) -> str:
-    if value != value:  # NaN: not measured
-        return ""
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
 def print_table(results: dict[int, dict], repeats: dict[int, int]) -> None:

@@ -29,8 +29,7 @@ import time
 
 import numpy as np
 import pandas as pd
-import yaml
-from common import REPO
+from common import REPO, shipped_config
 from snakemake.utils import validate
 
 from tmstarget import outcomes as oc
@@ -41,7 +40,7 @@ TRIALS = 1000
 
 
 def _params() -> pw.PlanningParams:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = shipped_config()
     validate(config, str(REPO / "config" / "schema.yaml"))
     outcomes = {k: config["outcomes"][k] for k in ("primary_analysis", "missing_policy")}
     planning = {k: v for k, v in config["planning"].items() if k != "enabled"}

@@ -24,42 +24,16 @@ cleaning on the first run only, when a full subject takes too long).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import multiprocessing
-import resource
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-from common import REPO, full_scale_spec
+from common import bench_spec, isolated, shipped_config
 
 SUBJECT = "01"
 TASK = "rest"
-
-
-# --------------------------------------------------------------------------- isolation
-
-
-def _measured(function, *args):
-    start, cpu = time.perf_counter(), time.process_time()
-    result = function(*args)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    peak_kb = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    )
-    return result, wall, cpu, peak_kb / 1024
-
-
-def isolated(function, *args):
-    """``function(*args)`` in a fresh spawned process: (result, wall s, CPU s, peak RSS MB)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_measured, function, *args).result()
 
 
 # --------------------------------------------------------------------------- steps
@@ -266,19 +240,10 @@ def print_rows(rows: list, title: str) -> None:
         print(f"| {stage} | {wall:.1f} | {cpu:.1f} | {rss_text} | {notes} |")
 
 
-def bench_spec(smoke: bool):
-    """The full-scale spec; ``smoke``: a 4 mm, 80-volume version to check the script."""
-    spec = full_scale_spec()
-    if smoke:
-        imaging = dataclasses.replace(spec.imaging, voxel_size_mm=4.0, n_volumes=80)
-        spec = dataclasses.replace(spec, imaging=imaging)
-    return spec
-
-
 def main(work: Path, n_runs: int, threads: int, smoke: bool = False) -> None:
     spec = bench_spec(smoke)
     imaging = spec.imaging
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["preprocess"]
+    config = shipped_config()["preprocess"]
     root = work / "bids"
     rows = []
     # Measurements of finished steps, so that a call on the same folder resumes where an

@@ -28,9 +28,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import yaml
-from bench_targeting import Step, cleaned_like_series, measure, print_steps
-from common import REPO
+from bench_targeting import cleaned_like_series
+from common import Step, measure, print_steps, shipped_config
 from threadpoolctl import threadpool_limits
 
 from tmstarget.reliability import ReliabilityParams, subject_reliability
@@ -49,7 +48,7 @@ def main(
     if bold is None:
         bold, mask, _ = cleaned_like_series(work, smoke)
     repetition_time_s = float(nib.load(bold).header.get_zooms()[3])
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["reliability"]
+    config = shipped_config()["reliability"]
     params = ReliabilityParams.from_config(config)
     settings = TargetingSettings()
     steps: list[Step] = []

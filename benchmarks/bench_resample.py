@@ -2,7 +2,7 @@
 
 What: one run of config/full_scale.yaml (2.5 mm oblique native grid, 4 echoes, 410
 volumes, the demo writer's fMRIPrep layout) is simulated; then, each in a fresh process
-(``bench_preprocess.isolated``: its own peak RSS, CPU seconds without interpreter start):
+(``common.isolated``: its own peak RSS, CPU seconds without interpreter start):
 
 - tedana on the native echoes (ME-ICA, the workflow's settings), as ``prepare_run`` runs it;
 - the resampling step of ``prepare_run`` (``tmstarget.resample``): the mapping of the 2 mm
@@ -28,8 +28,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from bench_preprocess import isolated, simulate_subject
-from common import full_scale_spec
+from bench_preprocess import simulate_subject
+from common import full_scale_spec, isolated
 
 SUBJECT = "01"
 

@@ -30,17 +30,12 @@ shared). Usage: python benchmarks/bench_targeting.py [work folder] [--bold B --m
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import re
-import resource
 import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from common import full_scale_spec
+from common import Step, bench_spec, measure, print_steps
 from threadpoolctl import threadpool_limits
 
 from tmstarget import simulate
@@ -54,78 +49,7 @@ from tmstarget.stimulation import (
 N_DUMMY = 4
 
 
-# --------------------------------------------------------------------------- measuring
-
-
-def _status_mb(field: str) -> float | None:
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else None
-
-
-def reset_peak() -> bool:
-    """Reset this process's peak RSS (Linux >= 4.0); False if it cannot be reset."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_mb() -> float:
-    """Peak RSS (MB) since the last reset_peak (or since the start)."""
-    hwm = _status_mb("VmHWM")
-    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-@dataclasses.dataclass
-class Step:
-    stage: str
-    wall: float = 0.0
-    cpu: float = 0.0
-    peak: float | None = None
-    notes: str = ""
-
-
-@contextmanager
-def measure(steps: list, stage: str, notes: str = ""):
-    """Append a Step with wall and CPU seconds and the peak RSS of the block."""
-    step = Step(stage, notes=notes)
-    resettable = reset_peak()
-    start, cpu = time.perf_counter(), time.process_time()
-    yield step
-    step.wall, step.cpu = time.perf_counter() - start, time.process_time() - cpu
-    step.peak = peak_mb() if resettable else None
-    steps.append(step)
-    print(f"  {stage}: {step.wall:.1f} s (CPU {step.cpu:.1f} s)", flush=True)
-
-
-def seconds(value: float) -> str:
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
-
-
-def print_steps(steps: list, title: str) -> None:
-    print(f"\n{title}\n")
-    print("| stage | seconds | CPU s | peak RSS (MB) | notes |")
-    print("|---|---:|---:|---:|---|")
-    for s in steps:
-        peak = "" if s.peak is None else f"{s.peak:.0f}"
-        print(f"| {s.stage} | {seconds(s.wall)} | {seconds(s.cpu)} | {peak} | {s.notes} |")
-
-
 # --------------------------------------------------------------------------- input
-
-
-def bench_spec(smoke: bool):
-    """The full-scale spec; ``smoke``: a 4 mm, 80-volume version to check the script."""
-    spec = full_scale_spec()
-    if smoke:
-        imaging = dataclasses.replace(spec.imaging, voxel_size_mm=4.0, n_volumes=80)
-        spec = dataclasses.replace(spec, imaging=imaging)
-    return spec
 
 
 def cleaned_like_series(work: Path, smoke: bool = False) -> tuple[Path, Path, float]:

@@ -63,21 +63,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from common import REPO, shipped_config
 from scipy import ndimage, signal, sparse
 
 from tmstarget import atlas, circuits, demo, reliability, simulate, targeting, uncertainty
 
-REPO = Path(__file__).resolve().parents[1]
 N_DUMMY = 4
 SUPPORT_FRACTION = 0.25
 LOW_PASS_HZ = 0.08
 SMOOTHING_FWHM_MM = 6.0
 # Draws of the drifting patch's site and gain averaged by the noise-free score map.
 DRIFT_DRAWS = 64
-
-
-def _config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def spec_for(config: dict, smoke: bool, **drift: float) -> simulate.ImagingSpec:
@@ -520,7 +516,7 @@ def report(
 
 
 def main(args) -> dict:
-    config = _config()
+    config = shipped_config()
     drift = {
         "patch_drift_mm": args.patch_drift,
         "coupling_drift": args.coupling_drift,

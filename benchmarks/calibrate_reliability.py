@@ -67,8 +67,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import yaml
-from common import REPO, full_scale_spec
+from common import full_scale_spec, shipped_config
 from threadpoolctl import threadpool_limits
 
 from tmstarget import atlas, denoise, reliability, simulate
@@ -85,10 +84,6 @@ CLEAN_RUN_OPTIONS = (
     "nuisance_columns",
     "min_volumes",
 )
-
-
-def _config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def combined_run(
@@ -328,7 +323,7 @@ def main(
     jobs: int = 1,
     smoke: bool = False,
 ) -> None:
-    config = _config()
+    config = shipped_config()
     spec = full_scale_spec().imaging
     if smoke:
         spec = dataclasses.replace(spec, voxel_size_mm=4.0, n_volumes=84)

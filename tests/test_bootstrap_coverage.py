@@ -22,7 +22,7 @@ def test_noise_free_score_map_is_the_long_scan_limit(drift):
     is what a long scan of that subject converges to: 30 runs x 100 volumes (100 min)."""
     import calibrate_bootstrap
 
-    config = calibrate_bootstrap._config()
+    config = calibrate_bootstrap.shipped_config()
     spec = calibrate_bootstrap.spec_for(config, smoke=True)
     if not drift:
         spec = dataclasses.replace(spec, patch_drift_mm=0.0, coupling_drift=0.0, network_drift=0.0)

@@ -1,6 +1,10 @@
-"""Tests of the target figures (toy inputs on the 4 mm MNI grid; finished numbers only)."""
+"""Tests of the target figures (toy inputs on the 4 mm MNI grid; finished numbers only),
+and of the package's layout (public names, no import circle, short functions)."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -12,6 +16,15 @@ from tmstarget import atlas
 from tmstarget.figures import targets as figures
 
 N_SUBJECTS = 40
+
+# Every public name of the flat module tmstarget/figures/targets.py before it became a
+# package (issue 17); scripts import them from tmstarget.figures.targets.
+FLAT_TARGETS_NAMES = """
+Paths ARM_NAMES NEUROLOGICAL_NOTE METHOD_LABELS BEAM_F3_METHOD PLANTED_METHOD SCORE_KINDS
+REFERENCE_POINTS dilate_for_display plot_subject_target plot_group_targets DISTANCE_COLUMNS
+plot_target_distances plot_recovery
+""".split()
+TARGETS_PACKAGE = Path(figures.__file__).parent
 
 
 @pytest.fixture(scope="module")
@@ -283,3 +296,48 @@ def test_plot_recovery_names_missing_column(tmp_path, group_tables, column):
 def test_plot_recovery_rejects_bad_voxel_size(tmp_path, group_tables):
     with pytest.raises(ValueError, match="voxel_mm"):
         figures.plot_recovery(group_tables["recovery"], _paths(tmp_path, "bad"), voxel_mm=0.0)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_targets_keeps_every_public_name():
+    assert sorted(figures.__all__) == sorted(FLAT_TARGETS_NAMES)
+    namespace: dict = {}
+    exec(f"from tmstarget.figures.targets import {', '.join(FLAT_TARGETS_NAMES)}", namespace)
+    for name in FLAT_TARGETS_NAMES:
+        assert namespace[name] is getattr(figures, name), name
+
+
+def _package_imports(path: Path) -> set[str]:
+    """The tmstarget.figures.targets modules ``path`` imports (``""``: the package)."""
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == figures.__name__ or name.startswith(figures.__name__ + "."):
+                imported.add(name.removeprefix(figures.__name__).lstrip("."))
+    return imported
+
+
+def test_targets_modules_import_only_common():
+    for path in sorted(TARGETS_PACKAGE.glob("*.py")):
+        if path.stem in ("__init__", "common"):
+            continue
+        assert _package_imports(path) == {"common"}, path.name
+    assert _package_imports(TARGETS_PACKAGE / "common.py") == set()
+
+
+@pytest.mark.parametrize("path", sorted(TARGETS_PACKAGE.glob("*.py")), ids=lambda path: path.name)
+def test_targets_functions_are_short(path):
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 100
+    ]
+    assert not long, long

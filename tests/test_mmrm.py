@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import long_madrs_ratings
 
 from tmstarget import mmrm
 from tmstarget import outcomes as oc
@@ -253,22 +254,6 @@ def test_fallback_to_the_next_structure_when_unstructured_fails():
         mmrm.fit_mmrm(scores.ravel(), np.ones((len(visit), 2)), subject, visit, 4)
 
 
-def _long(scores: np.ndarray, arms: list[str], visits: list[str]) -> pd.DataFrame:
-    rows = []
-    for i, arm in enumerate(arms):
-        for j, visit in enumerate(visits):
-            if np.isfinite(scores[i, j]):
-                rows.append(
-                    {
-                        "participant_id": f"sub-{i:03d}",
-                        "arm": arm,
-                        "session_id": visit,
-                        "madrs_total": scores[i, j],
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
 def test_trial_mmrm_equals_ancova_with_complete_data():
     """The trial MMRM (reduction ~ visit + arm x visit + baseline x visit, unstructured):
     with complete data each visit's contrast is that visit's ANCOVA, df n - 3."""
@@ -277,7 +262,7 @@ def test_trial_mmrm_equals_ancova_with_complete_data():
     arms = ["connectivity"] * 12 + ["scalp"] * 12
     scores = 32 + rng.normal(0, 4, (24, 1)) + rng.normal(0, 3, (24, 4)) - [0, 8, 10, 12]
     scores = np.round(scores)
-    frame = oc.mmrm_contrasts(_long(scores, arms, visits), visits).set_index("visit")
+    frame = oc.mmrm_contrasts(long_madrs_ratings(scores, arms, visits), visits).set_index("visit")
     assert frame.attrs["structure"] == "unstructured"
     assert frame.attrs["n_participants"] == 24 and frame.attrs["n_ratings"] == 72
     experimental = np.array([arm == "connectivity" for arm in arms])
@@ -305,7 +290,7 @@ def test_trial_mmrm_recovers_planted_effect_with_missing_data():
     extra = np.where(experimental[:, None], np.array([0, 0, 0, 0, 6.0]), 0.0)
     scores = 32 + rng.normal(0, 4, (n, 1)) - path - extra + rng.normal(0, 3, (n, 5))
     scores[:, 1:][rng.random((n, 4)) < 0.15] = np.nan
-    frame = oc.mmrm_contrasts(_long(scores, arms, visits), visits).set_index("visit")
+    frame = oc.mmrm_contrasts(long_madrs_ratings(scores, arms, visits), visits).set_index("visit")
     assert frame.attrs["structure"] == "unstructured"
     month1 = frame.loc["month1"]
     assert month1["low"] < 6.0 < month1["high"] and month1["p_value"] < 0.001

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import long_madrs_ratings
 from scipy import stats
 
 from tmstarget import clinical
@@ -486,28 +487,12 @@ def test_spearman_bootstrap_is_seeded():
 # --------------------------------------------------------------------------------------
 
 
-def _long_from_matrix(scores: np.ndarray, arms: list[str], visits: list[str]) -> pd.DataFrame:
-    rows = []
-    for i, arm in enumerate(arms):
-        for j, visit in enumerate(visits):
-            if np.isfinite(scores[i, j]):
-                rows.append(
-                    {
-                        "participant_id": f"sub-{i:03d}",
-                        "arm": arm,
-                        "session_id": visit,
-                        "madrs_total": scores[i, j],
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
 def test_mixed_model_balanced_complete_data_equals_raw_differences():
     rng = np.random.default_rng(7)
     visits = ["baseline", "eot", "month1"]
     arms = ["connectivity"] * 12 + ["scalp"] * 12
     scores = 30 + rng.normal(0, 4, (24, 1)) + rng.normal(0, 2, (24, 3)) - np.array([0, 8, 12])
-    result = oc.mixed_model_contrasts(_long_from_matrix(scores, arms, visits), visits).set_index(
+    result = oc.mixed_model_contrasts(long_madrs_ratings(scores, arms, visits), visits).set_index(
         "visit"
     )
     change = scores[:, 0:1] - scores  # reduction from baseline
@@ -532,7 +517,7 @@ def test_mixed_model_recovers_planted_separation_with_missing_data():
     scores = 32 + rng.normal(0, 4, (n, 1)) - path - extra + rng.normal(0, 3, (n, 5))
     scores[rng.random((n, 5)) < 0.1] = np.nan  # 10% of ratings missing at random
     scores[:, 0] = np.where(np.isnan(scores[:, 0]), 32, scores[:, 0])
-    result = oc.mixed_model_contrasts(_long_from_matrix(scores, arms, visits), visits).set_index(
+    result = oc.mixed_model_contrasts(long_madrs_ratings(scores, arms, visits), visits).set_index(
         "visit"
     )
     assert result.attrs["converged"]
@@ -546,7 +531,7 @@ def test_mixed_model_drops_visits_without_both_arms():
     visits = ["baseline", "eot", "month1"]
     scores = np.array([[30, 20, 15], [32, 22, 18], [31, 25, np.nan], [29, 24, np.nan]], dtype=float)
     result = oc.mixed_model_contrasts(
-        _long_from_matrix(scores, ["connectivity", "connectivity", "scalp", "scalp"], visits),
+        long_madrs_ratings(scores, ["connectivity", "connectivity", "scalp", "scalp"], visits),
         visits,
     )
     assert list(result["visit"]) == ["eot"] and result.attrs["dropped_visits"] == ["month1"]

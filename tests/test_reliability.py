@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import seed_map_split_half_subject
 
 from tmstarget import atlas, reliability, tables
 from tmstarget.circuits import TargetingError
@@ -220,33 +221,9 @@ def test_bad_inputs_fail_clearly():
 # ---------------------------------------------------------------------------------------
 
 
-def seed_subject(first_voxel, second_voxel, n_per_half=80, seed=0):
-    """sgACC-seed data where ``first_voxel`` is exactly -seed in half 1 and
-    ``second_voxel`` in half 2; everything else noise weakly coupled to the seed."""
-    rng = np.random.default_rng(seed)
-    shape = (14, 14, 14)
-    brain = np.zeros(shape, dtype=bool)
-    brain[1:13, 1:13, 1:13] = True
-    seed_mask = np.zeros(shape, dtype=bool)
-    seed_mask[2:4, 2:4, 2:4] = True
-    search = np.zeros(shape, dtype=bool)
-    search[6:12, 6:12, 6:12] = True
-    n = 2 * n_per_half
-    seed_signal = rng.standard_normal(n)
-    volume = rng.standard_normal((n, *shape))
-    volume[:, search] -= 0.5 * seed_signal[:, None]
-    volume[:, seed_mask] = seed_signal[:, None]
-    volume[:n_per_half, *first_voxel] = -seed_signal[:n_per_half]
-    volume[n_per_half:, *second_voxel] = -seed_signal[n_per_half:]
-    affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    affine[:3, 3] = (-20.0, -10.0, 0.0)
-    brain_img = nib.Nifti1Image(brain.astype(np.uint8), affine)
-    return volume[:, brain].astype(np.float32), brain_img, seed_mask, search
-
-
 def test_seed_method_halves_planted_at_voxels_give_their_distance():
     first, second = (7, 8, 9), (10, 8, 11)  # 3 and 2 voxels apart: 2 * sqrt(13) mm
-    series, brain_img, seed_mask, search = seed_subject(first, second)
+    series, brain_img, seed_mask, search = seed_map_split_half_subject(first, second)
     target_fn = reliability.make_target_fn(
         "sgacc_classic", brain_img, search_mask=search, seed_mask=seed_mask
     )

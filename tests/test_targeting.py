@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import box_affine, seed_map_cubes_subject
 from scipy import ndimage
 
 from tmstarget import atlas, circuits, targeting
@@ -29,12 +30,6 @@ needs_shared_data = pytest.mark.skipif(
 
 def image(array: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return nib.Nifti1Image(np.asarray(array), affine)
-
-
-def box_affine(voxel_mm=(2.0, 2.0, 2.0)) -> np.ndarray:
-    affine = np.diag([*voxel_mm, 1.0])
-    affine[:3, 3] = (-30.0, -20.0, -10.0)
-    return affine
 
 
 def to_las(img: nib.Nifti1Image) -> nib.Nifti1Image:
@@ -379,38 +374,8 @@ def test_searchlight_on_the_2mm_grid_with_the_real_map_and_mask():
 # ---------------------------------------------------------------------------------------
 
 
-def seed_subject(rng_seed=0, n_timepoints=300):
-    """Box brain; seed at one corner; the search region positively coupled to the seed
-    except a planted 3x3x3 cube (A) and a planted 2x2x2 cube (B) that are anticorrelated;
-    B is more strongly anticorrelated but smaller; one voxel of A is exactly -seed."""
-    rng = np.random.default_rng(rng_seed)
-    shape = (24, 24, 24)
-    brain = np.zeros(shape, dtype=bool)
-    brain[1:23, 1:23, 1:23] = True
-    seed = np.zeros(shape, dtype=bool)
-    seed[2:5, 2:5, 2:5] = True
-    search = np.zeros(shape, dtype=bool)
-    search[8:22, 8:22, 8:22] = True
-    seed_signal = rng.standard_normal(n_timepoints)
-    volume = rng.standard_normal((n_timepoints, *shape))
-    volume[:, search] += 0.8 * seed_signal[:, None]
-    cube_a = (slice(10, 13), slice(10, 13), slice(10, 13))
-    cube_b = (slice(17, 19), slice(17, 19), slice(17, 19))
-    volume[(slice(None), *cube_a)] = (
-        -0.7 * seed_signal[:, None, None, None] + 0.5 * volume[(slice(None), *cube_a)]
-    )
-    volume[(slice(None), *cube_b)] = (
-        -seed_signal[:, None, None, None] + 0.2 * volume[(slice(None), *cube_b)]
-    )
-    volume[:, seed] = seed_signal[:, None]
-    volume[:, 11, 10, 12] = -seed_signal
-    timeseries = volume[:, brain].astype(np.float32)
-    affine = box_affine()
-    return timeseries, image(brain.astype(np.uint8), affine), seed, search, affine
-
-
 def test_seed_map_classic_finds_the_exactly_anticorrelated_voxel():
-    timeseries, brain_img, seed, search, affine = seed_subject()
+    timeseries, brain_img, seed, search, affine = seed_map_cubes_subject()
     result = targeting.sgacc_target(timeseries, brain_img, seed, search, method="classic")
     assert result.target.ijk == (11, 10, 12)
     assert result.target.score == pytest.approx(-1.0, abs=1e-6)
@@ -421,7 +386,7 @@ def test_seed_map_classic_finds_the_exactly_anticorrelated_voxel():
 
 
 def test_seed_map_cluster_takes_the_largest_cluster_centre():
-    timeseries, brain_img, seed, search, affine = seed_subject()
+    timeseries, brain_img, seed, search, affine = seed_map_cubes_subject()
     result = targeting.sgacc_target(
         timeseries,
         brain_img,
@@ -441,7 +406,7 @@ def test_seed_map_cluster_takes_the_largest_cluster_centre():
 
 
 def test_seed_map_cluster_value_weighting_and_threshold_rule():
-    timeseries, brain_img, seed, search, affine = seed_subject()
+    timeseries, brain_img, seed, search, affine = seed_map_cubes_subject()
     result = targeting.sgacc_target(timeseries, brain_img, seed, search, method="cluster")
     negative = result.r[np.isfinite(result.r) & (result.r < 0)]
     assert result.threshold == pytest.approx(np.percentile(negative, 10))
@@ -490,7 +455,7 @@ def test_seed_map_cluster_ties_go_to_the_more_negative_cluster():
 
 
 def test_seed_map_ras_las_same_r_in_world_space():
-    timeseries, brain_img, seed, search, affine = seed_subject(n_timepoints=60)
+    timeseries, brain_img, seed, search, affine = seed_map_cubes_subject(n_timepoints=60)
     brain = np.asarray(brain_img.dataobj) > 0
     las_brain = to_las(brain_img)
     ts_las = np.ascontiguousarray(timeseries[:, las_columns(brain)])
@@ -573,7 +538,7 @@ def test_inputs_on_another_grid_or_shape_fail():
 
 
 def test_seed_map_errors():
-    timeseries, brain_img, seed, search, _ = seed_subject(n_timepoints=20)
+    timeseries, brain_img, seed, search, _ = seed_map_cubes_subject(n_timepoints=20)
     brain = np.asarray(brain_img.dataobj) > 0
     outside = np.zeros_like(seed)
     outside[0, 0, 0] = True

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
-from test_targeting import PLANTED, box_affine, box_subject
+from helpers import box_affine
+from test_targeting import PLANTED, box_subject
 
 from tmstarget import simulate, targeting, uncertainty
 from tmstarget.reliability import ReliabilityParams
