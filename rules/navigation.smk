@@ -2,6 +2,8 @@
 # Localite), and a one-page target report for the clinician; in trial mode also the
 # technician's blinded packet and, for the unblinded statistician, its key. Target
 # `navigation` builds these alone (imaging only: no arms, no clinical tables).
+from tmstarget.vocabulary import BEAM_F3
+
 NAVIGATION = config["navigation"]
 NAV_STEM = "results/navigation/sub-{subject}/sub-{subject}"
 SUBJECT_COIL = f"{NAV_STEM}_space-T1w_desc-coil_targets.tsv"
@@ -57,7 +59,7 @@ rule place_coil:
         runtime=10,
     params:
         methods=lambda wildcards: [TARGETS["connectivity_method"]]
-        + (["beam_f3"] if TARGETS["beam_f3"] else []),
+        + ([BEAM_F3] if TARGETS["beam_f3"] else []),
         handle_angle_deg=NAVIGATION["handle_angle_deg"],
         # trial: the subject's arm's method (editing another row reruns nothing here)
         delivered=delivered,

@@ -22,6 +22,7 @@ from tmstarget.stimulation import (
     subject_targets,
 )
 from tmstarget.uncertainty import BOOTSTRAP_DICTIONARY, ChoiceSettings, segments_from_qc
+from tmstarget.vocabulary import CIRCUIT_SEARCHLIGHT
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = log_to_file(smk.log[0])
@@ -171,7 +172,7 @@ plot_subject_target(
     shown,
     [smk.output.figure, smk.output.figure_pdf],
     title=f"{participant_id}: {method.replace('_', ' ')}",
-    score_kind="searchlight" if method == "circuit_searchlight" else "seed_map",
+    score_kind="searchlight" if method == CIRCUIT_SEARCHLIGHT else "seed_map",
     bootstrap=boot_points,
     bootstrap_summary=boot_summary,
 )

@@ -41,10 +41,10 @@ def schema() -> dict:
 
 
 def section_schema(section: str) -> dict:
-    """The schema of a config section (dotted path); ``$ref``'d properties are merged in
-    under the section's own (which add the defaults)."""
+    """The schema of a config section (dotted path; ``""`` is the whole config);
+    ``$ref``'d properties are merged in under the section's own (which add the defaults)."""
     node = schema()
-    for key in section.split("."):
+    for key in section.split(".") if section else ():
         try:
             node = node["properties"][key]
         except KeyError:

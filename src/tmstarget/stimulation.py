@@ -24,6 +24,7 @@ from tmstarget import circuits, native, niftiio, scalp, settings, targeting, unc
 from tmstarget.vocabulary import (
     BEAM_F3,
     CIRCUIT_SEARCHLIGHT,
+    CONNECTIVITY,
     MAP_METHODS,
     METHODS,
     SGACC_CLASSIC,
@@ -490,7 +491,7 @@ def arm_distances(
                 "connectivity_at_target": float(conn["circuit_connectivity"]),
                 "connectivity_at_beam_f3": float(beam["circuit_connectivity"]),
                 "stimulated_connectivity": float(
-                    (conn if arm == "connectivity" else beam)["circuit_connectivity"]
+                    (conn if arm == CONNECTIVITY else beam)["circuit_connectivity"]
                 ),
             }
         )

@@ -39,24 +39,31 @@ from scipy import ndimage
 
 from tmstarget import atlas
 from tmstarget.style import ARM_COLOURS, PALETTE, apply_style, save_figure
+from tmstarget.vocabulary import (
+    BEAM_F3,
+    CIRCUIT_SEARCHLIGHT,
+    DEFAULT_ARM_NAMES,
+    DEFAULT_CONNECTIVITY_METHOD,
+    SGACC_CLASSIC,
+    SGACC_CLUSTER,
+)
 
 Paths = Iterable[str | Path]
 
-# Same default names as tmstarget.outcomes.DEFAULT_ARM_NAMES (not imported: it pulls in
-# the statistics stack).
-ARM_NAMES = {"connectivity": "Connectivity", "scalp": "Scalp"}
+# The default printed names of the arms (tmstarget.vocabulary, as the outcomes use).
+ARM_NAMES = dict(DEFAULT_ARM_NAMES)
 NEUROLOGICAL_NOTE = "Neurological convention: left hemisphere on the left (L/R marked)"
 
 # Legend text of the method names the targeting stage writes.
 METHOD_LABELS = {
-    "circuit_searchlight": "Connectivity target (circuit searchlight)",
+    CIRCUIT_SEARCHLIGHT: "Connectivity target (circuit searchlight)",
     "searchlight": "Connectivity target (circuit searchlight)",
-    "sgacc_classic": "Connectivity target (sgACC seed map)",
-    "sgacc_cluster": "Connectivity target (sgACC seed map, cluster)",
-    "beam_f3": "Beam F3, projected to cortex",
+    SGACC_CLASSIC: "Connectivity target (sgACC seed map)",
+    SGACC_CLUSTER: "Connectivity target (sgACC seed map, cluster)",
+    BEAM_F3: "Beam F3, projected to cortex",
     "planted": "Planted target (demo ground truth)",
 }
-BEAM_F3_METHOD = "beam_f3"
+BEAM_F3_METHOD = BEAM_F3
 PLANTED_METHOD = "planted"
 
 # Colour-bar label and target rule of each kind of score map (sign conventions above).
@@ -543,7 +550,7 @@ def plot_group_targets(
     targets_table: pd.DataFrame,
     paths: Paths,
     arm_colours: Mapping[str, str] = ARM_COLOURS,
-    connectivity_method: str = "circuit_searchlight",
+    connectivity_method: str = DEFAULT_CONNECTIVITY_METHOD,
     f3_method: str = BEAM_F3_METHOD,
     arm_names: Mapping[str, str] | None = None,
 ) -> None:
