@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from tmstarget import checks, denoise, power, reliability, runprep, settings, targeting
+from tmstarget import bids, checks, denoise, power, reliability, runprep, settings, targeting
 from tmstarget.outcomes import OutcomeParams
 from tmstarget.stimulation import TargetingSettings
 from tmstarget.uncertainty import BootstrapSettings
@@ -111,6 +111,23 @@ def test_check_settings_config_fields_are_the_schemas():
     # a config without a key gets the schema's default for it
     built = checks.CheckSettings.from_config({"input": {"bids_dir": "bids"}}, 2.0)
     assert built == instance
+
+
+def test_bids_query_defaults_are_the_schemas():
+    """bids.Query maps keys of input (and preprocess.denoised_input_desc); subjects are
+    held sorted as a tuple."""
+    keys = {field.name: f"input.{field.name}" for field in dataclasses.fields(bids.Query)}
+    keys["denoised_desc"] = "preprocess.denoised_input_desc"
+    query = bids.Query()
+    for name, dotted in keys.items():
+        section, _, key = dotted.rpartition(".")
+        assert getattr(query, name) == _schema_default(section, key), dotted
+    # the input keys discovery does not read (they are the rules')
+    assert set(settings.keys("input")) - {k.split(".")[1] for k in keys.values()} == {
+        "bids_dir",
+        "fmriprep_dir",
+        "exclude_subjects",
+    }
 
 
 def test_module_defaults_are_the_schemas():

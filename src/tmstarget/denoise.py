@@ -53,6 +53,7 @@ from scipy import ndimage
 from tmstarget import confounds as confounds_module
 from tmstarget import niftiio, settings
 from tmstarget.niftiio import NiftiIOError, iter_volume_rows, read_masked
+from tmstarget.vocabulary import ICA_METHODS, TEDANA_MODES
 
 LGR = logging.getLogger(__name__)
 
@@ -148,9 +149,9 @@ class TedanaSettings:
     figures: bool = settings.default(TEDANA, "figures")
 
     def __post_init__(self) -> None:
-        if self.mode not in ("me-ica", "optcom"):
+        if self.mode not in TEDANA_MODES:
             raise PreprocessingError(f"mode must be 'me-ica' or 'optcom', got {self.mode!r}")
-        if self.ica_method not in ("fastica", "robustica"):
+        if self.ica_method not in ICA_METHODS:
             raise PreprocessingError(
                 f"ica_method must be fastica or robustica, got {self.ica_method!r}"
             )
