@@ -195,3 +195,12 @@ def test_packaged_schema_is_the_workflows():
 def test_unknown_section_is_named():
     with pytest.raises(KeyError, match="no section 'outcomes.nothing'"):
         settings.defaults("outcomes.nothing")
+
+
+def test_config_value_falls_back_to_the_schema():
+    config = {"preprocess": {"nuisance": "24p"}, "mode": "clinic"}
+    assert settings.config_value(config, "preprocess.nuisance") == "24p"
+    assert settings.config_value(config, "preprocess.fwhm_mm") == 6
+    assert settings.config_value(config, "mode") == "clinic"
+    assert settings.config_value({}, "mode") == "trial"
+    assert settings.config_value({}, "targets.bootstrap.n_resamples") == 500

@@ -35,6 +35,7 @@ import pandas as pd
 
 from tmstarget import clinical, confounds, settings
 from tmstarget.bids import Run
+from tmstarget.config import DEFAULT_GRID_MM
 from tmstarget.vocabulary import BEAM_F3
 
 log = logging.getLogger(__name__)
@@ -60,15 +61,6 @@ CONFIG_KEYS = {
 def _default(field_name: str):
     section, key = CONFIG_KEYS[field_name].rsplit(".", 1)
     return settings.default(section, key)
-
-
-def config_value(config: Mapping, dotted: str):
-    """``config``'s value of a dotted key, or the schema's default where it has none."""
-    section, _, key = dotted.rpartition(".")
-    node = config
-    for part in section.split(".") if section else ():
-        node = node.get(part) or {}
-    return node[key] if key in node else settings.defaults(section)[key]
 
 
 SUBJECTS_DICTIONARY = {
@@ -117,14 +109,14 @@ class CheckSettings:
     circuit_map: str | None = _default("circuit_map")
     search_mask: str | None = _default("search_mask")
     sgacc_seed: str | None = _default("sgacc_seed")
-    grid_voxel_mm: float = 2.0  # tmstarget.config.analysis_voxel_mm
+    grid_voxel_mm: float = DEFAULT_GRID_MM  # tmstarget.config.analysis_voxel_mm
 
     @classmethod
     def from_config(cls, config: dict, grid_voxel_mm: float) -> CheckSettings:
         """From the whole config; a key it lacks takes the schema's default."""
-        values = {name: config_value(config, key) for name, key in CONFIG_KEYS.items()}
-        trial = config_value(config, "mode") == "trial"
-        beam_f3 = (BEAM_F3,) if config_value(config, "targets.beam_f3") else ()
+        values = {name: settings.config_value(config, key) for name, key in CONFIG_KEYS.items()}
+        trial = settings.config_value(config, "mode") == "trial"
+        beam_f3 = (BEAM_F3,) if settings.config_value(config, "targets.beam_f3") else ()
         columns = values["nuisance_columns"]
         return cls(
             **values
@@ -136,10 +128,10 @@ class CheckSettings:
                 "exclude_subjects": dict(values["exclude_subjects"] or {}),
             },
             bids_dir=str(config["input"]["bids_dir"]),
-            methods=(*config_value(config, "targets.methods"), *beam_f3),
-            denoised_input=bool(config_value(config, "preprocess.denoised_input_desc")),
+            methods=(*settings.config_value(config, "targets.methods"), *beam_f3),
+            denoised_input=bool(settings.config_value(config, "preprocess.denoised_input_desc")),
             trial=trial,
-            clinical_stage=trial and bool(config_value(config, "stages.outcomes")),
+            clinical_stage=trial and bool(settings.config_value(config, "stages.outcomes")),
             grid_voxel_mm=float(grid_voxel_mm),
         )
 

@@ -84,6 +84,16 @@ def enum(section: str, key: str) -> tuple:
     return tuple(values)
 
 
+def config_value(config: Mapping[str, Any], dotted: str) -> Any:
+    """``config``'s value of a dotted key (``"preprocess.nuisance"``, ``"mode"``), or the
+    schema's default where ``config`` lacks it (a partial, unvalidated config)."""
+    section, _, key = dotted.rpartition(".")
+    node = config
+    for part in section.split(".") if section else ():
+        node = node.get(part) or {}
+    return node[key] if key in node else defaults(section)[key]
+
+
 def _frozen(value: Any) -> Any:
     """Lists as tuples, all the way down (dicts stay dicts)."""
     if isinstance(value, list):
