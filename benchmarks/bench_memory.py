@@ -171,7 +171,8 @@ def clean_step(files: dict, out_dir: str) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start, cpu = time.perf_counter(), time.process_time()
-    result = denoise.clean_subject("01", runs, **denoise.cleaning_options(settings["preprocess"]))
+    cleaning = denoise.CleaningSettings.from_preprocess(settings["preprocess"])
+    result = denoise.clean_subject("01", runs, cleaning)
     clean = [time.perf_counter() - start, time.process_time() - cpu]
     start, cpu = time.perf_counter(), time.process_time()
     bold, mask = out / "clean_bold.nii.gz", out / "clean_mask.nii.gz"

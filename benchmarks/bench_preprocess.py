@@ -111,6 +111,7 @@ def denoise_run(
 ) -> dict:
     """One run as the workflow's prepare_run job runs it: tedana on the native echoes,
     then the resampling into the analysis grid."""
+    from tmstarget.denoise import TedanaSettings
     from tmstarget.runprep import prepare_run
 
     files = run_files(Path(root), run)
@@ -124,7 +125,7 @@ def denoise_run(
         n_dummy=files["n_dummy"],
         xfm_files=files["xfm_files"],
         grid_voxel_mm=grid_mm,
-        tedana=tedana,
+        tedana=TedanaSettings.from_config(tedana),
         n_threads=threads,
     )
     return {
@@ -212,7 +213,9 @@ def clean_runs(root: str, tedana_dirs: list[str], out_dir: str, settings: dict) 
             )
         )
     start, cpu = time.perf_counter(), time.process_time()
-    result = denoise.clean_subject(SUBJECT, runs, **denoise.cleaning_options(settings))
+    result = denoise.clean_subject(
+        SUBJECT, runs, denoise.CleaningSettings.from_preprocess(settings)
+    )
     parts["clean_subject"] = [time.perf_counter() - start, time.process_time() - cpu]
     start, cpu = time.perf_counter(), time.process_time()
     out = Path(out_dir)

@@ -46,7 +46,7 @@ def run_of(root: str):
 
 
 def tedana_step(root: str, out_dir: str) -> dict:
-    from tmstarget.denoise import run_tedana
+    from tmstarget.denoise import TedanaSettings, run_tedana
 
     run = run_of(root)
     result = run_tedana(
@@ -54,8 +54,8 @@ def tedana_step(root: str, out_dir: str) -> dict:
         run.echo_times_s,
         run.mask_file,
         out_dir,
+        TedanaSettings(figures=False),
         n_dummy=run.n_dummy,
-        figures=False,
         overwrite=True,
     )
     return {"components": result.components["n_components"], "n_volumes": result.n_volumes}

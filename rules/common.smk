@@ -10,6 +10,7 @@ from tmstarget.atlas import mni_grid
 from tmstarget.config import analysis_voxel_mm, check_config, fmriprep_dir
 from tmstarget.denoise import cleaning_options
 from tmstarget.stimulation import TargetingSettings
+from tmstarget.vocabulary import BEAM_F3
 
 check_config(config)
 
@@ -347,7 +348,7 @@ REVEALING = sorted({*ARM_LABELS.values(), *TARGETS["methods"]})
 SUBJECT_SCORE_MAP = score_map(TARGETS["connectivity_method"])
 # The methods whose sites get a coil pose (the connectivity method, and Beam F3 if asked).
 NAVIGATION_METHODS = [TARGETS["connectivity_method"]] + (
-    ["beam_f3"] if TARGETS["beam_f3"] else []
+    [BEAM_F3] if TARGETS["beam_f3"] else []
 )
 # The technician's navigation CSV (the key's input: one per participant).
 TECHNICIAN_CSV = bids_path(

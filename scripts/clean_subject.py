@@ -4,7 +4,7 @@ import numpy as np
 
 from tmstarget.atomic import save_image
 from tmstarget.bids import preprocessed_bold_sidecar, write_json
-from tmstarget.denoise import RunInput, clean_subject
+from tmstarget.denoise import CleaningSettings, RunInput, clean_subject
 from tmstarget.figures.qc import plot_subject_qc
 from tmstarget.logs import log_to_file
 from tmstarget.niftiio import write_masked
@@ -39,7 +39,7 @@ for index, label in enumerate(smk.params.run_labels):
                 **common,
             )
         )
-result = clean_subject(subject, runs, **smk.params.cleaning)
+result = clean_subject(subject, runs, CleaningSettings.from_config(smk.params.cleaning))
 # the joined matrix onto the full grid block by block (the image bytes nibabel writes)
 write_masked(
     smk.output.bold,

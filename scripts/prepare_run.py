@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from tmstarget.denoise import TedanaSettings
 from tmstarget.logs import log_to_file
 from tmstarget.runprep import RunOutputs, prepare_run
 
@@ -22,7 +23,7 @@ summary = prepare_run(
     xfm_files=smk.input.transforms,
     grid_voxel_mm=smk.params.grid_voxel_mm,
     kernel=smk.params.kernel,
-    tedana=smk.params.tedana,
+    tedana=TedanaSettings.from_config(smk.params.tedana),
     denoised=smk.params.denoised,
     min_volumes=smk.params.min_volumes,
     n_threads=smk.threads,

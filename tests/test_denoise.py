@@ -158,7 +158,9 @@ def run_files(sim, tmp_path_factory):
 def meica(run_files, tmp_path_factory):
     files, mask_file = run_files
     out = tmp_path_factory.mktemp("tedana") / "sub-01_run-1"
-    return denoise.run_tedana(files, TES_S, mask_file, out, n_dummy=N_DUMMY, figures=False)
+    return denoise.run_tedana(
+        files, TES_S, mask_file, out, denoise.TedanaSettings(figures=False), n_dummy=N_DUMMY
+    )
 
 
 def _region_corr(img, sim):
@@ -166,18 +168,18 @@ def _region_corr(img, sim):
     return float(np.corrcoef(data[sim["dlpfc"]].mean(0), data[sim["sgacc"]].mean(0))[0, 1])
 
 
-def _cleaned(bold, result, sim, mask_file, **kwargs):
+def _cleaned(bold, result, sim, mask_file, **cleaning):
     return denoise.postprocess_run(
         bold,
         mask_file,
         sim["confounds"],
         TR_S,
+        denoise.CleaningSettings(**cleaning),
         reference_img=result.optcom,
         mode=result.mode,
         components=result.components,
         n_dummy=N_DUMMY,
         image_dummies_dropped=True,
-        **kwargs,
     )
 
 
@@ -209,7 +211,12 @@ def test_meica_advantage_holds_across_simulations(tmp_path):
         sim = simulate_run(seed=seed)
         files, mask_file = write_run(sim, tmp_path / f"in{seed}")
         result = denoise.run_tedana(
-            files, TES_S, mask_file, tmp_path / f"out{seed}", n_dummy=N_DUMMY, figures=False
+            files,
+            TES_S,
+            mask_file,
+            tmp_path / f"out{seed}",
+            denoise.TedanaSettings(figures=False),
+            n_dummy=N_DUMMY,
         )
         r_optcom = _region_corr(_cleaned(result.optcom, result, sim, mask_file).img, sim)
         r_meica = _region_corr(_cleaned(result.bold, result, sim, mask_file).img, sim)
@@ -245,7 +252,8 @@ def test_run_tedana_outputs(meica):
 
 def test_run_tedana_optcom_only(run_files, tmp_path):
     files, mask_file = run_files
-    result = denoise.run_tedana(files, TES_S, mask_file, tmp_path / "oc", mode="optcom")
+    optcom = denoise.TedanaSettings(mode="optcom")
+    result = denoise.run_tedana(files, TES_S, mask_file, tmp_path / "oc", optcom)
     assert result.mode == "optcom"
     assert result.bold == result.optcom
     assert result.metrics is None and result.components["n_components"] == 0
@@ -278,7 +286,9 @@ def test_run_tedana_bad_input_leaves_no_output(run_files, tmp_path):
 def test_run_tedana_refuses_to_overwrite(meica, run_files):
     files, mask_file = run_files
     with pytest.raises(FileExistsError):
-        denoise.run_tedana(files, TES_S, mask_file, meica.bold.parent, mode="optcom")
+        denoise.run_tedana(
+            files, TES_S, mask_file, meica.bold.parent, denoise.TedanaSettings(mode="optcom")
+        )
 
 
 # --- validation ----------------------------------------------------------------------
@@ -659,7 +669,8 @@ def test_combine_run_qc_and_flags():
 def test_run_tedana_figures_and_reproducibility(run_files, meica, tmp_path):
     """figures=True keeps tedana's static figures; the fixed seed gives identical output."""
     files, mask_file = run_files
-    result = denoise.run_tedana(files, TES_S, mask_file, tmp_path / "figs", figures=True)
+    figures = denoise.TedanaSettings(figures=True)
+    result = denoise.run_tedana(files, TES_S, mask_file, tmp_path / "figs", figures)
     assert len(list(result.figures.glob("comp_*.png"))) == result.components["n_components"]
     assert any(result.figures.glob("carpet_*.svg"))
     np.testing.assert_array_equal(

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tmstarget import bids, demo, simulate
-from tmstarget.denoise import RunInput, clean_subject
+from tmstarget.denoise import RunInput, TedanaSettings, clean_subject
 from tmstarget.runprep import RunOutputs, prepare_run
 
 SPEC = demo.DemoSpec(
@@ -49,7 +49,7 @@ def prepared(run: bids.Run, folder: Path, mode: str, voxel_mm: float) -> RunInpu
         n_dummy=run.n_dummy,
         xfm_files=run.resample_xfms,
         grid_voxel_mm=voxel_mm,
-        tedana={"mode": mode},
+        tedana=TedanaSettings(mode=mode),
     )
     return RunInput(
         label=run.key,

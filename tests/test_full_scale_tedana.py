@@ -60,7 +60,9 @@ def test_tedana_separates_bold_from_s0_at_trial_scale(tmp_path):
     )
     del run
 
-    result = denoise.run_tedana(echoes, spec.echo_times_s, mask, tmp_path / "tedana", figures=False)
+    result = denoise.run_tedana(
+        echoes, spec.echo_times_s, mask, tmp_path / "tedana", denoise.TedanaSettings(figures=False)
+    )
 
     metrics = pd.read_table(result.metrics)
     log = next((tmp_path / "tedana").glob("tedana_*.tsv")).read_text()

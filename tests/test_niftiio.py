@@ -138,7 +138,8 @@ def test_clean_subject_never_reads_a_whole_series(tmp_path, mask, no_whole_4d):
         dummies_dropped=True,
         n_dummy=0,
     )
-    result = denoise.clean_subject("01", [run], min_volumes=10, low_pass_hz=0.08)
+    cleaning = denoise.CleaningSettings(min_volumes=10, low_pass_hz=0.08)
+    result = denoise.clean_subject("01", [run], cleaning)
     assert result.series.shape == (n, int(mask.sum()))
     # z-scored per voxel within the run
     np.testing.assert_allclose(result.series.mean(axis=0), 0, atol=1e-5)

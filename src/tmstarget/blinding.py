@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from tmstarget.patient_report import NEUTRAL_LABEL
+from tmstarget.vocabulary import BEAM_F3
 
-BEAM_F3 = "beam_f3"
 # The technician's table: the delivered site and coil pose in the patient's T1w space.
 TECHNICIAN_COLUMNS = (
     "participant_id",

@@ -33,14 +33,35 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from tmstarget import clinical, confounds
+from tmstarget import clinical, confounds, settings
 from tmstarget.bids import Run
+from tmstarget.config import DEFAULT_GRID_MM
+from tmstarget.vocabulary import BEAM_F3
 
 log = logging.getLogger(__name__)
 
 # participants.tsv columns Beam F3 needs (cm).
 HEAD_COLUMNS = clinical.HEAD_MEASUREMENT_COLUMNS
-BEAM_F3 = "beam_f3"
+# The fields of CheckSettings that are config keys (their defaults are the schema's).
+CONFIG_KEYS = {
+    "arm_labels": "trial.arm_labels",
+    "min_volumes": "preprocess.min_volumes",
+    "n_dummy": "preprocess.n_dummy",
+    "nuisance": "preprocess.nuisance",
+    "nuisance_columns": "preprocess.nuisance_columns",
+    "visits": "outcomes.visits",
+    "baseline_visit": "outcomes.baseline_visit",
+    "exclude_subjects": "input.exclude_subjects",
+    "circuit_map": "targets.circuit_map",
+    "search_mask": "targets.search_mask",
+    "sgacc_seed": "targets.sgacc_seed",
+}
+
+
+def _default(field_name: str):
+    section, key = CONFIG_KEYS[field_name].rsplit(".", 1)
+    return settings.default(section, key)
+
 
 SUBJECTS_DICTIONARY = {
     "participant_id": {"Description": "Participant label (sub-<label>)"},
@@ -69,49 +90,48 @@ class CheckSettings:
     """What the checks need from the config (built by :meth:`from_config`)."""
 
     bids_dir: str
-    methods: tuple[str, ...] = ("circuit_searchlight", BEAM_F3)
-    arm_labels: Mapping[str, str] = field(default_factory=lambda: dict(clinical.DEFAULT_ARM_LABELS))
-    min_volumes: int = 50
-    n_dummy: int | None = None  # preprocess.n_dummy: null = the confounds table's count
-    nuisance: str = "trial"
-    nuisance_columns: tuple[str, ...] | None = None
-    denoised_input: bool = False
+    # targets.methods and Beam F3 (targets.beam_f3)
+    methods: tuple[str, ...] = (*settings.defaults("targets")["methods"], BEAM_F3)
+    arm_labels: Mapping[str, str] = _default("arm_labels")
+    min_volumes: int = _default("min_volumes")
+    n_dummy: int | None = _default("n_dummy")  # null = the confounds table's count
+    nuisance: str = _default("nuisance")
+    nuisance_columns: tuple[str, ...] | None = _default("nuisance_columns")
+    denoised_input: bool = False  # preprocess.denoised_input_desc is set
     # mode: trial: participants.tsv with the trial's columns (arms) for every imaging
     # subject; clinic: participants.tsv only for head measurements (Beam F3)
     trial: bool = True
     # the outcome analyses (stages.outcomes in trial mode): the clinical tables
     clinical_stage: bool = True
-    visits: tuple[str, ...] = tuple(clinical.DEFAULT_VISITS)
-    baseline_visit: str = clinical.DEFAULT_BASELINE_VISIT
-    exclude_subjects: Mapping[str, str] = field(default_factory=dict)
-    circuit_map: str | None = None
-    search_mask: str | None = None
-    sgacc_seed: str | None = None
-    grid_voxel_mm: float = 2.0
+    visits: tuple[str, ...] = _default("visits")
+    baseline_visit: str = _default("baseline_visit")
+    exclude_subjects: Mapping[str, str] = _default("exclude_subjects")
+    circuit_map: str | None = _default("circuit_map")
+    search_mask: str | None = _default("search_mask")
+    sgacc_seed: str | None = _default("sgacc_seed")
+    grid_voxel_mm: float = DEFAULT_GRID_MM  # tmstarget.config.analysis_voxel_mm
 
     @classmethod
     def from_config(cls, config: dict, grid_voxel_mm: float) -> CheckSettings:
-        preprocess, targets = config["preprocess"], config["targets"]
-        columns = preprocess.get("nuisance_columns")
-        trial = config.get("mode", "trial") == "trial"
-        beam_f3 = (BEAM_F3,) if targets.get("beam_f3", True) else ()
+        """From the whole config; a key it lacks takes the schema's default."""
+        values = {name: settings.config_value(config, key) for name, key in CONFIG_KEYS.items()}
+        trial = settings.config_value(config, "mode") == "trial"
+        beam_f3 = (BEAM_F3,) if settings.config_value(config, "targets.beam_f3") else ()
+        columns = values["nuisance_columns"]
         return cls(
+            **values
+            | {
+                "arm_labels": dict(values["arm_labels"]),
+                "min_volumes": int(values["min_volumes"]),
+                "nuisance_columns": tuple(columns) if columns else None,
+                "visits": tuple(values["visits"]),
+                "exclude_subjects": dict(values["exclude_subjects"] or {}),
+            },
             bids_dir=str(config["input"]["bids_dir"]),
-            methods=(*targets["methods"], *beam_f3),
-            arm_labels=dict(config["trial"]["arm_labels"]),
-            min_volumes=int(preprocess["min_volumes"]),
-            n_dummy=preprocess.get("n_dummy"),
-            nuisance=preprocess.get("nuisance", "trial"),
-            nuisance_columns=tuple(columns) if columns else None,
-            denoised_input=bool(preprocess.get("denoised_input_desc")),
+            methods=(*settings.config_value(config, "targets.methods"), *beam_f3),
+            denoised_input=bool(settings.config_value(config, "preprocess.denoised_input_desc")),
             trial=trial,
-            clinical_stage=trial and bool(config.get("stages", {}).get("outcomes", True)),
-            visits=tuple(config["outcomes"]["visits"]),
-            baseline_visit=config["outcomes"]["baseline_visit"],
-            exclude_subjects=dict(config["input"].get("exclude_subjects") or {}),
-            circuit_map=targets.get("circuit_map"),
-            search_mask=targets.get("search_mask"),
-            sgacc_seed=targets.get("sgacc_seed"),
+            clinical_stage=trial and bool(settings.config_value(config, "stages.outcomes")),
             grid_voxel_mm=float(grid_voxel_mm),
         )
 

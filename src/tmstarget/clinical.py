@@ -39,20 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARM_ROLES = ("connectivity", "scalp")  # experimental first, control second
-DEFAULT_ARM_LABELS = {"connectivity": "connectivity", "scalp": "scalp"}
-DEFAULT_VISITS = (
-    "baseline",
-    "day1",
-    "day2",
-    "day3",
-    "day4",
-    "day5",
-    "eot",
-    "week1",
-    "month1",
+# The arms' and visits' names are spelled in tmstarget.vocabulary (importable from here too).
+from tmstarget.vocabulary import (
+    ARM_ROLES,
+    DEFAULT_ARM_LABELS,
+    DEFAULT_BASELINE_VISIT,
+    DEFAULT_VISITS,
 )
-DEFAULT_BASELINE_VISIT = "baseline"
+
 DONT_KNOW = "dont_know"
 MADRS_RANGE = (0, 60)
 SEVERITIES = ("mild", "moderate", "severe")

@@ -30,6 +30,7 @@ writes files except :func:`run_tedana`, and only inside its ``out_dir``.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import logging
@@ -50,8 +51,9 @@ from nilearn import signal as nsignal
 from scipy import ndimage
 
 from tmstarget import confounds as confounds_module
-from tmstarget import niftiio
+from tmstarget import niftiio, settings
 from tmstarget.niftiio import NiftiIOError, iter_volume_rows, read_masked
+from tmstarget.vocabulary import ICA_METHODS, TEDANA_MODES
 
 LGR = logging.getLogger(__name__)
 
@@ -65,14 +67,99 @@ SUMMARY_NAME = "tmstarget_denoise.json"
 Mode = Literal["me-ica", "optcom"]
 ImgLike = str | Path | nib.spatialimages.SpatialImage
 
-# Default QC thresholds (group QC flags). Lenient floors meant to catch broken or very
-# high-motion runs, not to grade ordinary ones; all are config options.
+# Default QC thresholds (group QC flags; preprocess.qc_thresholds in config/schema.yaml).
+# Lenient floors meant to catch broken or very high-motion runs, not to grade ordinary ones.
 QC_THRESHOLDS = {
-    "max_mean_fd_mm": 0.3,
-    "max_pct_fd_above": 20.0,
-    "max_pct_censored": 30.0,
-    "min_median_tsnr": 20.0,
+    key: float(value) for key, value in settings.defaults("preprocess.qc_thresholds").items()
 }
+PREPROCESS = "preprocess"
+TEDANA = "preprocess.tedana"
+
+
+def _preprocess_default(key: str, convert=None):
+    return settings.default(PREPROCESS, key, convert)
+
+
+@dataclass(frozen=True)
+class CleaningSettings:
+    """The cleaning keys of the config's ``preprocess`` section (defaults:
+    config/schema.yaml): what :func:`clean_subject` and :func:`postprocess_run` read.
+
+    n_dummy : dummy volumes of every run, overriding each run's own; None = the run's
+        (fMRIPrep's non_steady_state_outlier columns).
+    min_volumes : fewest volumes a run may keep after dummies and censoring.
+    low_pass_hz, high_pass_hz : the temporal filter's cut-offs (Hz); None for none.
+    censor_fd_mm : censor frames whose framewise displacement exceeds this (mm); None: none.
+    fwhm_mm : smoothing within the brain mask (FWHM, mm).
+    nuisance, nuisance_columns : the nuisance strategy, or the columns replacing it.
+    concat_normalise : ``zscore`` or ``demean`` each run per voxel before joining runs.
+    fd_flag_mm : framewise displacement counted in QC (mm).
+    """
+
+    n_dummy: int | None = _preprocess_default("n_dummy")
+    min_volumes: int = _preprocess_default("min_volumes")
+    low_pass_hz: float | None = _preprocess_default("low_pass_hz", float)
+    high_pass_hz: float | None = _preprocess_default("high_pass_hz", float)
+    censor_fd_mm: float | None = _preprocess_default("censor_fd_mm", float)
+    fwhm_mm: float = _preprocess_default("fwhm_mm", float)
+    nuisance: str = _preprocess_default("nuisance")
+    nuisance_columns: tuple[str, ...] | None = _preprocess_default("nuisance_columns")
+    concat_normalise: Literal["zscore", "demean"] = _preprocess_default("concat_normalise")
+    fd_flag_mm: float = _preprocess_default("fd_flag_mm", float)
+
+    def __post_init__(self) -> None:
+        if self.nuisance_columns is not None:
+            object.__setattr__(self, "nuisance_columns", tuple(self.nuisance_columns))
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The ``preprocess`` keys cleaning reads (no QC thresholds: the verdict is
+        judged in cheap jobs)."""
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def from_config(cls, section: Mapping | None) -> CleaningSettings:
+        """From the cleaning keys of ``preprocess`` (:func:`cleaning_options`); an unknown
+        key is an error naming it."""
+        return settings.from_config(cls, PREPROCESS, section)
+
+    @classmethod
+    def from_preprocess(cls, preprocess: Mapping) -> CleaningSettings:
+        """From the whole ``preprocess`` section (its other keys are not cleaning's)."""
+        return cls.from_config(cleaning_options(preprocess))
+
+
+@dataclass(frozen=True)
+class TedanaSettings:
+    """The config's ``preprocess.tedana`` section (defaults: config/schema.yaml).
+
+    mode : ``me-ica`` (denoising, the trial's) or ``optcom`` (optimal combination only).
+    seed : tedana's ``fixed_seed`` (FastICA; robustica derives its runs from it).
+    ica_method : ``fastica`` or ``robustica``; n_robust_runs : ICA runs of robustica.
+    tree : tedana's decision tree; tedpca : PCA dimension selection (name or number).
+    figures : keep tedana's static figures (and its HTML report).
+    """
+
+    mode: Mode = settings.default(TEDANA, "mode")
+    seed: int = settings.default(TEDANA, "seed")
+    ica_method: Literal["fastica", "robustica"] = settings.default(TEDANA, "ica_method")
+    n_robust_runs: int = settings.default(TEDANA, "n_robust_runs")
+    tree: str = settings.default(TEDANA, "tree")
+    tedpca: str | float | int = settings.default(TEDANA, "tedpca")
+    figures: bool = settings.default(TEDANA, "figures")
+
+    def __post_init__(self) -> None:
+        if self.mode not in TEDANA_MODES:
+            raise PreprocessingError(f"mode must be 'me-ica' or 'optcom', got {self.mode!r}")
+        if self.ica_method not in ICA_METHODS:
+            raise PreprocessingError(
+                f"ica_method must be fastica or robustica, got {self.ica_method!r}"
+            )
+
+    @classmethod
+    def from_config(cls, section: Mapping | None) -> TedanaSettings:
+        """From the config's ``preprocess.tedana``; an unknown key is an error naming it."""
+        return settings.from_config(cls, TEDANA, section)
 
 
 class PreprocessingError(ValueError):
@@ -425,21 +512,16 @@ def run_tedana(
     echo_times_s: Sequence[float] | None,
     mask_file: str | Path,
     out_dir: str | Path,
+    options: TedanaSettings | None = None,
     *,
-    mode: Mode = "me-ica",
     n_dummy: int = 4,
     min_volumes: int = 50,
-    seed: int = 42,
-    ica_method: Literal["fastica", "robustica"] = "fastica",
-    n_robust_runs: int = 30,
-    tree: str = "tedana_orig",
-    tedpca: str | float | int = "aic",
-    figures: bool = True,
     prefix: str = "",
     n_threads: int = 1,
     overwrite: bool = False,
 ) -> TedanaResult:
-    """Optimal combination and ME-ICA denoising of one run with tedana 26.
+    """Optimal combination and ME-ICA denoising of one run with tedana 26, as ``options``
+    say (:class:`TedanaSettings`, default the schema's ``preprocess.tedana``).
 
     Echo times are passed to tedana in seconds (its BIDS convention; it converts to ms
     internally). The first ``n_dummy`` volumes are dropped by tedana (``dummy_scans``), so
@@ -457,10 +539,8 @@ def run_tedana(
     """
     from threadpoolctl import threadpool_limits
 
-    if mode not in ("me-ica", "optcom"):
-        raise PreprocessingError(f"mode must be 'me-ica' or 'optcom', got {mode!r}")
-    if ica_method not in ("fastica", "robustica"):
-        raise PreprocessingError(f"ica_method must be fastica or robustica, got {ica_method!r}")
+    options = options or TedanaSettings()
+    mode, seed, ica_method = options.mode, options.seed, options.ica_method
     info = validate_run(echo_files, echo_times_s, mask_file, None, n_dummy, min_volumes)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -511,12 +591,12 @@ def run_tedana(
                         tedana_workflow(
                             files,
                             tes,
-                            tree=tree,
+                            tree=options.tree,
                             ica_method=ica_method,
-                            n_robust_runs=n_robust_runs,
-                            tedpca=tedpca,
+                            n_robust_runs=options.n_robust_runs,
+                            tedpca=options.tedpca,
                             fixed_seed=seed,
-                            no_reports=not figures,
+                            no_reports=not options.figures,
                             **common,
                         )
             finally:
@@ -545,11 +625,11 @@ def run_tedana(
             "n_volumes": info.n_volumes - n_dummy,
             "seed": seed,
             "ica_method": ica_method if run_mode == "me-ica" else None,
-            "n_robust_runs": n_robust_runs
+            "n_robust_runs": options.n_robust_runs
             if run_mode == "me-ica" and ica_method == "robustica"
             else None,
-            "tree": tree if run_mode == "me-ica" else None,
-            "tedpca": tedpca if run_mode == "me-ica" else None,
+            "tree": options.tree if run_mode == "me-ica" else None,
+            "tedpca": options.tedpca if run_mode == "me-ica" else None,
             "tedana_version": _tedana_version(),
             "components": components,
         }
@@ -1083,24 +1163,19 @@ def postprocess_run(
     mask_img: ImgLike,
     confounds: pd.DataFrame,
     tr_s: float,
+    cleaning: CleaningSettings | None = None,
     *,
     reference_img: ImgLike | None = None,
     mode: str = "me-ica",
     components: dict | None = None,
     n_dummy: int = 4,
     image_dummies_dropped: bool = False,
-    low_pass_hz: float | None = 0.08,
-    high_pass_hz: float | None = None,
-    censor_fd_mm: float | None = None,
-    fwhm_mm: float = 6.0,
-    nuisance: str = "trial",
-    nuisance_columns: Sequence[str] | None = None,
-    min_volumes: int = 50,
-    fd_flag_mm: float = 0.5,
     carpet_voxels: int = 2000,
     confounds_source: str | Path | None = None,
 ) -> CleanedRun:
-    """Steps 3-4 for one run plus its QC: drop dummies, clean, smooth.
+    """Steps 3-4 for one run plus its QC: drop dummies, clean, smooth, as ``cleaning``
+    says (:class:`CleaningSettings`, default the schema's; its ``n_dummy``, when set,
+    overrides the run's ``n_dummy``, and ``concat_normalise`` is for joining runs).
 
     ``bold_img`` is tedana's output (``image_dummies_dropped=True``: only the confounds
     lose their first ``n_dummy`` rows) or an already-denoised series that still has its
@@ -1111,6 +1186,9 @@ def postprocess_run(
     smoothing would inflate it). ``mode`` and ``components`` are only passed to the QC.
     ``confounds_source`` (the table's file) is named in errors.
     """
+    cleaning = cleaning or CleaningSettings()
+    if cleaning.n_dummy is not None:
+        n_dummy = int(cleaning.n_dummy)
     bold = _load(bold_img)
     reference = bold if reference_img is None else _load(reference_img)
     confounds = _trimmed_confounds(
@@ -1119,7 +1197,7 @@ def postprocess_run(
         confounds,
         n_dummy,
         image_dummies_dropped,
-        min_volumes,
+        cleaning.min_volumes,
         confounds_source,
     )
     mask = _mask_array(mask_img)
@@ -1140,17 +1218,10 @@ def postprocess_run(
         bold.affine,
         confounds,
         tr_s,
+        cleaning,
         before=before,
         mode=mode,
         components=components,
-        low_pass_hz=low_pass_hz,
-        high_pass_hz=high_pass_hz,
-        censor_fd_mm=censor_fd_mm,
-        fwhm_mm=fwhm_mm,
-        nuisance=nuisance,
-        nuisance_columns=nuisance_columns,
-        min_volumes=min_volumes,
-        fd_flag_mm=fd_flag_mm,
         carpet_voxels=carpet_voxels,
         confounds_source=confounds_source,
     )
@@ -1236,18 +1307,11 @@ def postprocess_series(
     affine: np.ndarray,
     confounds: pd.DataFrame,
     tr_s: float,
+    cleaning: CleaningSettings | None = None,
     *,
     before: ReferenceSummary | None = None,
     mode: str = "me-ica",
     components: dict | None = None,
-    low_pass_hz: float | None = 0.08,
-    high_pass_hz: float | None = None,
-    censor_fd_mm: float | None = None,
-    fwhm_mm: float = 6.0,
-    nuisance: str = "trial",
-    nuisance_columns: Sequence[str] | None = None,
-    min_volumes: int = 50,
-    fd_flag_mm: float = 0.5,
     carpet_voxels: int = 2000,
     confounds_source: str | Path | None = None,
 ) -> CleanedSeries:
@@ -1255,18 +1319,19 @@ def postprocess_series(
     whose dummy volumes are gone (``confounds`` trimmed alike), cleaned and smoothed in
     place: the result's ``series`` is a view of ``series``' first rows. ``before``
     summarises the reference (default: ``series`` itself, before cleaning)."""
+    cleaning = cleaning or CleaningSettings()
     if before is None:
         before = reference_summary(series, carpet_voxels)
     cleaned, kept, fd = clean_series(
         series,
         confounds,
         tr_s,
-        low_pass_hz=low_pass_hz,
-        high_pass_hz=high_pass_hz,
-        censor_fd_mm=censor_fd_mm,
-        nuisance=nuisance,
-        nuisance_columns=nuisance_columns,
-        min_volumes=min_volumes,
+        low_pass_hz=cleaning.low_pass_hz,
+        high_pass_hz=cleaning.high_pass_hz,
+        censor_fd_mm=cleaning.censor_fd_mm,
+        nuisance=cleaning.nuisance,
+        nuisance_columns=cleaning.nuisance_columns,
+        min_volumes=cleaning.min_volumes,
         confounds_source=confounds_source,
         in_place=True,
     )
@@ -1274,7 +1339,7 @@ def postprocess_series(
     tsnr_before = _tsnr_image(before.mean, before.sd, mask, affine)
     tsnr_after = _tsnr_image(before.mean, residual_sd, mask, affine)
     mask_img = nib.Nifti1Image(mask.astype(np.uint8), affine)
-    metrics = qc_metrics(fd, kept, tsnr_before, tsnr_after, mask_img, fd_flag_mm)
+    metrics = qc_metrics(fd, kept, tsnr_before, tsnr_after, mask_img, cleaning.fd_flag_mm)
     qc = RunQC(
         mode=mode,
         tsnr_before=_canonical(tsnr_before),
@@ -1287,7 +1352,7 @@ def postprocess_series(
         metrics=metrics,
         components=components if components is not None else component_summary(None),
     )
-    smoothed = smooth_series(cleaned, mask, affine, fwhm_mm, in_place=True)
+    smoothed = smooth_series(cleaned, mask, affine, cleaning.fwhm_mm, in_place=True)
     return CleanedSeries(series=smoothed, tsnr_before=tsnr_before, tsnr_after=tsnr_after, qc=qc)
 
 
@@ -1447,21 +1512,10 @@ class SubjectResult:
 
 
 def cleaning_options(preprocess: Mapping) -> dict:
-    """Keyword arguments of :func:`clean_subject` from the config's ``preprocess`` section:
-    the keys cleaning reads (no QC thresholds: the verdict is judged in cheap jobs)."""
-    keys = (
-        "n_dummy",
-        "min_volumes",
-        "low_pass_hz",
-        "high_pass_hz",
-        "censor_fd_mm",
-        "fwhm_mm",
-        "nuisance",
-        "nuisance_columns",
-        "concat_normalise",
-        "fd_flag_mm",
-    )
-    return {key: preprocess[key] for key in keys}
+    """The keys of the config's ``preprocess`` section that cleaning reads
+    (:meth:`CleaningSettings.keys`; no QC thresholds: the verdict is judged in cheap jobs),
+    as the rule's params: :meth:`CleaningSettings.from_config` builds the settings."""
+    return {key: preprocess[key] for key in CleaningSettings.keys() if key in preprocess}
 
 
 def run_dummies(
@@ -1490,26 +1544,19 @@ def run_dummies(
 def clean_subject(
     subject: str,
     runs: Sequence[RunInput],
+    cleaning: CleaningSettings | None = None,
     *,
-    n_dummy: int | None = None,
-    min_volumes: int = 50,
-    low_pass_hz: float | None = 0.08,
-    high_pass_hz: float | None = None,
-    censor_fd_mm: float | None = None,
-    fwhm_mm: float = 6.0,
-    nuisance: str = "trial",
-    nuisance_columns: Sequence[str] | None = None,
-    concat_normalise: Literal["zscore", "demean"] = "zscore",
-    fd_flag_mm: float = 0.5,
     thresholds: Mapping[str, float] | None = None,
 ) -> SubjectResult:
-    """Steps 3-5 for every run of one subject: clean, smooth, then join the runs.
+    """Steps 3-5 for every run of one subject: clean, smooth, then join the runs, as
+    ``cleaning`` says (:class:`CleaningSettings`, default the schema's).
 
     The subject's brain mask is the intersection of its runs' masks (every voxel of the
     joined series has data in every run). Runs must share TR and grid. Dummy volumes per
-    run: ``n_dummy`` when given (the config's override), else the run's own
+    run: ``cleaning.n_dummy`` when given (the config's override), else the run's own
     (``RunInput.n_dummy``), else the non-steady-state volumes its confounds table flags.
     """
+    cleaning = cleaning or CleaningSettings()
     if not runs:
         raise PreprocessingError(f"sub-{subject}: no runs to clean")
     trs = {round(float(run.repetition_time_s), 6) for run in runs}
@@ -1527,28 +1574,7 @@ def clean_subject(
             )
     joint = np.logical_and.reduce([_mask_array(mask) for mask in masks])
     mask_img = nib.Nifti1Image(joint.astype(np.uint8), masks[0].affine)
-    # Everything the headers and confounds tell first (lengths, dummies, censoring), so
-    # that the joined matrix is allocated once and each run is read straight into it.
-    plans = []
-    for run in runs:
-        try:
-            confounds = confounds_module.read_confounds(run.confounds)
-            dummies = run_dummies(n_dummy, run.n_dummy, confounds, run.confounds)
-        except confounds_module.ConfoundsError as error:
-            raise PreprocessingError(f"sub-{subject} {run.label}: {error}") from error
-        bold = _load(run.bold)
-        reference = bold if run.reference is None else _load(run.reference)
-        dropped = run.dummies_dropped
-        if dropped is None:
-            dropped = dummies > 0 and bold.shape[3] == len(confounds) - dummies
-        if bold.shape[:3] != joint.shape:
-            raise PreprocessingError(f"bold grid {bold.shape[:3]} differs from mask {joint.shape}")
-        trimmed = _trimmed_confounds(
-            bold.shape, reference.shape, confounds, dummies, dropped, min_volumes, run.confounds
-        )
-        fd = framewise_displacement(trimmed)
-        n_kept = len(fd) if censor_fd_mm is None else int(np.sum(fd <= censor_fd_mm))
-        plans.append((run, bold, trimmed, 0 if dropped else dummies, n_kept))
+    plans = [_plan_run(subject, run, joint.shape, cleaning) for run in runs]
     offsets = np.cumsum([0] + [plan[4] for plan in plans])
     joined = np.empty((int(offsets[-1]), int(joint.sum())), np.float32)
     header, qcs = None, []
@@ -1568,20 +1594,15 @@ def clean_subject(
             bold.affine,
             trimmed,
             run.repetition_time_s,
+            cleaning,
             before=before,
             mode=run.mode,
             components=run.components,
-            low_pass_hz=low_pass_hz,
-            high_pass_hz=high_pass_hz,
-            censor_fd_mm=censor_fd_mm,
-            fwhm_mm=fwhm_mm,
-            nuisance=nuisance,
-            nuisance_columns=nuisance_columns,
-            min_volumes=min_volumes,
-            fd_flag_mm=fd_flag_mm,
             confounds_source=run.confounds,
         )
-        normalise_series(cleaned.series, concat_normalise, out=joined[offset : offset + n_kept])
+        normalise_series(
+            cleaned.series, cleaning.concat_normalise, out=joined[offset : offset + n_kept]
+        )
         qcs.append(cleaned.qc)
         del series, cleaned
         if header is None:
@@ -1599,10 +1620,44 @@ def clean_subject(
         subject,
         qcs,
         [run.label for run in runs],
-        fd_flag_mm=fd_flag_mm,
+        fd_flag_mm=cleaning.fd_flag_mm,
         thresholds=thresholds,
     )
     return SubjectResult(series=joined, mask=mask_img, qc=qc, header=header)
+
+
+def _plan_run(
+    subject: str, run: RunInput, grid_shape: Sequence[int], cleaning: CleaningSettings
+) -> tuple[RunInput, nib.spatialimages.SpatialImage, pd.DataFrame, int, int]:
+    """Everything a run's headers and confounds tell before its data are read (lengths,
+    dummies, censoring), so that the joined matrix is allocated once and each run is read
+    straight into it: the run, its image, its trimmed confounds, the first volume to read
+    and the volumes kept."""
+    try:
+        confounds = confounds_module.read_confounds(run.confounds)
+        dummies = run_dummies(cleaning.n_dummy, run.n_dummy, confounds, run.confounds)
+    except confounds_module.ConfoundsError as error:
+        raise PreprocessingError(f"sub-{subject} {run.label}: {error}") from error
+    bold = _load(run.bold)
+    reference = bold if run.reference is None else _load(run.reference)
+    dropped = run.dummies_dropped
+    if dropped is None:
+        dropped = dummies > 0 and bold.shape[3] == len(confounds) - dummies
+    if bold.shape[:3] != tuple(grid_shape):
+        raise PreprocessingError(f"bold grid {bold.shape[:3]} differs from mask {grid_shape}")
+    trimmed = _trimmed_confounds(
+        bold.shape,
+        reference.shape,
+        confounds,
+        dummies,
+        dropped,
+        cleaning.min_volumes,
+        run.confounds,
+    )
+    fd = framewise_displacement(trimmed)
+    censor = cleaning.censor_fd_mm
+    n_kept = len(fd) if censor is None else int(np.sum(fd <= censor))
+    return run, bold, trimmed, 0 if dropped else dummies, n_kept
 
 
 def _like_header(

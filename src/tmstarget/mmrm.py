@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-COVARIANCE_STRUCTURES = ("unstructured", "toeplitz", "compound_symmetry")
+from tmstarget.vocabulary import COVARIANCE_STRUCTURES
+
 COVARIANCE_LABELS = {
     "unstructured": "unstructured",
     "toeplitz": "Toeplitz",

@@ -59,10 +59,11 @@ import numpy as np
 import pandas as pd
 
 from tmstarget import atomic
+from tmstarget.vocabulary import BEAM_F3, CONNECTIVITY, DEFAULT_CONNECTIVITY_METHOD, SCALP
 
 DEFAULT_TEMPLATE = "MNI152NLin6Asym"
-DEFAULT_CONNECTIVITY_METHOD = "circuit_searchlight"
-DEFAULT_SCALP_METHOD = "beam_f3"
+# DEFAULT_CONNECTIVITY_METHOD is tmstarget.vocabulary's (importable from here too).
+DEFAULT_SCALP_METHOD = BEAM_F3
 COORDINATE_CONVENTION = "RAS"
 
 # Decimals in the CSV: 1 micrometre, far below any navigation system's accuracy.
@@ -160,8 +161,8 @@ def neuronavigation_table(
     targets: pd.DataFrame,
     connectivity_method: str = DEFAULT_CONNECTIVITY_METHOD,
     scalp_method: str = DEFAULT_SCALP_METHOD,
-    connectivity_arm: str = "connectivity",
-    scalp_arm: str = "scalp",
+    connectivity_arm: str = CONNECTIVITY,
+    scalp_arm: str = SCALP,
     template: str = DEFAULT_TEMPLATE,
 ) -> pd.DataFrame:
     """One row per participant: the site their arm stimulates, ready for neuronavigation.

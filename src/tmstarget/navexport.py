@@ -27,6 +27,7 @@ from tmstarget.navigation import (
     write_brainsight_targets,
     write_localite_instrument_markers,
 )
+from tmstarget.vocabulary import BEAM_F3, CIRCUIT_SEARCHLIGHT, SGACC_CLASSIC, SGACC_CLUSTER
 
 _XYZ = ("x", "y", "z")
 COIL_DICTIONARY = {
@@ -63,10 +64,10 @@ COIL_DICTIONARY = {
 }
 # Printed names of the sites (the markers' names in the navigation files).
 SITE_LABELS = {
-    "circuit_searchlight": "Connectivity target (circuit searchlight)",
-    "sgacc_classic": "Connectivity target (sgACC seed map)",
-    "sgacc_cluster": "Connectivity target (sgACC seed cluster)",
-    "beam_f3": "Beam F3 (scalp heuristic)",
+    CIRCUIT_SEARCHLIGHT: "Connectivity target (circuit searchlight)",
+    SGACC_CLASSIC: "Connectivity target (sgACC seed map)",
+    SGACC_CLUSTER: "Connectivity target (sgACC seed cluster)",
+    BEAM_F3: "Beam F3 (scalp heuristic)",
 }
 
 

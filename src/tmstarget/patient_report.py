@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tmstarget.vocabulary import BEAM_F3
+
 # Packages whose versions a report lists (those that shape the target).
 REPORTED_PACKAGES = ("tmstarget", "tedana", "nilearn", "nibabel", "nitransforms", "numpy", "scipy")
 # The neutral label of the delivered site in a blinded packet (the same for every arm).
@@ -251,7 +253,7 @@ def report_data(
     bootstrap: pd.DataFrame | None = None,
     blind: bool = False,
     method_labels: Mapping[str, str] | None = None,
-    beam_f3_method: str = "beam_f3",
+    beam_f3_method: str = BEAM_F3,
     handle_angle_deg: float = 45.0,
     inputs: Sequence[tuple[str, str]] = (),
     versions: Mapping[str, str] | None = None,

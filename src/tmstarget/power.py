@@ -96,9 +96,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from tmstarget import batch_stats
-from tmstarget.outcomes import MISSING_POLICIES, PRIMARY_ANALYSES, wilson_interval
+from tmstarget import batch_stats, settings
+from tmstarget.outcomes import wilson_interval
 from tmstarget.tables import cell, cells_frame, round_up_whole
+from tmstarget.vocabulary import MANN_WHITNEY_METHODS, MISSING_POLICIES, PRIMARY_ANALYSES
 
 CONTINUOUS, BINARY = "MADRS reduction", "Response"
 
@@ -149,6 +150,14 @@ STREAMS = (
     "response",
 )
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
+SECTION = "planning"
+SCENARIO_SECTION = "planning.scenario_defaults"
+# The outcome analysis keys the planner simulates (config outcomes.*).
+OUTCOME_KEYS = ("primary_analysis", "missing_policy", "mann_whitney_method")
+
+
+def _scenario_default(key: str):
+    return settings.default(SCENARIO_SECTION, key, float)
 
 
 # --------------------------------------------------------------------------------------
@@ -189,23 +198,23 @@ class Scenario:
 
     name: str = "default"
     label: str | None = None
-    cohens_d: float = 0.52
-    reduction_sd: float = 7.5
-    scalp_mean_reduction: float = 18.0
-    baseline_reduction_correlation: float = 0.3
-    response_connectivity: float = 0.73
-    response_scalp: float = 0.6
-    n_sites: int = 6
-    site_intercept_sd: float = 2.0
-    site_effect_sd: float = 1.0
-    dropout: float = 0.1
-    baseline_mean: float = 33.0
-    baseline_sd: float = 5.0
-    baseline_min: float = 20.0
-    baseline_max: float = 60.0
-    miss_share: float = 0.0
-    miss_radius_mm: float = 10.0
-    miss_effect_retained: float = 0.0
+    cohens_d: float = _scenario_default("cohens_d")
+    reduction_sd: float = _scenario_default("reduction_sd")
+    scalp_mean_reduction: float = _scenario_default("scalp_mean_reduction")
+    baseline_reduction_correlation: float = _scenario_default("baseline_reduction_correlation")
+    response_connectivity: float = _scenario_default("response_connectivity")
+    response_scalp: float = _scenario_default("response_scalp")
+    n_sites: int = settings.default(SCENARIO_SECTION, "n_sites", int)
+    site_intercept_sd: float = _scenario_default("site_intercept_sd")
+    site_effect_sd: float = _scenario_default("site_effect_sd")
+    dropout: float = _scenario_default("dropout")
+    baseline_mean: float = _scenario_default("baseline_mean")
+    baseline_sd: float = _scenario_default("baseline_sd")
+    baseline_min: float = _scenario_default("baseline_min")
+    baseline_max: float = _scenario_default("baseline_max")
+    miss_share: float = _scenario_default("miss_share")
+    miss_radius_mm: float = _scenario_default("miss_radius_mm")
+    miss_effect_retained: float = _scenario_default("miss_effect_retained")
 
     def __post_init__(self) -> None:
         key = f"planning.scenarios[{self.name}]"
@@ -323,54 +332,12 @@ class Scenario:
 
 SCENARIO_KEYS = tuple(f.name for f in fields(Scenario) if f.name not in ("name", "label"))
 
-DEFAULT_SCENARIOS: tuple[dict[str, Any], ...] = (
-    {
-        "name": "pilot",
-        "label": "Pilot estimates (d 0.80; 80% vs 60%)",
-        "cohens_d": 0.8,
-        "response_connectivity": 0.8,
-    },
-    {"name": "shrunken", "label": "Shrunken (d 0.52; 73% vs 60%)"},
-    {
-        "name": "site_heterogeneity",
-        "label": "Shrunken, site effect SD 3 points",
-        "site_effect_sd": 3.0,
-    },
-    {
-        "name": "missed_targets",
-        "label": "Shrunken, 20% of targets missed",
-        "miss_share": 0.2,
-    },
+# The schema's scenarios and grid (config/schema.yaml, planning.scenarios, n_per_arm).
+DEFAULT_SCENARIOS: tuple[dict[str, Any], ...] = tuple(
+    {key: float(value) if key in SCENARIO_KEYS else value for key, value in entry.items()}
+    for entry in settings.defaults(SECTION)["scenarios"]
 )
-DEFAULT_N_PER_ARM = (
-    10,
-    15,
-    20,
-    25,
-    30,
-    35,
-    40,
-    50,
-    60,
-    70,
-    80,
-    90,
-    100,
-    120,
-    140,
-    160,
-    180,
-    200,
-    225,
-    250,
-    275,
-    300,
-    350,
-    400,
-    450,
-    500,
-    600,
-)
+DEFAULT_N_PER_ARM = tuple(int(n) for n in settings.defaults(SECTION)["n_per_arm"])
 
 
 @dataclass(frozen=True)
@@ -415,23 +382,24 @@ class PlanningParams:
     primary_analysis, missing_policy, mann_whitney_method : from ``outcomes``.
     """
 
-    enabled: bool = False
-    seed: int = 20262
-    n_trials: int = 2000
+    enabled: bool = settings.default(SECTION, "enabled")
+    seed: int = settings.default(SECTION, "seed")
+    n_trials: int = settings.default(SECTION, "n_trials")
     n_per_arm: tuple[int, ...] = DEFAULT_N_PER_ARM
-    alpha: float = 0.05
-    power_targets: tuple[float, ...] = (0.8, 0.9)
-    confidence: float = 0.95
-    analysis: str = "ancova_site"
-    response_analysis: str = "cmh"
-    extra_analyses: tuple[str, ...] = ()
+    alpha: float = settings.default(SECTION, "alpha", float)
+    power_targets: tuple[float, ...] = settings.default(SECTION, "power_targets")
+    confidence: float = settings.default(SECTION, "confidence", float)
+    analysis: str = settings.default(SECTION, "analysis")
+    response_analysis: str = settings.default(SECTION, "response_analysis")
+    extra_analyses: tuple[str, ...] = settings.default(SECTION, "extra_analyses")
+    # the schema's planning.scenario_defaults, as Scenario's defaults hold them
     scenario_defaults: Mapping[str, Any] = field(
         default_factory=lambda: {key: getattr(Scenario(), key) for key in SCENARIO_KEYS}
     )
     scenarios: tuple[Mapping[str, Any], ...] = DEFAULT_SCENARIOS
-    primary_analysis: str = "mann_whitney"
-    missing_policy: str = "non_responder"
-    mann_whitney_method: str = "asymptotic"
+    primary_analysis: str = settings.default("outcomes", "primary_analysis")
+    missing_policy: str = settings.default("outcomes", "missing_policy")
+    mann_whitney_method: str = settings.default("outcomes", "mann_whitney_method")
 
     def __post_init__(self) -> None:
         for name in ("n_per_arm", "power_targets", "extra_analyses", "scenarios"):
@@ -489,7 +457,7 @@ class PlanningParams:
                 "planner (it carries forward ratings of visits it does not simulate); plan "
                 "with non_responder or exclude"
             )
-        if self.mann_whitney_method not in ("asymptotic", "exact", "auto"):
+        if self.mann_whitney_method not in MANN_WHITNEY_METHODS:
             raise ValueError(f"outcomes.mann_whitney_method: {self.mann_whitney_method!r}")
         unknown = sorted(set(self.scenario_defaults) - set(SCENARIO_KEYS))
         if unknown:
@@ -508,20 +476,13 @@ class PlanningParams:
         """Build from the ``planning`` section and the three ``outcomes`` keys it uses;
         unknown keys are an error naming the key."""
         planning = dict(planning or {})
-        outcome_keys = ("primary_analysis", "missing_policy", "mann_whitney_method")
-        known = {f.name for f in fields(cls)} - set(outcome_keys)
-        unknown = sorted(set(planning) - known)
-        if unknown:
-            raise ValueError(
-                f"planning: unknown key(s) {', '.join(unknown)}; known keys: "
-                f"{', '.join(sorted(known))}"
-            )
+        settings.check_keys(SECTION, planning, {f.name for f in fields(cls)} - set(OUTCOME_KEYS))
         outcomes = dict(outcomes or {})
-        merged = {**planning, **{key: outcomes[key] for key in outcome_keys if key in outcomes}}
+        merged = {**planning, **{key: outcomes[key] for key in OUTCOME_KEYS if key in outcomes}}
         if "scenario_defaults" in merged:
             defaults = cls().scenario_defaults
             merged["scenario_defaults"] = {**defaults, **dict(merged["scenario_defaults"])}
-        return cls(**merged)
+        return settings.from_config(cls, SECTION, merged)
 
     def scenario_list(self) -> list[Scenario]:
         """The scenarios: ``scenario_defaults`` overlaid with each entry."""

@@ -88,7 +88,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import nibabel as nib
@@ -96,9 +96,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tmstarget import settings
 from tmstarget.circuits import TargetingError
 from tmstarget.tables import cell, cells_frame
-from tmstarget.uncertainty import CHOICES
+from tmstarget.vocabulary import CENTROIDS, CHOICES, CIRCUIT_SEARCHLIGHT, CONVENTIONS, METHODS
 
 SEGMENT_FULL = "full"
 SEGMENT_HALF1 = "half1"
@@ -107,10 +108,8 @@ REQUIRED_SEGMENTS = (SEGMENT_FULL, SEGMENT_HALF1, SEGMENT_HALF2)
 FIRST_PREFIX = "first_"
 RETEST_PREFIX = "retest_"
 
-CONVENTIONS = ("pairwise_cross_half", "centroid")
-CENTROIDS = ("pooled", "per_half")
-# Names as in the config (targets.methods); "searchlight" (Target.method) is accepted too.
-METHODS = ("circuit_searchlight", "sgacc_classic", "sgacc_cluster")
+# CONVENTIONS, CENTROIDS and METHODS (names as in the config, targets.methods;
+# "searchlight", Target.method, is accepted too) are tmstarget.vocabulary's.
 SCAN_LENGTH_REFERENCES = ("full", "other_half", "retest")
 CONVENTION_LABELS = {
     "within": "Within subject (split half)",
@@ -123,10 +122,13 @@ REFERENCE_LABELS = {
     "retest": "First k min vs next k min (retest)",
 }
 
-DEFAULT_MINUTES_GRID = (2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0)
-DEFAULT_MIN_TIMEPOINTS = 20
-MANUSCRIPT_WITHIN_MM = 4.47
-MANUSCRIPT_BETWEEN_MM = 12.97
+SECTION = "reliability"
+# The schema's defaults (config/schema.yaml, reliability.*).
+_DEFAULTS = settings.defaults(SECTION)
+DEFAULT_MINUTES_GRID = tuple(float(k) for k in _DEFAULTS["minutes_grid"])
+DEFAULT_MIN_TIMEPOINTS = int(_DEFAULTS["min_timepoints"])
+MANUSCRIPT_WITHIN_MM = float(_DEFAULTS["manuscript_within_mm"])
+MANUSCRIPT_BETWEEN_MM = float(_DEFAULTS["manuscript_between_mm"])
 
 TARGET_COLUMNS = (
     "subject",
@@ -155,6 +157,10 @@ _CENTROID_WORDS = {
 TargetFunction = Callable[[np.ndarray], Any]
 
 
+def _floats(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(value) for value in values)
+
+
 @dataclass(frozen=True)
 class ReliabilityParams:
     """Settings of the reliability analysis (config section ``reliability``).
@@ -178,20 +184,20 @@ class ReliabilityParams:
         distances are compared side by side (score-map methods only).
     """
 
-    method: str | None = None
-    minutes_grid: tuple[float, ...] = DEFAULT_MINUTES_GRID
-    min_timepoints: int = DEFAULT_MIN_TIMEPOINTS
-    paired_retest: bool = False
-    between_convention: str = "centroid"
-    centroid: str = "pooled"
-    n_bootstrap: int = 2000
-    seed: int = 20265
-    confidence: float = 0.95
-    one_voxel_mm: float | None = None
-    threshold_inclusive: bool = False
-    manuscript_within_mm: float = MANUSCRIPT_WITHIN_MM
-    manuscript_between_mm: float = MANUSCRIPT_BETWEEN_MM
-    choices: tuple[str, ...] = CHOICES
+    method: str | None = settings.default(SECTION, "method")
+    minutes_grid: tuple[float, ...] = settings.default(SECTION, "minutes_grid", _floats)
+    min_timepoints: int = settings.default(SECTION, "min_timepoints")
+    paired_retest: bool = settings.default(SECTION, "paired_retest")
+    between_convention: str = settings.default(SECTION, "between_convention")
+    centroid: str = settings.default(SECTION, "centroid")
+    n_bootstrap: int = settings.default(SECTION, "n_bootstrap")
+    seed: int = settings.default(SECTION, "seed")
+    confidence: float = settings.default(SECTION, "confidence", float)
+    one_voxel_mm: float | None = settings.default(SECTION, "one_voxel_mm")
+    threshold_inclusive: bool = settings.default(SECTION, "threshold_inclusive")
+    manuscript_within_mm: float = settings.default(SECTION, "manuscript_within_mm", float)
+    manuscript_between_mm: float = settings.default(SECTION, "manuscript_between_mm", float)
+    choices: tuple[str, ...] = settings.default(SECTION, "choices")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minutes_grid", tuple(float(k) for k in self.minutes_grid))
@@ -228,15 +234,7 @@ class ReliabilityParams:
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> ReliabilityParams:
         """Build from a config mapping; unknown keys are an error naming the key."""
-        config = dict(config or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(
-                f"reliability: unknown key(s) {', '.join(unknown)}; "
-                f"known keys: {', '.join(sorted(known))}"
-            )
-        return cls(**config)
+        return settings.from_config(cls, SECTION, config)
 
 
 def _check_minutes_grid(minutes_grid: Sequence[float], name: str = "minutes_grid") -> None:
@@ -472,12 +470,12 @@ def make_target_fn(
     from tmstarget.uncertainty import BootstrapSettings
 
     if method == "searchlight":
-        method = "circuit_searchlight"
+        method = CIRCUIT_SEARCHLIGHT
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if method == "circuit_searchlight" and circuit_map is None:
-        raise ValueError("method 'circuit_searchlight' needs a circuit_map")
-    if method != "circuit_searchlight" and seed_mask is None:
+    if method == CIRCUIT_SEARCHLIGHT and circuit_map is None:
+        raise ValueError(f"method {CIRCUIT_SEARCHLIGHT!r} needs a circuit_map")
+    if method != CIRCUIT_SEARCHLIGHT and seed_mask is None:
         raise ValueError(f"method {method!r} needs a seed_mask (the sgACC seed)")
     settings = TargetingSettings(
         methods=(method,),

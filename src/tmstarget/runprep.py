@@ -21,25 +21,18 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 
-from tmstarget import atomic, denoise, resample
+from tmstarget import atomic, denoise, resample, settings
 
 LGR = logging.getLogger(__name__)
-# tedana settings when none are given (the schema's defaults, preprocess.tedana)
-TEDANA_DEFAULTS = {
-    "mode": "me-ica",
-    "seed": 42,
-    "ica_method": "fastica",
-    "n_robust_runs": 30,
-    "tree": "tedana_orig",
-    "tedpca": "aic",
-    "figures": False,
-}
+# tedana settings when none are given (the schema's defaults, preprocess.tedana; the
+# settings are denoise.TedanaSettings)
+TEDANA_DEFAULTS = settings.defaults(denoise.TEDANA)
 
 
 @dataclass(frozen=True)
@@ -76,14 +69,15 @@ def prepare_run(
     xfm_files: Sequence[str | Path] = (),
     grid_voxel_mm: float = 2.0,
     kernel: str = "linear",
-    tedana: Mapping | None = None,
+    tedana: denoise.TedanaSettings | None = None,
     denoised: bool = False,
     min_volumes: int = 50,
     n_threads: int = 1,
 ) -> dict:
-    """tedana (``tedana``: the config's ``preprocess.tedana`` settings; skipped for one
-    echo or ``denoised`` input) and the interpolation into the analysis grid through
-    ``xfm_files`` (template side first; empty: the run is already in the template).
+    """tedana (``tedana``: the config's ``preprocess.tedana`` settings, default the
+    schema's; skipped for one echo or ``denoised`` input) and the interpolation into the
+    analysis grid through ``xfm_files`` (template side first; empty: the run is already in
+    the template).
     Returns the summary also written to ``outputs.tedana_dir / "tmstarget_denoise.json"``.
 
     Parameters
@@ -137,7 +131,6 @@ def prepare_run(
     ResamplingError
         When the transforms or the kernel cannot resample the run.
     """
-    settings = TEDANA_DEFAULTS | dict(tedana or {})
     start = time.perf_counter()
     if denoised:
         series, reference = Path(echo_files[0]), Path(echo_files[0])
@@ -153,15 +146,9 @@ def prepare_run(
             echo_times_s,
             mask_file,
             outputs.tedana_dir,
-            mode=settings["mode"],
+            tedana,
             n_dummy=n_dummy,
             min_volumes=min_volumes,
-            seed=settings["seed"],
-            ica_method=settings["ica_method"],
-            n_robust_runs=settings["n_robust_runs"],
-            tree=settings["tree"],
-            tedpca=settings["tedpca"],
-            figures=settings["figures"],
             n_threads=n_threads,
             overwrite=True,
         )

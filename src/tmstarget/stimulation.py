@@ -13,33 +13,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from tmstarget import circuits, native, niftiio, scalp, targeting, uncertainty
+from tmstarget import circuits, native, niftiio, scalp, settings, targeting, uncertainty
+from tmstarget.vocabulary import (
+    BEAM_F3,
+    CIRCUIT_SEARCHLIGHT,
+    CONNECTIVITY,
+    MAP_METHODS,
+    METHODS,
+    SGACC_CLASSIC,
+    SGACC_CLUSTER,
+)
 
 LOG = logging.getLogger("tmstarget")
-
-METHODS = ("circuit_searchlight", "sgacc_classic", "sgacc_cluster")
-# Methods that choose a site on a score map (bootstrap and choice variants apply).
-MAP_METHODS = ("circuit_searchlight", "sgacc_classic")
-BEAM_F3 = "beam_f3"
+SECTION = "targets"
 
 TARGETS_DICTIONARY = {
     "participant_id": {"Description": "Participant label"},
     "method": {
         "Description": "How the site was chosen",
         "Levels": {
-            "circuit_searchlight": "circuit searchlight (trial method): maximum positive r "
+            CIRCUIT_SEARCHLIGHT: "circuit searchlight (trial method): maximum positive r "
             "of a coil-cone signal with the circuit-weighted whole-brain signal",
-            "sgacc_classic": "most negative voxel of the sgACC seed map",
-            "sgacc_cluster": "centre of mass of the largest cluster of the most negative "
+            SGACC_CLASSIC: "most negative voxel of the sgACC seed map",
+            SGACC_CLUSTER: "centre of mass of the largest cluster of the most negative "
             "sgACC seed-map values",
-            "beam_f3": "Beam F3 from head measurements, projected to cortex",
+            BEAM_F3: "Beam F3 from head measurements, projected to cortex",
         },
     },
     "x_mm": {"Description": "Cortical site, MNI x (RAS)", "Units": "mm"},
@@ -99,25 +104,27 @@ DISTANCES_DICTIONARY = {
 
 @dataclass(frozen=True)
 class TargetingSettings:
-    """The ``targets`` config section."""
+    """The ``targets`` config section (defaults: config/schema.yaml)."""
 
-    methods: tuple[str, ...] = METHODS
-    connectivity_method: str = "circuit_searchlight"
+    methods: tuple[str, ...] = settings.default(SECTION, "methods")
+    connectivity_method: str = settings.default(SECTION, "connectivity_method")
     # Beam F3 from the head measurements (the rule passes each subject's, or none)
-    beam_f3: bool = True
-    circuit_map: str | None = None
-    search_mask: str | None = None
-    sgacc_seed: str | None = None
-    sgacc_bilateral: bool = False
+    beam_f3: bool = settings.default(SECTION, "beam_f3")
+    circuit_map: str | None = settings.default(SECTION, "circuit_map")
+    search_mask: str | None = settings.default(SECTION, "search_mask")
+    sgacc_seed: str | None = settings.default(SECTION, "sgacc_seed")
+    sgacc_bilateral: bool = settings.default(SECTION, "sgacc_bilateral")
     cone_radii_mm: tuple[float, ...] = targeting.DEFAULT_CONE_RADII_MM
     cone_weights: tuple[float, ...] = targeting.DEFAULT_CONE_WEIGHTS
-    cluster_percentile: float = 10.0
-    cluster_centre: str = "value"
-    # How the site is chosen on a score map (uncertainty.CHOICES); argmax is the trial's.
-    choice: str = "argmax"
-    choice_smoothing_fwhm_mm: float = 6.0
-    choice_top_fraction: float = 0.05
-    bootstrap: uncertainty.BootstrapSettings = field(default_factory=uncertainty.BootstrapSettings)
+    cluster_percentile: float = settings.default(SECTION, "cluster_percentile", float)
+    cluster_centre: str = settings.default(SECTION, "cluster_centre")
+    # How the site is chosen on a score map (vocabulary.CHOICES); argmax is the trial's.
+    choice: str = settings.default(SECTION, "choice")
+    choice_smoothing_fwhm_mm: float = settings.default(SECTION, "choice_smoothing_fwhm_mm", float)
+    choice_top_fraction: float = settings.default(SECTION, "choice_top_fraction", float)
+    bootstrap: uncertainty.BootstrapSettings = settings.default(
+        SECTION, "bootstrap", uncertainty.BootstrapSettings.from_config
+    )
 
     def __post_init__(self) -> None:
         self.choice_settings  # noqa: B018 (checks the choice options)
@@ -145,14 +152,15 @@ class TargetingSettings:
         return self.bootstrap.coil_radius_mm or float(max(self.cone_radii_mm))
 
     @classmethod
-    def from_config(cls, section: dict) -> TargetingSettings:
-        values = dict(section)
+    def from_config(cls, section: dict | None) -> TargetingSettings:
+        """From the config section; an unknown key is an error naming it."""
+        values = dict(section or {})
         for key in ("methods", "cone_radii_mm", "cone_weights"):
             if key in values:
                 values[key] = tuple(values[key])
         if "bootstrap" in values:
             values["bootstrap"] = uncertainty.BootstrapSettings.from_config(values["bootstrap"])
-        return cls(**values)
+        return settings.from_config(cls, SECTION, values)
 
 
 @dataclass
@@ -218,7 +226,7 @@ def find_target(
     """Run one connectivity method; ``timeseries`` (default: the subject's whole series)
     lets reliability analyses pass a part of it without reloading."""
     data = maps.timeseries if timeseries is None else timeseries
-    if method == "circuit_searchlight":
+    if method == CIRCUIT_SEARCHLIGHT:
         return targeting.circuit_searchlight(
             data,
             maps.brain_mask,
@@ -227,7 +235,7 @@ def find_target(
             settings.cone_radii_mm,
             settings.cone_weights,
         )
-    if method in ("sgacc_classic", "sgacc_cluster"):
+    if method in (SGACC_CLASSIC, SGACC_CLUSTER):
         return targeting.sgacc_target(
             data,
             maps.brain_mask,
@@ -247,7 +255,7 @@ def score_model(
     (:data:`MAP_METHODS`), computed once from the whole series for the bootstrap, the
     choice variants and any part of the series."""
     affine = np.asarray(maps.brain_mask.affine)
-    if method == "circuit_searchlight":
+    if method == CIRCUIT_SEARCHLIGHT:
         signals = targeting.searchlight_signals(
             maps.timeseries,
             maps.brain_mask,
@@ -264,7 +272,7 @@ def score_model(
             signals.circuit_signal,
             sign=1.0,
         )
-    if method == "sgacc_classic":
+    if method == SGACC_CLASSIC:
         region_ijk, region_signals, seed_signal = targeting.seed_signals(
             maps.timeseries, maps.brain_mask, maps.seed_mask, maps.search_mask
         )
@@ -483,7 +491,7 @@ def arm_distances(
                 "connectivity_at_target": float(conn["circuit_connectivity"]),
                 "connectivity_at_beam_f3": float(beam["circuit_connectivity"]),
                 "stimulated_connectivity": float(
-                    (conn if arm == "connectivity" else beam)["circuit_connectivity"]
+                    (conn if arm == CONNECTIVITY else beam)["circuit_connectivity"]
                 ),
             }
         )

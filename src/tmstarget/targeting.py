@@ -29,11 +29,13 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage, sparse
 
-from tmstarget import atlas
+from tmstarget import atlas, settings
 from tmstarget.circuits import TargetingError, same_grid
+from tmstarget.vocabulary import SGACC_CLASSIC, SGACC_CLUSTER
 
-DEFAULT_CONE_RADII_MM = (2.0, 4.0, 7.0, 9.0, 12.0)
-DEFAULT_CONE_WEIGHTS = (5.0, 4.0, 3.0, 2.0, 1.0)
+# The coil cone of the trial (targets.cone_radii_mm, cone_weights: config/schema.yaml).
+DEFAULT_CONE_RADII_MM = tuple(float(r) for r in settings.defaults("targets")["cone_radii_mm"])
+DEFAULT_CONE_WEIGHTS = tuple(float(w) for w in settings.defaults("targets")["cone_weights"])
 
 # Values per block when reading the time series (4 MB of float32): blocks stay in cache
 # and no copy of the whole matrix is ever made.
@@ -663,7 +665,7 @@ def sgacc_target(
         best = int(np.nanargmin(r))
         voxel_mm = _voxel_mm(affine, region_ijk[best])
         target = Target(
-            "sgacc_classic", voxel_mm, _ijk_tuple(region_ijk[best]), voxel_mm, float(r[best])
+            SGACC_CLASSIC, voxel_mm, _ijk_tuple(region_ijk[best]), voxel_mm, float(r[best])
         )
         return SeedMapResult(target, region_ijk, r)
 
@@ -692,7 +694,7 @@ def sgacc_target(
     centre = (cluster_mm * mass[:, None]).sum(axis=0) / mass.sum()
     nearest = int(np.argmin(np.linalg.norm(cluster_mm - centre, axis=1)))
     target = Target(
-        method="sgacc_cluster",
+        method=SGACC_CLUSTER,
         mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         ijk=_ijk_tuple(cluster_ijk[nearest]),
         voxel_mm=_voxel_mm(affine, cluster_ijk[nearest]),

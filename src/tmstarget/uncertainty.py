@@ -56,17 +56,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from tmstarget import atlas
+from tmstarget import atlas, settings
 from tmstarget.circuits import TargetingError
+from tmstarget.vocabulary import CHOICES
 
-CHOICES = ("argmax", "smoothed", "top_fraction", "bootstrap_mode")
+BOOTSTRAP_SECTION = "targets.bootstrap"
 # Resamples per matrix product (each holds batch x n_timepoints and batch x n_candidates
 # float64 arrays).
 _BATCH = 128
@@ -89,12 +90,12 @@ class BootstrapSettings:
         ``targets.cone_radii_mm``.
     """
 
-    enabled: bool = True
-    n_resamples: int = 500
-    block_s: float = 60.0
-    seed: int = 20267
-    confidence: float = 0.95
-    coil_radius_mm: float | None = None
+    enabled: bool = settings.default(BOOTSTRAP_SECTION, "enabled")
+    n_resamples: int = settings.default(BOOTSTRAP_SECTION, "n_resamples")
+    block_s: float = settings.default(BOOTSTRAP_SECTION, "block_s", float)
+    seed: int = settings.default(BOOTSTRAP_SECTION, "seed")
+    confidence: float = settings.default(BOOTSTRAP_SECTION, "confidence", float)
+    coil_radius_mm: float | None = settings.default(BOOTSTRAP_SECTION, "coil_radius_mm")
 
     def __post_init__(self) -> None:
         if self.n_resamples < 20:
@@ -112,15 +113,7 @@ class BootstrapSettings:
     @classmethod
     def from_config(cls, section: dict | None) -> BootstrapSettings:
         """From the config section; an unknown key is an error naming it."""
-        values = dict(section or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"targets.bootstrap: unknown key(s) {', '.join(unknown)}; known: "
-                f"{', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        return settings.from_config(cls, BOOTSTRAP_SECTION, section)
 
 
 @dataclass(frozen=True)

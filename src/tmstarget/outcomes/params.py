@@ -1,23 +1,44 @@
 """The outcome analysis's choices (:class:`OutcomeParams`, the ``outcomes`` block of the
-config) and its fixed vocabulary: arm roles, missing-data policies, primary analyses,
-printed arm and visit names."""
+config) and the printed names of its primary analyses (the fixed vocabulary - arm roles,
+missing-data policies, primary analyses, arm and visit names - is tmstarget.vocabulary's)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from scipy import stats
 
-from tmstarget.clinical import ARM_ROLES, DEFAULT_BASELINE_VISIT, DEFAULT_VISITS, validate_visits
-from tmstarget.mmrm import COVARIANCE_STRUCTURES
+from tmstarget import settings
+from tmstarget.clinical import validate_visits
+from tmstarget.vocabulary import (
+    ARM_ROLES,
+    CORRELATION_CIS,
+    COVARIANCE_STRUCTURES,
+    DEFAULT_ARM_NAMES,
+    DEFAULT_VISIT_LABELS,
+    EFFECT_SIZE_CIS,
+    HODGES_LEHMANN_CIS,
+    MANN_WHITNEY_METHODS,
+    MISSING_POLICIES,
+    PRIMARY_ANALYSES,
+)
+
+__all__ = [
+    "CONTROL",
+    "DEFAULT_ARM_NAMES",
+    "DEFAULT_VISIT_LABELS",
+    "EXPERIMENTAL",
+    "MISSING_POLICIES",
+    "PRIMARY_ANALYSES",
+    "PRIMARY_ANALYSIS_LABELS",
+    "OutcomeParams",
+]
 
 EXPERIMENTAL, CONTROL = ARM_ROLES
-MISSING_POLICIES = ("non_responder", "exclude", "last_observation")
-# The prespecified primary analysis of the primary endpoint (``outcomes.primary_analysis``);
+# outcomes.primary_analysis (tmstarget.vocabulary.PRIMARY_ANALYSES) as Table 2 names it;
 # trial planning simulates the same choices.
-PRIMARY_ANALYSES = ("mann_whitney", "t_test", "ancova", "mmrm", "random_intercept")
 PRIMARY_ANALYSIS_LABELS = {
     "mann_whitney": "the two-sided Mann-Whitney U test of the MADRS reduction from baseline",
     "t_test": "the two-sided Student t test of the MADRS reduction from baseline",
@@ -25,18 +46,11 @@ PRIMARY_ANALYSIS_LABELS = {
     "mmrm": "the MMRM contrast of the MADRS reduction from baseline",
     "random_intercept": "the random-intercept mixed-model contrast of the MADRS reduction",
 }
-DEFAULT_VISIT_LABELS = {
-    "baseline": "Baseline",
-    "day1": "Day 1",
-    "day2": "Day 2",
-    "day3": "Day 3",
-    "day4": "Day 4",
-    "day5": "Day 5",
-    "eot": "End of treatment",
-    "week1": "Week 1",
-    "month1": "Month 1",
-}
-DEFAULT_ARM_NAMES = {"connectivity": "Connectivity", "scalp": "Scalp"}
+SECTION = "outcomes"
+
+
+def _default(key: str, convert=None):
+    return settings.default(SECTION, key, convert)
 
 
 @dataclass(frozen=True)
@@ -73,29 +87,29 @@ class OutcomeParams:
         BIDS; ``None`` leaves the enrolment boxes out).
     """
 
-    visits: tuple[str, ...] = DEFAULT_VISITS
-    baseline_visit: str = DEFAULT_BASELINE_VISIT
-    primary_visit: str = "month1"
-    response_min_reduction: float = 0.5
-    remission_max_score: float = 10.0
-    missing_policy: str = "non_responder"
-    confidence: float = 0.95
-    hodges_lehmann_ci: str = "exact"
-    effect_size_ci: str = "noncentral_t"
-    mann_whitney_method: str = "asymptotic"
-    primary_analysis: str = "mann_whitney"
-    mmrm_covariances: tuple[str, ...] = COVARIANCE_STRUCTURES
-    mmrm_baseline_by_visit: bool = True
-    scan_cost: float = 1000.0
-    currency: str = "USD"
-    correlation_ci: str = "fisher"
-    n_bootstrap: int = 2000
-    seed: int = 20260
-    arm_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ARM_NAMES))
-    visit_labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_VISIT_LABELS))
-    consort_visits: tuple[str, ...] = ("eot", "month1")
-    consort_assessed: int | None = None
-    consort_excluded: int | None = None
+    visits: tuple[str, ...] = _default("visits")
+    baseline_visit: str = _default("baseline_visit")
+    primary_visit: str = _default("primary_visit")
+    response_min_reduction: float = _default("response_min_reduction", float)
+    remission_max_score: float = _default("remission_max_score", float)
+    missing_policy: str = _default("missing_policy")
+    confidence: float = _default("confidence", float)
+    hodges_lehmann_ci: str = _default("hodges_lehmann_ci")
+    effect_size_ci: str = _default("effect_size_ci")
+    mann_whitney_method: str = _default("mann_whitney_method")
+    primary_analysis: str = _default("primary_analysis")
+    mmrm_covariances: tuple[str, ...] = _default("mmrm_covariances")
+    mmrm_baseline_by_visit: bool = _default("mmrm_baseline_by_visit")
+    scan_cost: float = _default("scan_cost", float)
+    currency: str = _default("currency")
+    correlation_ci: str = _default("correlation_ci")
+    n_bootstrap: int = _default("n_bootstrap")
+    seed: int = _default("seed")
+    arm_names: Mapping[str, str] = _default("arm_names")
+    visit_labels: Mapping[str, str] = _default("visit_labels")
+    consort_visits: tuple[str, ...] = _default("consort_visits")
+    consort_assessed: int | None = _default("consort_assessed")
+    consort_excluded: int | None = _default("consort_excluded")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "visits", tuple(self.visits))
@@ -105,10 +119,10 @@ class OutcomeParams:
         choices = {
             "primary_analysis": PRIMARY_ANALYSES,
             "missing_policy": MISSING_POLICIES,
-            "hodges_lehmann_ci": ("exact", "normal"),
-            "effect_size_ci": ("noncentral_t", "normal"),
-            "mann_whitney_method": ("asymptotic", "exact", "auto"),
-            "correlation_ci": ("fisher", "bootstrap"),
+            "hodges_lehmann_ci": HODGES_LEHMANN_CIS,
+            "effect_size_ci": EFFECT_SIZE_CIS,
+            "mann_whitney_method": MANN_WHITNEY_METHODS,
+            "correlation_ci": CORRELATION_CIS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -148,20 +162,14 @@ class OutcomeParams:
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> OutcomeParams:
         """Build from a config mapping; unknown keys are an error naming the key."""
-        config = dict(config or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(
-                f"outcomes: unknown key(s) {', '.join(unknown)}; "
-                f"known keys: {', '.join(sorted(known))}"
-            )
-        merged = dict(config)
-        for name in ("arm_names", "visit_labels"):
+        merged = dict(config or {})
+        for name, default in (
+            ("arm_names", DEFAULT_ARM_NAMES),
+            ("visit_labels", DEFAULT_VISIT_LABELS),
+        ):
             if name in merged:
-                default = DEFAULT_ARM_NAMES if name == "arm_names" else DEFAULT_VISIT_LABELS
                 merged[name] = {**default, **dict(merged[name])}
-        return cls(**merged)
+        return settings.from_config(cls, SECTION, merged)
 
     @property
     def z(self) -> float:

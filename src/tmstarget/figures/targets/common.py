@@ -14,24 +14,30 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from tmstarget import atlas
+from tmstarget.vocabulary import (
+    BEAM_F3,
+    CIRCUIT_SEARCHLIGHT,
+    DEFAULT_ARM_NAMES,
+    SGACC_CLASSIC,
+    SGACC_CLUSTER,
+)
 
 Paths = Iterable[str | Path]
 
-# Same default names as tmstarget.outcomes.DEFAULT_ARM_NAMES (not imported: it pulls in
-# the statistics stack).
-ARM_NAMES = {"connectivity": "Connectivity", "scalp": "Scalp"}
+# The default printed names of the arms (tmstarget.vocabulary, as the outcomes use).
+ARM_NAMES = dict(DEFAULT_ARM_NAMES)
 NEUROLOGICAL_NOTE = "Neurological convention: left hemisphere on the left (L/R marked)"
 
 # Legend text of the method names the targeting stage writes.
 METHOD_LABELS = {
-    "circuit_searchlight": "Connectivity target (circuit searchlight)",
+    CIRCUIT_SEARCHLIGHT: "Connectivity target (circuit searchlight)",
     "searchlight": "Connectivity target (circuit searchlight)",
-    "sgacc_classic": "Connectivity target (sgACC seed map)",
-    "sgacc_cluster": "Connectivity target (sgACC seed map, cluster)",
-    "beam_f3": "Beam F3, projected to cortex",
+    SGACC_CLASSIC: "Connectivity target (sgACC seed map)",
+    SGACC_CLUSTER: "Connectivity target (sgACC seed map, cluster)",
+    BEAM_F3: "Beam F3, projected to cortex",
     "planted": "Planted target (demo ground truth)",
 }
-BEAM_F3_METHOD = "beam_f3"
+BEAM_F3_METHOD = BEAM_F3
 PLANTED_METHOD = "planted"
 
 # Published reference points (atlas.py), drawn in every group figure.

@@ -27,6 +27,7 @@ from tmstarget.figures.targets.common import (
     require_columns,
 )
 from tmstarget.style import ARM_COLOURS, PALETTE, apply_style, save_figure
+from tmstarget.vocabulary import DEFAULT_CONNECTIVITY_METHOD
 
 # Zoom panels of the group figure: (title, horizontal axis, vertical axis), keyed, ordered
 # and oriented as nilearn's 'ortho' glass brain views (coronal and axial: left on the left;
@@ -47,7 +48,7 @@ def plot_group_targets(
     targets_table: pd.DataFrame,
     paths: Paths,
     arm_colours: Mapping[str, str] = ARM_COLOURS,
-    connectivity_method: str = "circuit_searchlight",
+    connectivity_method: str = DEFAULT_CONNECTIVITY_METHOD,
     f3_method: str = BEAM_F3_METHOD,
     arm_names: Mapping[str, str] | None = None,
 ) -> None:
