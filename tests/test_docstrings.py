@@ -27,11 +27,6 @@ SCRIPTS = sorted((REPO / "scripts").glob("*.py"))
 # test_pending_names_are_still_pending fails once a listed name complies (or no script
 # uses it any more), and it must then be taken off here.
 PENDING = {
-    # bids.py
-    "tmstarget.bids.inventory",
-    "tmstarget.bids.write_dataset_description",
-    "tmstarget.bids.write_json",
-    "tmstarget.bids.write_tsv",
     # checks.py
     "tmstarget.checks.check_demo",
     "tmstarget.checks.checked_inputs",
@@ -39,11 +34,6 @@ PENDING = {
     "tmstarget.denoise.RunInput",
     "tmstarget.denoise.clean_subject",
     "tmstarget.denoise.group_qc_table",
-    # figures/targets.py
-    "tmstarget.figures.targets.plot_group_targets",
-    "tmstarget.figures.targets.plot_recovery",
-    "tmstarget.figures.targets.plot_subject_target",
-    "tmstarget.figures.targets.plot_target_distances",
     # power.py
     "tmstarget.power.PlanningParams",
     "tmstarget.power.plan_trial",

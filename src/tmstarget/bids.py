@@ -111,7 +111,22 @@ def bids_name(
 
 
 def write_json(path: str | Path, content: dict) -> None:
-    """Write JSON with sorted keys and a trailing newline (same bytes on a rerun)."""
+    """Write JSON with sorted keys and a trailing newline (same bytes on a rerun).
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file (a sidecar, a data dictionary, a dataset description...); its
+        folder is created when missing. It appears whole or not at all
+        (:mod:`tmstarget.atomic`).
+    content : dict
+        What to write: JSON-serialisable values, indented by two spaces, keys sorted.
+
+    Raises
+    ------
+    tmstarget.atomic.OutputWriteError
+        When the file cannot be written (the message names it and the free space).
+    """
     atomic.write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
@@ -121,10 +136,35 @@ def write_tsv(
     dictionary: dict | None = None,
     dictionary_path: str | Path | None = None,
 ) -> None:
-    """Write a BIDS TSV (tab-separated, ``n/a`` for missing values) and, if given, its
-    JSON data dictionary (at ``dictionary_path``, by default next to it: ``.json``).
-    Every column must be described in ``dictionary``. Each file appears whole or not at
-    all (:mod:`tmstarget.atomic`)."""
+    """Write a BIDS TSV and, if given, its JSON data dictionary.
+
+    The table is tab-separated, with ``n/a`` for missing values, a header line, no index
+    column and Unix line ends. Each file appears whole or not at all
+    (:mod:`tmstarget.atomic`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.tsv`` file; its folder is created when missing.
+    table : pandas.DataFrame
+        The rows to write, its columns in order; values are written as they are (units are
+        the columns' own, e.g. ``x_mm`` in mm, ``repetition_time_s`` in seconds).
+    dictionary : dict or None
+        The JSON data dictionary (column name to its description: ``Description``,
+        ``Units``, ``Levels``...), written with :func:`write_json`. Every column of
+        ``table`` must be described. None writes the TSV only.
+    dictionary_path : str or Path or None
+        Where the data dictionary goes; None: next to the table, ``path`` with the suffix
+        ``.json``. Unused without ``dictionary``.
+
+    Raises
+    ------
+    ValueError
+        When ``dictionary`` does not describe every column of ``table`` (the message names
+        the file and the columns); nothing is written then.
+    tmstarget.atomic.OutputWriteError
+        When a file cannot be written (the message names it and the free space).
+    """
     path = Path(path)
     if dictionary is not None:
         missing = [column for column in table.columns if column not in dictionary]
@@ -154,12 +194,38 @@ def write_dataset_description(
     sources: list[str | Path] | None = None,
     extra: dict | None = None,
 ) -> None:
-    """``dataset_description.json`` (at ``path``, which must be named so) of a raw dataset
-    or a derivatives folder written by this workflow (``GeneratedBy`` names the package
-    and its version; a raw dataset the workflow wrote, the demo, says so too).
-    ``sources`` are the local dataset folders read (``SourceDatasets``, as URLs relative to
-    the dataset where possible: :func:`source_url`). ``extra`` adds fields (e.g.
-    ``License``)."""
+    """Write the ``dataset_description.json`` of a dataset this workflow wrote.
+
+    A derivatives folder, or a raw dataset the workflow wrote (the demo), gets
+    ``GeneratedBy`` naming the package and its version. ``Name``, ``BIDSVersion``
+    (:data:`BIDS_VERSION`) and ``DatasetType`` are always written.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file, which must be named ``dataset_description.json`` (at the top of
+        the dataset it describes).
+    name : str
+        The dataset's ``Name``.
+    dataset_type : str
+        The ``DatasetType``: ``"derivative"`` (default) or ``"raw"``. A derivative always
+        gets ``GeneratedBy``; a raw dataset only when ``extra`` is given.
+    sources : list of str or Path, or None
+        The local dataset folders read (paths as the workflow sees them: absolute, or
+        relative to its working folder), written as ``SourceDatasets`` URLs relative to
+        the dataset where possible (:func:`source_url`). Written only together with
+        ``GeneratedBy``; None or empty writes no ``SourceDatasets``.
+    extra : dict or None
+        Further fields (e.g. ``License``), added last: a key given here replaces the
+        field of the same name.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is not named ``dataset_description.json``.
+    tmstarget.atomic.OutputWriteError
+        When the file cannot be written (the message names it and the free space).
+    """
     path = Path(path)
     if path.name != "dataset_description.json":
         raise ValueError(f"{path}: a dataset description must be named dataset_description.json")
@@ -182,11 +248,30 @@ def write_dataset_description(
 def preprocessed_bold_sidecar(
     repetition_time_s: float, task: str, description: str, settings: dict | None = None
 ) -> dict:
-    """The JSON sidecar of a preprocessed BOLD series of ours: ``SkullStripped`` (REQUIRED
-    for preprocessed images by the derivatives specification: true, every voxel outside
-    the brain mask is zero), the source's REQUIRED ``RepetitionTime`` (seconds) and
-    ``TaskName``, propagated as the specification asks, a ``Description`` and, if given,
-    the settings that made it (``CleaningSettings``, our own field)."""
+    """The JSON sidecar of a preprocessed BOLD series of ours.
+
+    ``SkullStripped`` is REQUIRED for preprocessed images by the derivatives
+    specification: true, every voxel outside the brain mask is zero. The source's
+    REQUIRED ``RepetitionTime`` and ``TaskName`` are propagated as the specification
+    asks.
+
+    Parameters
+    ----------
+    repetition_time_s : float
+        The series' repetition time in seconds (``RepetitionTime``).
+    task : str
+        The task's name (``TaskName``), e.g. ``"rest"``.
+    description : str
+        What the series is (``Description``).
+    settings : dict or None
+        The settings that made it (``CleaningSettings``, our own field); None leaves the
+        field out.
+
+    Returns
+    -------
+    dict
+        The sidecar's fields, ready for :func:`write_json`.
+    """
     sidecar = {
         "SkullStripped": True,
         "RepetitionTime": float(repetition_time_s),
@@ -1076,11 +1161,30 @@ def dataset_fingerprint(fmriprep_dir: Path, query: Query) -> str:
 
 
 def inventory(runs: dict[str, list[Run]], relative_to: str | Path | None = None) -> pd.DataFrame:
-    """One row per run: subject, session, run, number of echoes, echo times (ms),
-    repetition time (s), space of the series, dummy volumes (non-steady-state columns of
-    the confounds), and file paths (the transforms into the template grid in the order
-    they apply to a template point) (relative to ``relative_to`` if given, so that the
-    table is the same wherever the dataset lives)."""
+    """The input inventory: one row per run, as found on disk.
+
+    Parameters
+    ----------
+    runs : dict of str to list of Run
+        Each subject's runs, keyed by subject label without ``sub-``, as
+        :func:`find_runs` and :func:`discover_runs` return them.
+    relative_to : str or Path or None
+        A folder the file paths are shown relative to (so that the table is the same
+        wherever the dataset lives); None shows them as the runs hold them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run, subjects in the order of ``runs``: ``participant_id``
+        (``sub-<label>``), ``session`` and ``run`` (``n/a`` when absent), ``n_echoes``,
+        ``echo_times_ms`` (echo times in ms, comma-separated, shortest first),
+        ``repetition_time_s`` (seconds), ``space`` (``native`` or the template the series
+        is in), ``n_dummy`` (dummy volumes: the confounds table's non-steady-state
+        columns), ``echo_files`` (comma-separated), ``mask_file``, ``confounds_file`` and
+        ``transforms`` (the transforms into the template grid, comma-separated in the order
+        they apply to a template point; ``n/a`` for a run already in the template). No
+        runs give an empty table without columns.
+    """
 
     def shown(path: str) -> str:
         return os.path.relpath(path, relative_to) if relative_to is not None else path

@@ -57,11 +57,35 @@ def plot_target_distances(
 ) -> None:
     """Per-subject distance (mm) between the connectivity target and Beam F3, by arm.
 
-    ``distances_table``: one row per subject, columns ``participant_id``, ``arm``,
-    ``cortex_distance_mm`` (connectivity target to Beam F3 projected to cortex) and
-    ``scalp_distance_mm`` (the target's coil position to Beam F3 on the scalp), as in
-    :class:`tmstarget.scalp.ArmDistances`. Two panels sharing the mm axis; boxes show
-    median, quartiles and whiskers to 1.5 IQR (matplotlib's definition), dots every subject.
+    Two panels (on cortex, on scalp) sharing the mm axis, which starts at 0; one box per
+    arm, in the order of ``arm_colours``, labelled with its number of subjects. Boxes show
+    median, quartiles and whiskers to 1.5 IQR (matplotlib's definition), dots every
+    subject (jittered sideways with a fixed seed: the same picture on every run).
+
+    Parameters
+    ----------
+    distances_table : pandas.DataFrame
+        One row per subject, columns ``participant_id``, ``arm``, ``cortex_distance_mm``
+        (connectivity target to Beam F3 projected to cortex, mm) and
+        ``scalp_distance_mm`` (the target's coil position to Beam F3 on the scalp, mm), as
+        in :class:`tmstarget.scalp.ArmDistances`.
+    paths : iterable of str or Path
+        Every file to write, the format from the suffix (PDF, PNG at 300 dpi, SVG), through
+        :func:`tmstarget.style.save_figure`; folders are created when missing.
+    arm_colours : mapping of str to str
+        Colour of each arm (matplotlib colour), keyed by the ``arm`` values; its order is
+        the order of the arms. Default :data:`tmstarget.style.ARM_COLOURS`.
+    arm_names : mapping of str to str or None
+        Display names of the arms, overriding
+        :data:`~tmstarget.figures.targets.ARM_NAMES` (``Connectivity``, ``Scalp``).
+
+    Raises
+    ------
+    ValueError
+        When ``distances_table`` is not a data frame or lacks a column, has an arm without
+        a colour in ``arm_colours``, or a non-finite distance.
+    tmstarget.atomic.OutputWriteError
+        When a file cannot be written (the message names it and the free space).
     """
     require_columns(
         distances_table, ["participant_id", "arm", *DISTANCE_COLUMNS], "distances_table"

@@ -54,15 +54,45 @@ def plot_group_targets(
 ) -> None:
     """Every subject's connectivity target and Beam F3 cortical site, coloured by arm.
 
-    ``targets_table``: one row per subject and method, columns ``participant_id``,
-    ``arm``, ``method``, ``x_mm``, ``y_mm``, ``z_mm`` (MNI mm). Rows whose method is
-    ``connectivity_method`` are drawn as filled circles, rows of ``f3_method`` as open
-    triangles; other methods are ignored. Top: glass brain (coronal, sagittal with anterior
-    on the right, axial; neurological). Bottom: the same three projections zoomed onto the
-    targets (dashed squares on the glass brain) with mm axes. The published reference
-    points (group F3, Fox target, normative sgACC-anticorrelation peak) are drawn in black
-    and labelled in the legend. Every row of the two methods must have an arm in
-    ``arm_colours``.
+    Top: glass brain (coronal, sagittal with anterior on the right, axial; neurological
+    convention, left hemisphere on the left, L/R and P/A marked). Bottom: the same three
+    projections zoomed onto the targets (dashed squares on the glass brain) with mm axes
+    (x: left negative, right positive; y: posterior negative, anterior positive); one
+    square window around every point and reference point plus 5 mm, the same for the
+    three panels. The published reference points (group F3, Fox target, normative
+    sgACC-anticorrelation peak) are drawn in black and labelled in the legend with their
+    MNI coordinates; the arms' legend gives each arm's number of connectivity targets.
+
+    Parameters
+    ----------
+    targets_table : pandas.DataFrame
+        One row per subject and method, columns ``participant_id``, ``arm``, ``method``,
+        ``x_mm``, ``y_mm``, ``z_mm`` (MNI152 RAS world mm, x < 0 left). Every row of the
+        two drawn methods must have an arm in ``arm_colours`` and finite coordinates.
+    paths : iterable of str or Path
+        Every file to write, the format from the suffix (PDF, PNG at 300 dpi, SVG), through
+        :func:`tmstarget.style.save_figure`; folders are created when missing.
+    arm_colours : mapping of str to str
+        Colour of each arm (matplotlib colour), keyed by the ``arm`` values; its order is
+        the order of the arms. Default :data:`tmstarget.style.ARM_COLOURS`.
+    connectivity_method : str
+        The method whose rows are the connectivity targets, drawn as filled circles
+        (legend text from :data:`~tmstarget.figures.targets.METHOD_LABELS`).
+    f3_method : str
+        The method whose rows are the Beam F3 cortical sites, drawn as open triangles.
+        Rows of other methods are ignored.
+    arm_names : mapping of str to str or None
+        Display names of the arms, overriding
+        :data:`~tmstarget.figures.targets.ARM_NAMES` (``Connectivity``, ``Scalp``).
+
+    Raises
+    ------
+    ValueError
+        When ``targets_table`` is not a data frame or lacks a column, has no row of
+        ``connectivity_method``, has a drawn row whose arm has no colour in
+        ``arm_colours``, or a drawn row with non-finite coordinates.
+    tmstarget.atomic.OutputWriteError
+        When a file cannot be written (the message names it and the free space).
     """
     require_columns(
         targets_table,

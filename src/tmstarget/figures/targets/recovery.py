@@ -30,9 +30,38 @@ def plot_recovery(
 ) -> None:
     """Distance (mm) between each subject's planted and recovered target, sorted.
 
-    ``recovery_table``: one row per subject (and method), columns ``participant_id`` and
-    ``error_mm``; optional ``arm`` (colours the dots) and ``method`` (one panel per
-    method). Dotted lines at one and two voxels (``voxel_mm``, the data's voxel size).
+    One panel per method (in order of first appearance) sharing the mm axis: each
+    subject's error as a lollipop, sorted ascending (ties by ``participant_id``), dotted
+    lines at one and two voxels. Participant ids label the x axis of panels of at most
+    20 subjects.
+
+    Parameters
+    ----------
+    recovery_table : pandas.DataFrame
+        One row per subject (and method), columns ``participant_id`` and ``error_mm``
+        (planted to recovered target, mm, finite and >= 0); optional ``arm`` (colours the
+        dots, with a legend; without it they are all blue) and ``method`` (one panel per
+        method, titled from :data:`~tmstarget.figures.targets.METHOD_LABELS`).
+    paths : iterable of str or Path
+        Every file to write, the format from the suffix (PDF, PNG at 300 dpi, SVG), through
+        :func:`tmstarget.style.save_figure`; folders are created when missing.
+    voxel_mm : float
+        The data's voxel size (mm, positive), where the dotted lines are drawn.
+    arm_colours : mapping of str to str
+        Colour of each arm (matplotlib colour), keyed by the ``arm`` values; its order is
+        the order of the arms. Default :data:`tmstarget.style.ARM_COLOURS`.
+    arm_names : mapping of str to str or None
+        Display names of the arms, overriding
+        :data:`~tmstarget.figures.targets.ARM_NAMES` (``Connectivity``, ``Scalp``).
+
+    Raises
+    ------
+    ValueError
+        When ``recovery_table`` is not a data frame or lacks a column, ``voxel_mm`` is not
+        a positive finite number, ``error_mm`` has a non-finite or negative value, or an
+        arm has no colour in ``arm_colours``.
+    tmstarget.atomic.OutputWriteError
+        When a file cannot be written (the message names it and the free space).
     """
     require_columns(recovery_table, ["participant_id", "error_mm"], "recovery_table")
     if not np.isfinite(voxel_mm) or voxel_mm <= 0:

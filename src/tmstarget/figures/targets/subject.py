@@ -1,5 +1,18 @@
 """One subject's score map in orthogonal views through the connectivity target (see
-:mod:`tmstarget.figures.targets` for the conventions)."""
+:mod:`tmstarget.figures.targets` for the conventions).
+
+:func:`plot_subject_target` draws sagittal (anterior on the right, P/A marked), coronal
+and axial views (neurological: left hemisphere on the left, L/R marked) on nilearn's 1 mm
+MNI152 template, cut through the connectivity target, with the brain mask's outline
+(grey), the search region's (dashed), a 1 cm scale bar and a diverging colour bar
+(``RdBu_r``: blue negative, red positive, centred at 0 and symmetric to ``vmax``). NaN and
+exactly 0 are transparent. Every marker (targets, bootstrap dots, the bootstrap radius) is
+projected onto every view, whatever its distance to the cut. The brain mask bounds the
+display thickening on the score map's grid (nearest-neighbour resampling when the grids
+differ). A ``zoom_mm`` window is framed in grey. Bootstrap rows of probability 0 are not
+drawn; ``confidence`` and ``share_within_coil`` are fractions (0.95), radii in mm. A
+file that cannot be written raises :class:`tmstarget.atomic.OutputWriteError`.
+"""
 
 from __future__ import annotations
 
@@ -246,31 +259,47 @@ def plot_subject_target(
 ) -> None:
     """One subject's score map in orthogonal views through the connectivity target.
 
-    ``score_img``: 3-D score map in MNI space (e.g. ``SearchlightResult.score_volume`` or
-    ``SeedMapResult.r_volume`` as an image), NaN (or 0) where there is no score.
-    ``brain_mask_img`` / ``search_mask_img``: binary images, drawn as outlines (brain in
-    grey, search region dashed). ``targets``: columns ``method``, ``x_mm``, ``y_mm``,
-    ``z_mm`` (optional ``label`` for the legend text; a table with ``label`` but no
-    ``method`` uses the labels as methods); the row whose method is not ``beam_f3``
-    or ``planted`` is the connectivity target (star; the cuts pass through the first
-    such row), ``beam_f3`` is the Beam F3 cortical site (square), ``planted`` the demo's
-    planted target (open circle). Markers are projected onto every view.
+    Parameters
+    ----------
+    score_img : nibabel image
+        3-D score map in MNI space (e.g. ``SearchlightResult.score_volume`` or
+        ``SeedMapResult.r_volume`` as an image), sign kept; NaN or 0 where there is no score.
+    brain_mask_img, search_mask_img : nibabel image
+        Binary images, drawn as outlines (brain in grey, search region dashed).
+    targets : pandas.DataFrame
+        Columns ``method``, ``x_mm``, ``y_mm``, ``z_mm`` (MNI RAS mm); optional ``label``
+        (legend text; a table without ``method`` uses the labels as methods). A row whose
+        method is not ``beam_f3`` or ``planted`` is the connectivity target (star; the cuts
+        pass through the first such row), ``beam_f3`` the Beam F3 cortical site (square),
+        ``planted`` the demo's planted target (open circle).
+    paths : iterable of str or Path
+        Every file to write, format from the suffix (PDF, PNG at 300 dpi).
+    title : str
+        The figure's title (top left, bold).
+    score_kind : {"searchlight", "seed_map"}
+        Sets the colour-bar label and the target rule printed under the title
+        (``searchlight``: maximum positive r; ``seed_map``: most negative r).
+    score_label : str or None
+        Colour-bar label instead of the one of ``score_kind``.
+    display_dilation_voxels : int or None
+        Display-only thickening (voxels) inside the brain mask (:func:`dilate_for_display`);
+        None: 1 for ``searchlight`` (scores only at surface candidates), 0 for ``seed_map``.
+    zoom_mm : float or None
+        Half-width (mm) of the window shown around the target in each view (None: all).
+    vmax : float or None
+        Colour limit, ``-vmax`` to ``vmax`` (None: the largest finite |score|, or 1).
+    bootstrap : pandas.DataFrame or None
+        Columns ``x_mm``, ``y_mm``, ``z_mm``, ``probability``: the target's probability
+        map, drawn as dots whose area grows linearly with the probability.
+    bootstrap_summary : mapping of str to float or None
+        ``radius_mm``, ``confidence``, ``n_resamples``, ``share_within_coil`` (fractions)
+        and ``coil_radius_mm``: the radius as a circle around the target, and a text line.
 
-    ``score_kind`` sets the colour-bar label and the target rule printed under the views
-    (``searchlight``: maximum positive r; ``seed_map``: most negative r). The colour map
-    is diverging, centred at 0, symmetric to ``vmax`` (default: the largest |score|).
-    Sparse maps are thickened by ``display_dilation_voxels`` inside the brain mask, for
-    display only (:func:`dilate_for_display`; default 1 voxel for ``searchlight``, whose
-    scores exist only at surface candidates, 0 for ``seed_map``); a score of exactly 0 is
-    drawn as transparent. ``zoom_mm``: half-width (mm) of the window shown around the
-    target in each view (None: the whole brain); a 1 cm scale bar is drawn.
-
-    ``bootstrap`` (optional; columns ``x_mm``, ``y_mm``, ``z_mm``, ``probability``): the
-    probability map of the target location, the candidates some resample chose, drawn as
-    dots whose area is proportional to the probability (projected onto each view);
-    ``bootstrap_summary`` (``radius_mm``, ``confidence``, ``n_resamples``,
-    ``share_within_coil``, ``coil_radius_mm``) adds the radius as a circle around the
-    target in each view and a line of text.
+    Raises
+    ------
+    ValueError
+        Unknown ``score_kind``, a missing column, no connectivity target, non-finite target
+        coordinates, or a ``score_img`` that is not 3-D.
     """
     if score_kind not in SCORE_KINDS:
         raise ValueError(f"score_kind must be one of {sorted(SCORE_KINDS)}, got {score_kind!r}")
