@@ -31,7 +31,9 @@ PENDING = {
     "tmstarget.checks.check_demo",
     "tmstarget.checks.checked_inputs",
     # denoise.py
+    "tmstarget.denoise.CleaningSettings",
     "tmstarget.denoise.RunInput",
+    "tmstarget.denoise.TedanaSettings",
     "tmstarget.denoise.clean_subject",
     "tmstarget.denoise.group_qc_table",
     # power.py
@@ -42,17 +44,11 @@ PENDING = {
     "tmstarget.reliability.analyse_reliability",
     "tmstarget.reliability.choice_summary",
     "tmstarget.reliability.choice_table",
-    "tmstarget.reliability.subject_reliability",  # its parameters have no "name : type" lines
     # stimulation.py
     "tmstarget.stimulation.TargetingSettings",
     "tmstarget.stimulation.arm_distances",
-    "tmstarget.stimulation.chosen_target",
-    "tmstarget.stimulation.find_target",
     "tmstarget.stimulation.load_subject",
     "tmstarget.stimulation.recovery",
-    "tmstarget.stimulation.score_model",
-    "tmstarget.stimulation.subject_bootstrap",
-    "tmstarget.stimulation.subject_targets",
     "tmstarget.stimulation.voxel_size_mm",
 }
 
