@@ -1,7 +1,5 @@
 """Adapter: the group reliability and scan-length analysis (rule analyse_reliability)."""
 
-from pathlib import Path
-
 import nibabel as nib
 import pandas as pd
 
@@ -12,7 +10,7 @@ from tmstarget.figures.reliability import (
     plot_within_between,
 )
 from tmstarget.logs import log_to_file
-from tmstarget.outputs import by_name
+from tmstarget.outputs import by_name, name_of
 from tmstarget.reliability import (
     ReliabilityParams,
     analyse_reliability,
@@ -39,13 +37,14 @@ table_files = by_name([*smk.output.tables, *smk.output.journal])
 for name in ("reliability", "scan_length", "choice_reliability"):
     write_table(results.tables[name], table_files[name])
 for path in smk.output.source_data:
-    stem = Path(path).stem
+    stem = name_of(path)
     write_tsv(path, extra[stem] if stem in extra else getattr(results, stem))
-figures = Path(smk.output.figures[0]).parent
+# each figure's PNG and PDF, as the rule declares them
+figures = by_name([*smk.output.figures, *smk.output.vector_figures])
 plot_within_between(
     results.per_subject,
     results.distances,
-    [smk.output.figures[0], figures / "within_between.pdf"],
+    figures["within_between"],
     convention=params.between_convention,
     summary=results.summary,
     reference_mm={
@@ -55,13 +54,13 @@ plot_within_between(
 )
 plot_scan_length(
     results.curve,
-    [smk.output.figures[1], figures / "scan_length.pdf"],
+    figures["scan_length"],
     results.one_voxel_mm,
     results.between_mm,
 )
 plot_choice_reliability(
     by_choice,
-    [smk.output.figures[2], figures / "choice_reliability.pdf"],
+    figures["choice_reliability"],
     {
         "published within": params.manuscript_within_mm,
         "published between": params.manuscript_between_mm,

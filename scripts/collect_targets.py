@@ -10,6 +10,7 @@ from tmstarget.clinical import load_participants
 from tmstarget.figures.targets import plot_group_targets, plot_target_distances
 from tmstarget.logs import log_to_file
 from tmstarget.native import neuronavigation_table, write_neuronavigation_csv
+from tmstarget.outputs import by_name
 from tmstarget.stimulation import DISTANCES_DICTIONARY, TARGETS_DICTIONARY, arm_distances
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -34,13 +35,14 @@ with_arm = targets.merge(participants[["participant_id", "arm"]], on="participan
 write_neuronavigation_csv(
     neuronavigation_table(with_arm, connectivity_method=method), smk.output.navigation
 )
-figures = Path(smk.output.group_figure).parent
+# each figure's PNG and PDF, as the rule declares them
+figures = by_name([smk.output.group_figure, smk.output.distance_figure, *smk.output.vector_figures])
 plot_group_targets(
     with_arm,
-    [smk.output.group_figure, figures / "group_targets.pdf"],
+    figures["group_targets"],
     connectivity_method=method,
 )
-plot_target_distances(distances, [smk.output.distance_figure, figures / "arm_distances.pdf"])
+plot_target_distances(distances, figures["arm_distances"])
 write_dataset_description(
     smk.output.description,
     "tmstarget targets: individual TMS targets, Beam F3 sites and coil positions",

@@ -86,30 +86,6 @@ EXCEPTIONS = {
     ("manuscript.py", "Path(smk.output.page).parent"): (
         "the folder the page's links are relative to; nothing is written there"
     ),
-    **{
-        ("collect_targets.py", snippet): "issue 17, targets part: PDFs from the PNG's folder"
-        for snippet in (
-            "Path(smk.output.group_figure).parent",
-            'figures / "group_targets.pdf"',
-            'figures / "arm_distances.pdf"',
-            '"group_targets.pdf"',
-            '"arm_distances.pdf"',
-        )
-    },
-    **{
-        ("analyse_reliability.py", snippet): (
-            "issue 17, reliability part: PDFs from the PNG's folder"
-        )
-        for snippet in (
-            "Path(smk.output.figures[0]).parent",
-            'figures / "within_between.pdf"',
-            'figures / "scan_length.pdf"',
-            'figures / "choice_reliability.pdf"',
-            '"within_between.pdf"',
-            '"scan_length.pdf"',
-            '"choice_reliability.pdf"',
-        )
-    },
 }
 
 
