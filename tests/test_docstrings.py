@@ -27,29 +27,17 @@ SCRIPTS = sorted((REPO / "scripts").glob("*.py"))
 # test_pending_names_are_still_pending fails once a listed name complies (or no script
 # uses it any more), and it must then be taken off here.
 PENDING = {
-    # checks.py
-    "tmstarget.checks.check_demo",
-    "tmstarget.checks.checked_inputs",
     # denoise.py
     "tmstarget.denoise.CleaningSettings",
     "tmstarget.denoise.RunInput",
     "tmstarget.denoise.TedanaSettings",
     "tmstarget.denoise.clean_subject",
     "tmstarget.denoise.group_qc_table",
-    # power.py
-    "tmstarget.power.PlanningParams",
-    "tmstarget.power.plan_trial",
     # reliability.py
     "tmstarget.reliability.ReliabilityParams",
     "tmstarget.reliability.analyse_reliability",
     "tmstarget.reliability.choice_summary",
     "tmstarget.reliability.choice_table",
-    # stimulation.py
-    "tmstarget.stimulation.TargetingSettings",
-    "tmstarget.stimulation.arm_distances",
-    "tmstarget.stimulation.load_subject",
-    "tmstarget.stimulation.recovery",
-    "tmstarget.stimulation.voxel_size_mm",
 }
 
 

@@ -488,7 +488,42 @@ def checked_inputs(
 
     With ``cache_dir``, a passed check is remembered under the discovery fingerprint (the
     fMRIPrep folder's files), the settings and the size and modification time of the
-    clinical tables and target maps: planning a cluster job again costs a file read."""
+    clinical tables and target maps: planning a cluster job again costs a file read.
+    Discovery's problems are reported together with the checks' own, all at once.
+
+    Parameters
+    ----------
+    bids_dir : str or Path
+        The raw BIDS dataset's root (``participants.tsv``, ``phenotype/``), config
+        ``input.bids_dir``.
+    fmriprep_dir : str or Path
+        The fMRIPrep derivatives' root, config ``input.fmriprep_dir``.
+    query : tmstarget.bids.Query or None
+        What to look for in the derivatives (space, task, native or template series,
+        echoes, subjects); None: :class:`tmstarget.bids.Query`'s defaults.
+    settings : CheckSettings
+        What the checks need from the config (:meth:`CheckSettings.from_config`).
+    cache_dir : str or Path or None
+        Folder of the discovery and check caches (JSON; the workflow uses
+        ``.snakemake/tmstarget``); None checks anew and caches nothing. Only a passed
+        check is cached, and stale cache files are removed.
+
+    Returns
+    -------
+    InputReport
+        The runs kept (by subject label without ``sub-``, after
+        ``input.exclude_subjects``), the subject reconciliation (columns of
+        :data:`SUBJECTS_DICTIONARY`) and the notes on who is left out of which analysis.
+
+    Raises
+    ------
+    InputCheckError
+        Listing every problem found (discovery's and the checks'), each naming the file
+        (and run, subject, column or config key) and the fix.
+    tmstarget.bids.BIDSInputError
+        When ``bids_dir`` or ``fmriprep_dir`` is not a BIDS dataset (no
+        ``dataset_description.json``), or ``input.bold_space`` is unknown.
+    """
     import hashlib
     import json
     from dataclasses import asdict
@@ -551,9 +586,43 @@ def check_demo(
     settings: CheckSettings,
     planned: dict[str, list[Run]],
 ) -> InputReport:
-    """The demo as written, read like real data: discovery, the runs held against those
-    the workflow planned from the config (``planned``, before exclusions), then
-    :func:`check_inputs`."""
+    """The demo as written, read like real data, held against the workflow's plan.
+
+    Discovery, the runs held against those the workflow planned from the config
+    (``planned``, before exclusions), then :func:`check_inputs` on the planned runs. File
+    paths are compared as absolute paths. Nothing is cached.
+
+    Parameters
+    ----------
+    bids_dir : str or Path
+        The demo's raw BIDS root (config ``input.bids_dir``).
+    fmriprep_dir : str or Path
+        The demo's fMRIPrep-style derivatives root (config ``input.fmriprep_dir``).
+    query : tmstarget.bids.Query or None
+        What to look for in the derivatives; None: :class:`tmstarget.bids.Query`'s
+        defaults.
+    settings : CheckSettings
+        What the checks need from the config (:meth:`CheckSettings.from_config`).
+    planned : dict of str to list of tmstarget.bids.Run
+        The runs the workflow planned from the config
+        (:func:`tmstarget.demo.planned_runs`), by subject label without ``sub-``,
+        before ``input.exclude_subjects``.
+
+    Returns
+    -------
+    InputReport
+        As :func:`checked_inputs`: the planned runs kept after ``input.exclude_subjects``,
+        the subject reconciliation and the notes.
+
+    Raises
+    ------
+    InputCheckError
+        When the runs found differ from ``planned`` (a bug in :mod:`tmstarget.demo`; the
+        message names up to five subjects), or listing every problem the checks find.
+    tmstarget.bids.BIDSInputError
+        When discovery finds a problem in the written demo (all of them, each naming the
+        file), or a folder is not a BIDS dataset.
+    """
     from tmstarget import bids
 
     runs = bids.discover_runs(bids_dir, fmriprep_dir, query)

@@ -362,24 +362,63 @@ class PlannedAnalysis:
 
 @dataclass(frozen=True)
 class PlanningParams:
-    """Settings of the trial planning stage (config ``planning``, plus the outcome
-    analysis keys it simulates: ``outcomes.primary_analysis``, ``missing_policy`` and
-    ``mann_whitney_method``).
+    """Settings of the trial planning stage.
 
-    enabled : build the stage in the main run and the manuscript (the rule ``plan_trial``
+    The config ``planning`` section, plus the outcome analysis keys it simulates:
+    ``outcomes.primary_analysis``, ``missing_policy`` and ``mann_whitney_method``. Build
+    it with :meth:`from_config`; every default is config/schema.yaml's.
+
+    Parameters
+    ----------
+    enabled : bool
+        Build the stage in the main run and the manuscript (the rule ``plan_trial``
         builds it either way).
-    seed : seed of every simulated trial.
-    n_trials : simulated trials per scenario and n per arm (2000: SE of a power near 80%
-        is 0.9 percentage points).
-    n_per_arm : participants randomised per arm, increasing.
-    alpha : two-sided significance level of every test.
-    power_targets : powers whose n per arm is reported.
-    confidence : level of the simulation CIs.
-    analysis, response_analysis : the multi-site models of the MADRS reduction and of
-        response; extra_analyses : more tests to report.
-    scenario_defaults : settings of every scenario (:class:`Scenario`) unless it overrides
-        them; scenarios : the scenarios, each a name and its overrides.
-    primary_analysis, missing_policy, mann_whitney_method : from ``outcomes``.
+    seed : int
+        Seed of every simulated trial (same seed, same results, whatever the number of
+        workers; see the module docstring).
+    n_trials : int
+        Simulated trials per scenario and n per arm, at least 100 (2000: SE of a power
+        near 80% is 0.9 percentage points).
+    n_per_arm : tuple of int
+        Participants randomised per arm (dropouts included) at which power is simulated:
+        at least two whole numbers >= 2, increasing.
+    alpha : float
+        Two-sided significance level of every test, in (0, 0.5).
+    power_targets : tuple of float
+        Powers whose n per arm is reported, each in (0, 1), increasing.
+    confidence : float
+        Level of the simulation CIs (Wilson for power, Fieller for n), in [0.5, 1).
+    analysis : str
+        The multi-site model of the MADRS reduction, one of the continuous analyses of
+        :data:`ANALYSES` (default ``ancova_site``).
+    response_analysis : str
+        The multi-site model of response, one of the binary analyses of
+        :data:`ANALYSES` (default ``cmh``).
+    extra_analyses : tuple of str
+        More tests to report (names in :data:`ANALYSES`).
+    scenario_defaults : mapping of str to value
+        Settings of every scenario (:class:`Scenario`: effect in MADRS points, SDs,
+        rates, ``miss_radius_mm`` in mm...) unless it overrides them.
+    scenarios : tuple of mapping
+        The scenarios, each a ``name`` (letters, digits and _), optionally a ``label``,
+        and its overrides of ``scenario_defaults``; names unique.
+    primary_analysis : str
+        ``outcomes.primary_analysis``: ``mann_whitney``, ``t_test``, ``ancova`` or
+        ``mmrm`` (simulated as the ANCOVA on baseline); ``random_intercept`` is refused.
+    missing_policy : str
+        ``outcomes.missing_policy``: ``non_responder`` or ``exclude``;
+        ``last_observation`` is refused.
+    mann_whitney_method : str
+        ``outcomes.mann_whitney_method``: P value of the Mann-Whitney test
+        (``asymptotic``, ``exact`` or ``auto``).
+
+    Raises
+    ------
+    ValueError
+        When a value is out of range, unknown or cannot be simulated, or a scenario has an
+        unknown key, no name or a bad value; the message names the config key
+        (``planning.n_per_arm``, ``outcomes.primary_analysis``,
+        ``planning.scenarios[0]``...).
     """
 
     enabled: bool = settings.default(SECTION, "enabled")
@@ -1215,7 +1254,27 @@ def plan_trial(
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> PlanningResults:
-    """Simulate the power curves and derive the sample-size and inputs tables."""
+    """Simulate the power curves and derive the sample-size and inputs tables.
+
+    Parameters
+    ----------
+    params : PlanningParams
+        The planning settings: scenarios, grid of n per arm, trials per point, tests.
+    workers : int, default 1
+        Processes sharing the blocks of simulated trials; the results do not depend on
+        their number.
+    progress : callable, optional
+        Called with a message (str) as each scenario is done (e.g. a logger's ``info``).
+
+    Returns
+    -------
+    PlanningResults
+        ``curves`` (:func:`power_curves`: power and type I error with Wilson CIs per
+        scenario, analysis and n per arm), ``sample_sizes`` (:func:`sample_sizes`: n per
+        arm needed for each target power, with its CI), ``table``
+        (:func:`sample_size_table`, the manuscript table as cells) and ``inputs``
+        (:func:`inputs_table`, the inputs as run).
+    """
     curves = power_curves(params, workers, progress)
     sizes = sample_sizes(curves, params)
     return PlanningResults(curves, sizes, sample_size_table(sizes, params), inputs_table(params))

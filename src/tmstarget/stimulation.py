@@ -104,7 +104,65 @@ DISTANCES_DICTIONARY = {
 
 @dataclass(frozen=True)
 class TargetingSettings:
-    """The ``targets`` config section (defaults: config/schema.yaml)."""
+    """The ``targets`` config section (defaults: config/schema.yaml).
+
+    Build it with :meth:`from_config`; every field's default is the schema's. All
+    coordinates and radii are MNI world millimetres (RAS).
+
+    Parameters
+    ----------
+    methods : tuple of str
+        Connectivity methods run for every subject (:data:`tmstarget.vocabulary.METHODS`:
+        ``circuit_searchlight``, ``sgacc_classic``, ``sgacc_cluster``).
+    connectivity_method : str
+        The method whose target the connectivity arm is stimulated at (one of
+        ``methods``). Only score-map methods (:data:`tmstarget.vocabulary.MAP_METHODS`:
+        ``circuit_searchlight``, ``sgacc_classic``) take another ``choice`` or the
+        bootstrap.
+    beam_f3 : bool
+        Compute a Beam F3 site from the head measurements (the rule passes each
+        subject's, or none); False: no Beam F3 site.
+    circuit_map : str or None
+        Circuit map NIfTI in template space (sign convention: DLPFC positive, sgACC
+        negative; never rescaled or sign-flipped); None builds the surrogate
+        (:func:`tmstarget.circuits.surrogate_circuit_map`).
+    search_mask : str or None
+        Left DLPFC search mask NIfTI; None builds the union-of-spheres region.
+    sgacc_seed : str or None
+        sgACC seed mask NIfTI; None builds the 10 mm sphere at MNI (6, 16, -10).
+    sgacc_bilateral : bool
+        Add the mirror sphere (x = -6 mm) to the default sgACC seed; ignored when
+        ``sgacc_seed`` is a file.
+    cone_radii_mm : tuple of float
+        Coil-cone shell radii (mm), increasing.
+    cone_weights : tuple of float
+        Weight of each cone shell (as many as radii).
+    cluster_percentile : float
+        ``sgacc_cluster`` keeps the voxels below this percentile of the negative r values,
+        in (0, 100].
+    cluster_centre : str
+        ``sgacc_cluster``'s centre of mass: ``value`` (weighted by abs(r)) or ``plain``
+        (unweighted).
+    choice : str
+        How the connectivity method's site is chosen on its score map
+        (:data:`tmstarget.vocabulary.CHOICES`); ``argmax`` is the trial's.
+    choice_smoothing_fwhm_mm : float
+        Gaussian kernel (FWHM, mm) of the ``smoothed`` choice; > 0.
+    choice_top_fraction : float
+        Share of the candidates whose score-weighted centre of gravity the
+        ``top_fraction`` choice takes, in (0, 1].
+    bootstrap : tmstarget.uncertainty.BootstrapSettings
+        The ``targets.bootstrap`` section (block bootstrap over time of the connectivity
+        method: resamples, block length in s, seed, confidence, coil radius in mm).
+
+    Raises
+    ------
+    ValueError
+        When a choice option is out of range (:class:`tmstarget.uncertainty.ChoiceSettings`),
+        or ``choice`` is not ``argmax`` or the bootstrap is enabled while
+        ``connectivity_method`` is not a score-map method; the message names the config
+        key (``targets.choice``, ``targets.bootstrap.enabled``...).
+    """
 
     methods: tuple[str, ...] = settings.default(SECTION, "methods")
     connectivity_method: str = settings.default(SECTION, "connectivity_method")
@@ -195,8 +253,39 @@ def load_timeseries(
 def load_subject(
     bold_path: str | Path, mask_path: str | Path, settings: TargetingSettings
 ) -> SubjectMaps:
-    """Load the series once and resample the circuit map, search mask and seed onto its
-    grid (world space; defaults from the published coordinates when no path is set)."""
+    """Load the series once and resample the circuit map, search mask and seed onto its grid.
+
+    Resampling is in world space; the defaults are built from the published coordinates
+    when no path is set (:func:`subject_maps`). The series is read a block of volumes at a
+    time, brain voxels only (:func:`load_timeseries`).
+
+    Parameters
+    ----------
+    bold_path : str or Path
+        The subject's cleaned 4D series on the analysis grid (template space, MNI RAS).
+    mask_path : str or Path
+        Its brain mask (voxels > 0 are brain), on the same grid: same shape and affine.
+    settings : TargetingSettings
+        Where the circuit map, search mask and sgACC seed come from (``circuit_map``,
+        ``search_mask``, ``sgacc_seed``, ``sgacc_bilateral``).
+
+    Returns
+    -------
+    SubjectMaps
+        ``timeseries`` (n_timepoints, n_brain_voxels) float32, columns in the order of
+        ``volume[mask]``; the brain mask (uint8); the circuit map (float32, DLPFC
+        positive, sgACC negative), search mask and seed mask (uint8, 1 inside), all on
+        the series' grid.
+
+    Raises
+    ------
+    tmstarget.targeting.TargetingError
+        When the series and its brain mask are on different grids, or a configured map
+        or mask is missing, not 3-D, or has no voxel left after resampling onto the grid
+        (the message names it).
+    tmstarget.niftiio.NiftiIOError
+        When the series cannot be read as a 4D image on the mask's grid.
+    """
     timeseries, brain_mask = load_timeseries(bold_path, mask_path)
     return subject_maps(timeseries, brain_mask, settings)
 
@@ -469,9 +558,35 @@ def _beam_f3_row(head_cm: tuple[float, float, float], brain_mask: nib.Nifti1Imag
 def arm_distances(
     targets: pd.DataFrame, participants: pd.DataFrame, connectivity_method: str
 ) -> pd.DataFrame:
-    """Per subject: distance (mm) between the connectivity target and Beam F3 on the
-    cortex and on the scalp, and the circuit connectivity at each and at the site the
-    subject's arm stimulated (``stimulated_connectivity``, for the mechanism analysis)."""
+    """Per subject: distance (mm) between the connectivity target and Beam F3.
+
+    The distances are on the cortex and on the scalp; the table also gives the circuit
+    connectivity at each and at the site the subject's arm stimulated
+    (``stimulated_connectivity``, for the mechanism analysis).
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        The subjects' target tables (:data:`TARGETS_DICTIONARY` columns), one row per
+        participant and method: cortical site ``x_mm``, ``y_mm``, ``z_mm`` and coil
+        position ``scalp_x_mm``... (MNI RAS mm) and ``circuit_connectivity`` (r).
+    participants : pandas.DataFrame
+        ``participant_id`` and ``arm`` holding the role (``connectivity`` or ``scalp``),
+        as :func:`tmstarget.clinical.load_participants` returns them.
+    connectivity_method : str
+        The method whose target the connectivity arm is stimulated at
+        (``targets.connectivity_method``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per participant, sorted by ``participant_id``, with columns of
+        :data:`DISTANCES_DICTIONARY`: Euclidean distances in MNI mm (>= 0) and Pearson r
+        values. A participant without both a connectivity-method and a Beam F3 row is
+        left out; one not in ``participants`` has arm ``n/a`` and the Beam F3 site's
+        connectivity as ``stimulated_connectivity``. No rows (and no columns) when no
+        participant has both sites.
+    """
     wide = targets.set_index(["participant_id", "method"])
     rows = []
     arms = participants.set_index("participant_id")["arm"]
@@ -501,11 +616,43 @@ def arm_distances(
 def recovery(
     targets: pd.DataFrame, planted: pd.DataFrame, voxel_mm: float, methods: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Planted-target recovery (demo): per subject and method the error (mm, voxels)
-    between the recovered and the planted DLPFC target, and a summary per method (median
-    error, % within one and two voxels). Where both tables have native T1w coordinates
-    (``native_x_mm``...), the error in the subject's own T1w space too (mm, and in analysis
-    voxels: the heads are scaled by up to 7%)."""
+    """Planted-target recovery (demo): the error between recovered and planted DLPFC targets.
+
+    Per subject and method the error (mm, voxels) between the recovered and the planted
+    DLPFC target, and a summary per method (median error, % within one and two voxels).
+    Where both tables have native T1w coordinates (``native_x_mm``...), the error in the
+    subject's own T1w space too (mm, and in analysis voxels: the heads are scaled by up
+    to 7%).
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        The group target table (:data:`TARGETS_DICTIONARY` columns): ``participant_id``,
+        ``method``, the site ``x_mm``, ``y_mm``, ``z_mm`` (MNI RAS mm) and, optionally,
+        ``native_x_mm``, ``native_y_mm``, ``native_z_mm`` (T1w RAS mm).
+    planted : pandas.DataFrame
+        The demo's planted targets (``planted_targets.tsv``): ``participant_id``, ``x_mm``,
+        ``y_mm``, ``z_mm`` (MNI RAS mm) and optionally the native T1w columns. Subjects
+        without a planted row are left out.
+    voxel_mm : float
+        Edge of one analysis voxel (mm), e.g. from :func:`voxel_size_mm`; errors in voxels
+        are errors in mm divided by it.
+    methods : sequence of str
+        The targeting methods scored; rows of other methods (Beam F3...) are left out.
+
+    Returns
+    -------
+    per_subject : pandas.DataFrame
+        One row per subject and method: ``participant_id``, ``method``, ``error_mm``
+        (Euclidean, MNI mm), ``error_voxels`` and, with native coordinates,
+        ``native_error_mm`` (T1w mm).
+    summary : pandas.DataFrame
+        One row per method, in order of first appearance: ``n``, ``median_error_mm``,
+        ``median_error_voxels``, ``pct_within_1_voxel``, ``pct_within_2_voxels`` (percent,
+        0-100; an error at the limit counts as within) and, with native coordinates,
+        ``median_native_error_mm`` and ``pct_native_within_1_voxel`` (native error at most
+        ``voxel_mm``).
+    """
     native = [f"native_{axis}_mm" for axis in "xyz"]
     with_native = set(native) <= set(planted.columns) and set(native) <= set(targets.columns)
     merged = targets[targets["method"].isin(methods)].merge(
@@ -539,5 +686,17 @@ def recovery(
 
 
 def voxel_size_mm(img: nib.spatialimages.SpatialImage) -> float:
-    """Mean voxel edge (mm) of an image's grid."""
+    """Mean voxel edge (mm) of an image's grid.
+
+    Parameters
+    ----------
+    img : nibabel.spatialimages.SpatialImage
+        An image (e.g. the analysis-grid brain mask); only its affine is read.
+
+    Returns
+    -------
+    float
+        The mean of the three voxel edge lengths (mm): the norms of the affine's first
+        three columns, so rotations and axis flips do not change it.
+    """
     return float(np.mean(np.linalg.norm(img.affine[:3, :3], axis=0)))
