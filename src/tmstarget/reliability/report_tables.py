@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +21,12 @@ from tmstarget.tables import cell, cells_frame
 _CENTROID_WORDS = {
     "pooled": "the group centroid (mean of all half-targets)",
     "per_half": "the centroid of the same half (mean of the half-1, or half-2, targets)",
+}
+
+
+_RATIO_LABELS = {
+    "ratio_pairwise_cross_half": "Pairwise cross-half / within",
+    "ratio_centroid": "Centroid / within",
 }
 
 
@@ -46,11 +53,35 @@ def reliability_table(
         "centroid": manuscript_between_mm,
         "ratio_centroid": manuscript_between_mm / manuscript_within_mm,
     }
-    labels = {
-        **CONVENTION_LABELS,
-        "ratio_pairwise_cross_half": "Pairwise cross-half / within",
-        "ratio_centroid": "Centroid / within",
-    }
+    cells = [
+        *_summary_cells(summary, columns, published),
+        *_mixed_model_cells(mixed, columns),
+    ]
+    notes = [
+        "Targets of the two contiguous halves of each subject's concatenated series (cut at "
+        "T/2). Within: distance between a subject's two half-targets. Pairwise cross-half: "
+        "half-1 target of one subject vs half-2 target of another, all ordered pairs. "
+        "Centroid: each half-target vs "
+        + _CENTROID_WORDS[summary.attrs.get("centroid", "pooled")]
+        + ".",
+        f"CIs: percentile bootstrap resampling subjects ({summary.attrs.get('n_bootstrap')} "
+        f"resamples, seed {summary.attrs.get('seed')}). Mixed model distance ~ type + "
+        "(1 | subject), REML, Wald CI (too narrow for the pairwise convention, whose "
+        "distances share two subjects).",
+        manuscript_convention_note(manuscript_within_mm, manuscript_between_mm, voxel_mm),
+    ]
+    return cells_frame(
+        cells, caption="Split-half reliability of targets", notes=notes, row_header=""
+    )
+
+
+def _summary_cells(
+    summary: pd.DataFrame, columns: dict[str, str], published: dict[str, float]
+) -> list[dict[str, Any]]:
+    """The distance and ratio rows of :func:`reliability_table`: count, median and mean
+    (CI) of each quantity of :func:`~tmstarget.reliability.summarise`, and the published
+    number where there is one."""
+    labels = {**CONVENTION_LABELS, **_RATIO_LABELS}
     cells = []
     for record in summary.to_dict("records"):
         quantity = record["quantity"]
@@ -86,7 +117,14 @@ def reliability_table(
                 text="",
             )
         )
+    return cells
+
+
+def _mixed_model_cells(mixed: pd.DataFrame, columns: dict[str, str]) -> list[dict[str, Any]]:
+    """The mixed-model rows of :func:`reliability_table`: the between - within difference
+    (mm, Wald CI) of each convention in the mean column."""
     section = "Mixed model, between - within, mm"
+    cells = []
     for record in mixed.to_dict("records"):
         row = CONVENTION_LABELS[record["convention"]]
         count_text = f"{record['n_within'] + record['n_between']:,} ({record['n_subjects']})"
@@ -117,22 +155,7 @@ def reliability_table(
         cells.append(
             cell(section, row, "published", "text", column_label=columns["published"], text="")
         )
-    notes = [
-        "Targets of the two contiguous halves of each subject's concatenated series (cut at "
-        "T/2). Within: distance between a subject's two half-targets. Pairwise cross-half: "
-        "half-1 target of one subject vs half-2 target of another, all ordered pairs. "
-        "Centroid: each half-target vs "
-        + _CENTROID_WORDS[summary.attrs.get("centroid", "pooled")]
-        + ".",
-        f"CIs: percentile bootstrap resampling subjects ({summary.attrs.get('n_bootstrap')} "
-        f"resamples, seed {summary.attrs.get('seed')}). Mixed model distance ~ type + "
-        "(1 | subject), REML, Wald CI (too narrow for the pairwise convention, whose "
-        "distances share two subjects).",
-        manuscript_convention_note(manuscript_within_mm, manuscript_between_mm, voxel_mm),
-    ]
-    return cells_frame(
-        cells, caption="Split-half reliability of targets", notes=notes, row_header=""
-    )
+    return cells
 
 
 def scan_length_table(curve: pd.DataFrame, needed: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -164,17 +164,7 @@ def subject_reliability(
     coordinates and a ``note``. A ``TargetingError`` on a ``first``/``retest`` segment is
     recorded in its note; on ``full`` or a half it is raised, naming the segment.
     """
-    if timeseries.ndim != 2:
-        raise ValueError(
-            f"timeseries must be 2-D (n_timepoints, n_brain_voxels), got shape {timeseries.shape}"
-        )
-    if brain_mask_img is not None:
-        n_voxels = int(np.count_nonzero(np.asarray(brain_mask_img.dataobj) > 0))
-        if timeseries.shape[1] != n_voxels:
-            raise ValueError(
-                f"timeseries has {timeseries.shape[1]} columns but the brain mask has "
-                f"{n_voxels} voxels; columns must be the brain-mask voxels"
-            )
+    _check_series(timeseries, brain_mask_img)
     plan = plan_segments(
         timeseries.shape[0], repetition_time_s, minutes_grid, min_timepoints, paired_retest
     )
@@ -187,20 +177,9 @@ def subject_reliability(
         if not note:
             key = (start, stop)
             if key not in computed:
-                try:
-                    outcome = (
-                        window_fn(start, stop)
-                        if window_fn is not None
-                        else target_fn(timeseries[start:stop])
-                    )
-                    computed[key] = _target_record(outcome)
-                except TargetingError as error:
-                    if segment.segment in REQUIRED_SEGMENTS:
-                        raise TargetingError(
-                            f"subject {subject or '?'}, segment {segment.segment} "
-                            f"(volumes {start}-{stop - 1}): {error}"
-                        ) from error
-                    computed[key] = f"targeting failed: {error}"
+                computed[key] = _target_segment(
+                    segment.segment, start, stop, timeseries, target_fn, window_fn, subject
+                )
             outcome = computed[key]
             if isinstance(outcome, str):
                 note = outcome
@@ -224,6 +203,47 @@ def subject_reliability(
             }
         )
     return pd.DataFrame(rows, columns=list(TARGET_COLUMNS))
+
+
+def _check_series(
+    timeseries: np.ndarray, brain_mask_img: nib.spatialimages.SpatialImage | None
+) -> None:
+    """A 2-D series whose columns are the brain mask's voxels (when a mask is given)."""
+    if timeseries.ndim != 2:
+        raise ValueError(
+            f"timeseries must be 2-D (n_timepoints, n_brain_voxels), got shape {timeseries.shape}"
+        )
+    if brain_mask_img is not None:
+        n_voxels = int(np.count_nonzero(np.asarray(brain_mask_img.dataobj) > 0))
+        if timeseries.shape[1] != n_voxels:
+            raise ValueError(
+                f"timeseries has {timeseries.shape[1]} columns but the brain mask has "
+                f"{n_voxels} voxels; columns must be the brain-mask voxels"
+            )
+
+
+def _target_segment(
+    segment: str,
+    start: int,
+    stop: int,
+    timeseries: np.ndarray,
+    target_fn: TargetFunction,
+    window_fn: Callable[[int, int], Any] | None,
+    subject: str,
+) -> tuple[np.ndarray, float, str] | str:
+    """(mm, score, method) of volumes ``[start, stop)``, or the note of a targeting failure
+    on a ``first``/``retest`` segment; on ``full`` or a half the failure is raised."""
+    try:
+        outcome = (
+            window_fn(start, stop) if window_fn is not None else target_fn(timeseries[start:stop])
+        )
+        return _target_record(outcome)
+    except TargetingError as error:
+        if segment in REQUIRED_SEGMENTS:
+            raise TargetingError(
+                f"subject {subject or '?'}, segment {segment} (volumes {start}-{stop - 1}): {error}"
+            ) from error
+        return f"targeting failed: {error}"
 
 
 def make_target_fn(
