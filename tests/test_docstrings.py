@@ -39,11 +39,6 @@ PENDING = {
     # power.py
     "tmstarget.power.PlanningParams",
     "tmstarget.power.plan_trial",
-    # reliability.py
-    "tmstarget.reliability.ReliabilityParams",
-    "tmstarget.reliability.analyse_reliability",
-    "tmstarget.reliability.choice_summary",
-    "tmstarget.reliability.choice_table",
     # stimulation.py
     "tmstarget.stimulation.TargetingSettings",
     "tmstarget.stimulation.arm_distances",

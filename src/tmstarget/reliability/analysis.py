@@ -39,13 +39,43 @@ def analyse_reliability(
     params: ReliabilityParams | None = None,
     voxel_mm: float | None = None,
 ) -> ReliabilityResults:
-    """The group analysis from the per-subject target tables: distances, summary with
-    CIs, mixed models (both conventions), scan-length curve and minutes needed, and the
-    two manuscript tables (``tables["reliability"]``, ``tables["scan_length"]``).
+    """The group analysis from the per-subject target tables.
 
-    The one-voxel threshold is ``params.one_voxel_mm``, else ``voxel_mm`` (the data's
-    voxel size), else 2 mm; the between-subject threshold is the median of
-    ``params.between_convention``.
+    Distances (all three conventions), the summary with subject-bootstrap CIs, the mixed
+    models (both between-subject conventions), the scan-length curve and the minutes
+    needed, and the two manuscript tables.
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame or sequence of pandas.DataFrame
+        The per-subject tables of :func:`~tmstarget.reliability.subject_reliability`
+        (a list, or one concatenated frame): columns ``subject``, ``segment``,
+        ``start_volume``, ``stop_volume``, ``n_timepoints``, ``requested_minutes`` and
+        ``x_mm``, ``y_mm``, ``z_mm`` (world MNI coordinates, mm; NaN for skipped segments).
+    params : ReliabilityParams or None
+        The settings (bootstrap size, seed, confidence, conventions, thresholds,
+        published numbers); None = the schema's defaults.
+    voxel_mm : float or None
+        The data's voxel size (mm), the one-voxel threshold when ``params.one_voxel_mm``
+        is None; when both are None, 2 mm.
+
+    Returns
+    -------
+    ReliabilityResults
+        ``targets`` (one long frame), ``distances`` (:func:`distance_table`),
+        ``per_subject`` (:func:`per_subject_distances`), ``summary``
+        (:func:`summarise`), ``mixed`` (:func:`mixed_model`, one row per between-subject
+        convention), ``curve`` (:func:`scan_length_curve`), ``needed``
+        (:func:`minutes_needed_table` for the one-voxel threshold and the median between
+        distance of ``params.between_convention``), ``one_voxel_mm`` and ``between_mm``
+        (those thresholds, mm), ``convention_note`` (the lattice argument) and ``tables``
+        (cell frames ``"reliability"`` and ``"scan_length"``). Distances are Euclidean, mm.
+
+    Raises
+    ------
+    ValueError
+        ``targets`` lack a column, a subject has two rows of one segment, or fewer than
+        two subjects have both half targets.
     """
     params = params or ReliabilityParams()
     targets = _as_targets(targets)

@@ -23,10 +23,34 @@ CHOICE_COLUMNS = ("subject", "choice", "segment", "x_mm", "y_mm", "z_mm")
 def choice_summary(
     choice_targets: pd.DataFrame | Sequence[pd.DataFrame], params: ReliabilityParams
 ) -> pd.DataFrame:
-    """:func:`summarise` for each target choice (rows of ``choice_targets``, the
-    per-subject tables of find_targets: subject, choice, segment half1/half2, x/y/z mm),
-    stacked with a ``choice`` column, in the order of ``params.choices``. Empty when no
-    choice was computed (a method without a score map)."""
+    """The split-half summary (:func:`~tmstarget.reliability.summarise`) of each target
+    choice, stacked.
+
+    Parameters
+    ----------
+    choice_targets : pandas.DataFrame or sequence of pandas.DataFrame
+        The per-subject choice tables of find_targets (one frame or a list; empty frames
+        are skipped): columns ``subject``, ``choice``, ``segment`` (``half1``/``half2``)
+        and ``x_mm``, ``y_mm``, ``z_mm`` (world MNI coordinates, mm).
+    params : ReliabilityParams
+        ``choices`` (which choices, in which order), ``n_bootstrap``, ``seed``,
+        ``confidence`` and ``centroid`` of the summaries.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`~tmstarget.reliability.summarise` for each choice of
+        ``params.choices`` that has rows, with a leading ``choice`` column (distances in
+        mm, ratios unitless); the ``attrs`` of the first summary. Empty (columns choice,
+        quantity, median, median_low, median_high) when no choice was computed (a method
+        without a score map).
+
+    Raises
+    ------
+    ValueError
+        ``choice_targets`` lack a column of :data:`CHOICE_COLUMNS`, a subject has two rows
+        of one half, or a choice has fewer than two subjects with both halves.
+    """
     frame = _as_choice_frame(choice_targets)
     parts = []
     for choice in params.choices:
@@ -57,9 +81,32 @@ def _as_choice_frame(choice_targets: pd.DataFrame | Sequence[pd.DataFrame]) -> p
 
 
 def choice_table(summary: pd.DataFrame, params: ReliabilityParams) -> pd.DataFrame:
-    """Cell frame of the choices side by side: per choice, the median (CI) within-subject
-    distance, both between-subject conventions and the ratio under the configured one,
-    with the published numbers in the first row's notes."""
+    """Cell frame (for :func:`tmstarget.tables.write_table`) of the target choices side
+    by side.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`choice_summary`'s frame; empty gives one row saying no choice was compared.
+    params : ReliabilityParams
+        ``confidence`` (column labels), ``between_convention`` (which ratio is shown),
+        ``n_bootstrap``, ``seed`` and the published numbers (notes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A cell frame (:func:`tmstarget.tables.cells_frame`): one row per choice (labels of
+        :data:`CHOICE_LABELS`) with the number of subjects, the median (CI) within-subject
+        distance, both between-subject conventions (mm) and the between / within ratio
+        under ``params.between_convention``; the caption and notes (methods, bootstrap,
+        the published numbers) in its ``attrs``.
+
+    Raises
+    ------
+    KeyError
+        A choice's rows lack a quantity of the summary (a frame not from
+        :func:`choice_summary`).
+    """
     level = f"{100 * params.confidence:g}%"
     columns = {
         "within": f"Within, median ({level} CI)",

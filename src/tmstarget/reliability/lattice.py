@@ -69,7 +69,7 @@ def manuscript_convention_note(
     voxel_mm: float = 2.0,
 ) -> str:
     """One paragraph: which between-subject convention the published numbers most likely
-    used, from :func:`lattice_check` (see the module docstring)."""
+    used, from :func:`lattice_check` (see :mod:`tmstarget.reliability`)."""
     within = lattice_check(within_mm, voxel_mm)
     between = lattice_check(between_mm, voxel_mm)
     if within["is_lattice"] and not between["consistent_with_grid_median"]:

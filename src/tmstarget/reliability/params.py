@@ -70,23 +70,51 @@ def _floats(values: Sequence[float]) -> tuple[float, ...]:
 class ReliabilityParams:
     """Settings of the reliability analysis (config section ``reliability``).
 
-    method : targeting method rerun on every segment: ``circuit_searchlight`` (the
-        trial's), ``sgacc_classic`` or ``sgacc_cluster``; None = the workflow's
+    Every default is the schema's (config/schema.yaml, ``reliability.*``); a bad value
+    fails on construction with a message naming the key.
+
+    Parameters
+    ----------
+    method : str or None
+        Targeting method rerun on every segment: ``circuit_searchlight`` (the trial's),
+        ``sgacc_classic`` or ``sgacc_cluster`` (:data:`METHODS`); None = the workflow's
         ``targets.connectivity_method``.
-    minutes_grid : scan lengths k (minutes) of the ``first_<k>min`` segments.
-    min_timepoints : segments with fewer volumes are skipped (halves: an error).
-    paired_retest : also target ``retest_<k>min`` (k minutes from the cut) for the
-        test-retest curve; doubles the targeting runs for the scan-length curve.
-    between_convention : the between-subject convention of the headline ratio and of the
-        scan-length threshold: ``centroid`` or ``pairwise_cross_half``.
-    centroid : ``pooled`` (mean of all half-targets) or ``per_half``.
-    n_bootstrap, seed, confidence : subject bootstrap resamples, seed and CI level.
-    one_voxel_mm : the one-voxel threshold (mm); None = the data's voxel size.
-    threshold_inclusive : minutes needed counts a median equal to the threshold as reached
-        ("within one voxel") instead of requiring it to be strictly below.
-    manuscript_within_mm, manuscript_between_mm : the published numbers, printed beside ours.
-    choices : target choices (:data:`tmstarget.uncertainty.CHOICES`) whose split-half
+    minutes_grid : tuple of float
+        Scan lengths k (minutes, > 0, distinct) of the ``first_<k>min`` segments.
+    min_timepoints : int
+        Segments with fewer volumes are skipped (halves that short: an error); at least 3.
+    paired_retest : bool
+        Also target ``retest_<k>min`` (k minutes from the cut) for the test-retest curve;
+        doubles the targeting runs for the scan-length curve.
+    between_convention : str
+        The between-subject convention of the headline ratio and of the scan-length
+        threshold: ``centroid`` or ``pairwise_cross_half`` (:data:`CONVENTIONS`).
+    centroid : str
+        ``pooled`` (mean of all half-targets) or ``per_half`` (:data:`CENTROIDS`).
+    n_bootstrap : int
+        Subject bootstrap resamples (at least 100).
+    seed : int
+        Seed of the subject bootstrap (``numpy.random.default_rng(seed)``).
+    confidence : float
+        Level of every CI, in [0.5, 1) (0.95 = 95%).
+    one_voxel_mm : float or None
+        The one-voxel threshold (mm, > 0) of the minutes needed; None = the data's voxel
+        size.
+    threshold_inclusive : bool
+        Minutes needed counts a median equal to the threshold as reached ("within one
+        voxel") instead of requiring it to be strictly below.
+    manuscript_within_mm : float
+        The published within-subject (split-half) distance (mm), printed beside ours.
+    manuscript_between_mm : float
+        The published between-subject distance (mm), printed beside ours.
+    choices : tuple of str
+        Target choices (:data:`tmstarget.uncertainty.CHOICES`, distinct) whose split-half
         distances are compared side by side (score-map methods only).
+
+    Raises
+    ------
+    ValueError
+        A value outside its allowed set or range, naming the key (``reliability.<key>``).
     """
 
     method: str | None = settings.default(SECTION, "method")
@@ -138,7 +166,24 @@ class ReliabilityParams:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> ReliabilityParams:
-        """Build from a config mapping; unknown keys are an error naming the key."""
+        """Build from a config mapping; unknown keys are an error naming the key.
+
+        Parameters
+        ----------
+        config : mapping or None
+            The ``reliability`` section of the config; missing keys take the schema's
+            defaults, None gives every default.
+
+        Returns
+        -------
+        ReliabilityParams
+            The validated settings.
+
+        Raises
+        ------
+        ValueError
+            An unknown key or a bad value, naming the key.
+        """
         return settings.from_config(cls, SECTION, config)
 
 

@@ -44,7 +44,7 @@ def plan_segments(
     min_timepoints: int = DEFAULT_MIN_TIMEPOINTS,
     paired_retest: bool = False,
 ) -> pd.DataFrame:
-    """The segments of one subject's series (see the module docstring), one row each.
+    """The segments of one subject's series (see :mod:`tmstarget.reliability`), one row each.
 
     Columns: ``segment``, ``start_volume``, ``stop_volume`` (Python slice bounds),
     ``n_timepoints``, ``requested_minutes`` (k; NaN for full and halves) and ``note``
@@ -152,7 +152,7 @@ def subject_reliability(
     minutes_grid : scan lengths k (minutes) for the ``first_<k>min`` rows.
     subject : subject label written to every row.
     min_timepoints : shorter segments are skipped with a note; halves shorter are an error.
-    paired_retest : also target ``retest_<k>min`` (see the module docstring).
+    paired_retest : also target ``retest_<k>min`` (see :mod:`tmstarget.reliability`).
     window_fn : ``window_fn(start, stop)`` -> as ``target_fn``, called with the volumes
         of the part instead of ``target_fn`` on a slice (for methods that hold what they
         need of the whole series, e.g. the bootstrap's score model).
