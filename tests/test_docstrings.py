@@ -33,11 +33,6 @@ PENDING = {
     "tmstarget.denoise.TedanaSettings",
     "tmstarget.denoise.clean_subject",
     "tmstarget.denoise.group_qc_table",
-    # reliability.py
-    "tmstarget.reliability.ReliabilityParams",
-    "tmstarget.reliability.analyse_reliability",
-    "tmstarget.reliability.choice_summary",
-    "tmstarget.reliability.choice_table",
 }
 
 
