@@ -30,12 +30,6 @@ PENDING = {
     # checks.py
     "tmstarget.checks.check_demo",
     "tmstarget.checks.checked_inputs",
-    # denoise.py
-    "tmstarget.denoise.CleaningSettings",
-    "tmstarget.denoise.RunInput",
-    "tmstarget.denoise.TedanaSettings",
-    "tmstarget.denoise.clean_subject",
-    "tmstarget.denoise.group_qc_table",
     # power.py
     "tmstarget.power.PlanningParams",
     "tmstarget.power.plan_trial",
