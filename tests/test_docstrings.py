@@ -22,19 +22,6 @@ from numpydoc.docscrape import NumpyDocString
 
 SCRIPTS = sorted((REPO / "scripts").glob("*.py"))
 
-# Names the scripts use whose docstrings are not numpydoc yet, all in modules that other
-# work on issue 17 is documenting. The list can only shrink:
-# test_pending_names_are_still_pending fails once a listed name complies (or no script
-# uses it any more), and it must then be taken off here.
-PENDING = {
-    # denoise.py
-    "tmstarget.denoise.CleaningSettings",
-    "tmstarget.denoise.RunInput",
-    "tmstarget.denoise.TedanaSettings",
-    "tmstarget.denoise.clean_subject",
-    "tmstarget.denoise.group_qc_table",
-}
-
 
 def _imported_by_scripts() -> dict[str, object]:
     """Every package object a script uses, by qualified name. Data (dictionaries, labels,
@@ -160,15 +147,9 @@ def test_the_scripts_import_names_to_check():
     assert "tmstarget.logs.log_to_file" in IMPORTED
 
 
-@pytest.mark.parametrize("name", [name for name in IMPORTED if name not in PENDING])
+@pytest.mark.parametrize("name", sorted(IMPORTED))
 def test_public_name_has_numpydoc_sections(name):
     assert problems(IMPORTED[name]) == []
-
-
-@pytest.mark.parametrize("name", sorted(PENDING))
-def test_pending_names_are_still_pending(name):
-    assert name in IMPORTED, f"{name} is no longer used by a script: take it off PENDING"
-    assert problems(IMPORTED[name]), f"{name} now complies: take it off PENDING"
 
 
 def _example(a: int, *values: float, flag: bool = False, **options: str) -> int:
