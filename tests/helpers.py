@@ -96,3 +96,64 @@ def long_madrs_ratings(scores: np.ndarray, arms: list[str], visits: list[str]) -
                     }
                 )
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------- package layout checks
+
+
+def sibling_imports(path, package: str) -> set[str]:
+    """The modules of ``package`` (a dotted name) that the file ``path`` imports, relative
+    to the package (``""``: the package itself; relative imports count as its own)."""
+    import ast
+
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                names = [f"{package}.{node.module or ''}".rstrip(".")]
+            elif node.module:
+                names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            if name == package or name.startswith(package + "."):
+                imported.add(name.removeprefix(package).lstrip("."))
+    return imported
+
+
+def import_graph(folder, package: str) -> dict[str, set[str]]:
+    """Module -> the sibling modules it imports, for every module of the package folder
+    ``folder`` but its ``__init__``."""
+    return {
+        path.stem: sibling_imports(path, package)
+        for path in sorted(folder.glob("*.py"))
+        if path.stem != "__init__"
+    }
+
+
+def assert_no_import_circle(graph: dict[str, set[str]], package: str) -> None:
+    """No module imports the package itself, and the modules can be imported in an order
+    (each after every module it imports)."""
+    for module, imported in graph.items():
+        assert "" not in imported, f"{package}.{module} imports the package (a circle)"
+    order: set[str] = set()
+    remaining = dict(graph)
+    while remaining:
+        ready = [module for module, imported in remaining.items() if imported <= order]
+        assert ready, f"import circle among {package} modules {sorted(remaining)}"
+        order |= set(ready)
+        for module in ready:
+            del remaining[module]
+
+
+def long_functions(path, limit: int) -> list[str]:
+    """The functions of the file ``path`` over ``limit`` lines (docstrings included)."""
+    import ast
+
+    return [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > limit
+    ]

@@ -4,12 +4,12 @@ and no function is longer than 100 lines."""
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_no_import_circle, long_functions, sibling_imports
 
 import tmstarget.denoise as denoise
 
@@ -78,47 +78,18 @@ def test_the_seams():
         assert getattr(denoise, name).__module__ == f"tmstarget.denoise.{module}", name
 
 
-def _sibling_imports(path: Path) -> set[str]:
-    """The tmstarget.denoise modules ``path`` imports (``""``: the package itself)."""
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.ImportFrom):
-            if node.level:  # a relative import: counted against its package
-                names = [f"tmstarget.denoise.{node.module or ''}".rstrip(".")]
-            elif node.module:
-                names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        for name in names:
-            if name == "tmstarget.denoise" or name.startswith("tmstarget.denoise."):
-                imported.add(name.removeprefix("tmstarget.denoise").lstrip("."))
-    return imported
-
-
 def test_denoise_modules_import_no_circle():
-    graph = {module: _sibling_imports(PACKAGE / f"{module}.py") for module in MODULES}
+    graph = {
+        module: sibling_imports(PACKAGE / f"{module}.py", "tmstarget.denoise") for module in MODULES
+    }
     for module, imported in graph.items():
-        assert "" not in imported, f"denoise.{module} imports the package (a circle)"
         assert imported <= set(MODULES), (module, imported)
-    order: list[str] = []
-    remaining = dict(graph)
-    while remaining:
-        ready = [module for module, imported in remaining.items() if imported <= set(order)]
-        assert ready, f"import circle among denoise modules {sorted(remaining)}"
-        order += sorted(ready)
-        for module in ready:
-            del remaining[module]
+    assert_no_import_circle(graph, "tmstarget.denoise")
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda path: path.name)
 def test_no_function_over_100_lines(path):
-    long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and node.end_lineno - node.lineno + 1 > 100
-    ]
+    long = long_functions(path, 100)
     assert not long, long
 
 

@@ -3,13 +3,13 @@ and of the package's layout (public names, no import circle, short functions).""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import long_functions, sibling_imports
 from matplotlib import image as mpimg
 
 from tmstarget import atlas
@@ -309,35 +309,15 @@ def test_targets_keeps_every_public_name():
         assert namespace[name] is getattr(figures, name), name
 
 
-def _package_imports(path: Path) -> set[str]:
-    """The tmstarget.figures.targets modules ``path`` imports (``""``: the package)."""
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        else:
-            continue
-        for name in names:
-            if name == figures.__name__ or name.startswith(figures.__name__ + "."):
-                imported.add(name.removeprefix(figures.__name__).lstrip("."))
-    return imported
-
-
 def test_targets_modules_import_only_common():
     for path in sorted(TARGETS_PACKAGE.glob("*.py")):
         if path.stem in ("__init__", "common"):
             continue
-        assert _package_imports(path) == {"common"}, path.name
-    assert _package_imports(TARGETS_PACKAGE / "common.py") == set()
+        assert sibling_imports(path, figures.__name__) == {"common"}, path.name
+    assert sibling_imports(TARGETS_PACKAGE / "common.py", figures.__name__) == set()
 
 
 @pytest.mark.parametrize("path", sorted(TARGETS_PACKAGE.glob("*.py")), ids=lambda path: path.name)
 def test_targets_functions_are_short(path):
-    long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 100
-    ]
+    long = long_functions(path, 100)
     assert not long, long

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_snakemake, tiny_config
+from helpers import assert_no_import_circle, import_graph, long_functions
 
 import tmstarget.outcomes
 
@@ -213,37 +214,8 @@ def test_outcomes_keeps_every_public_name():
         assert getattr(tmstarget.outcomes, name) is not None, name
 
 
-def _sibling_imports(path: Path) -> set[str]:
-    """The tmstarget.outcomes modules ``path`` imports (``""``: the package itself)."""
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        for name in names:
-            if name == "tmstarget.outcomes" or name.startswith("tmstarget.outcomes."):
-                imported.add(name.removeprefix("tmstarget.outcomes").lstrip("."))
-    return imported
-
-
 def test_outcomes_modules_import_no_circle():
-    graph = {
-        path.stem: _sibling_imports(path)
-        for path in OUTCOMES.glob("*.py")
-        if path.stem != "__init__"
-    }
-    for module, imported in graph.items():
-        assert "" not in imported, f"outcomes.{module} imports the package (a circle)"
-    order: list[str] = []
-    remaining = dict(graph)
-    while remaining:
-        ready = [module for module, imported in remaining.items() if imported <= set(order)]
-        assert ready, f"import circle among outcomes modules {sorted(remaining)}"
-        order += sorted(ready)
-        for module in ready:
-            del remaining[module]
+    assert_no_import_circle(import_graph(OUTCOMES, "tmstarget.outcomes"), "tmstarget.outcomes")
 
 
 @pytest.mark.parametrize(
@@ -252,9 +224,5 @@ def test_outcomes_modules_import_no_circle():
     ids=lambda path: path.relative_to(REPO / "src").as_posix(),
 )
 def test_outcome_functions_are_short(path):
-    long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 120
-    ]
+    long = long_functions(path, 120)
     assert not long, long

@@ -4,12 +4,12 @@ function is longer than 100 lines."""
 
 from __future__ import annotations
 
-import ast
 import importlib
 from pathlib import Path
 
 import pytest
 from conftest import REPO
+from helpers import assert_no_import_circle, import_graph, long_functions
 
 import tmstarget.reliability as reliability
 
@@ -91,51 +91,19 @@ def test_all_lists_the_public_names_and_each_lives_in_one_sub_module():
             assert getattr(importlib.import_module(home), name) is obj
 
 
-def _sibling_imports(path: Path) -> set[str]:
-    """The tmstarget.reliability modules ``path`` imports (``""``: the package itself)."""
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        for name in names:
-            if name == "tmstarget.reliability" or name.startswith("tmstarget.reliability."):
-                imported.add(name.removeprefix("tmstarget.reliability").lstrip("."))
-    return imported
-
-
 def test_reliability_modules_import_no_circle():
-    graph = {
-        path.stem: _sibling_imports(path)
-        for path in PACKAGE.glob("*.py")
-        if path.stem != "__init__"
-    }
+    graph = import_graph(PACKAGE, "tmstarget.reliability")
     assert {"params", "subject", "statistics", "analysis", "choices"} <= set(graph)
     for module, imported in graph.items():
-        assert "" not in imported, f"reliability.{module} imports the package (a circle)"
         assert imported <= set(graph), f"reliability.{module} imports {imported - set(graph)}"
-    order: list[str] = []
-    remaining = dict(graph)
-    while remaining:
-        ready = [module for module, imported in remaining.items() if imported <= set(order)]
-        assert ready, f"import circle among reliability modules {sorted(remaining)}"
-        order += sorted(ready)
-        for module in ready:
-            del remaining[module]
+    assert_no_import_circle(graph, "tmstarget.reliability")
 
 
 @pytest.mark.parametrize(
     "path", sorted(PACKAGE.glob("*.py")), ids=lambda path: path.relative_to(REPO / "src").as_posix()
 )
 def test_reliability_functions_are_at_most_100_lines(path):
-    long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and node.end_lineno - node.lineno + 1 > 100
-    ]
+    long = long_functions(path, 100)
     assert not long, long
 
 
