@@ -165,16 +165,17 @@ def _demo_files():
     return planned_files(BIDS_DIR, _demo_spec())
 
 
-def demo_memory_mb(workers, attempt=1):
-    """Memory (MB) for simulating ``workers`` demo subjects at once."""
-    from tmstarget.simulate import demo_memory_mb as estimate
+def demo_memory(wildcards, threads, attempt):
+    """Resource function of simulate_cohort: memory (MB) for simulating ``threads`` demo
+    subjects at once."""
+    from tmstarget.simulate import demo_memory_mb
 
-    return attempt * estimate(_demo_spec().imaging, workers)
+    return attempt * demo_memory_mb(_demo_spec().imaging, threads)
 
 
-def demo_runtime_min(workers, attempt=1):
-    """Runtime (minutes) for simulating the demo cohort ``workers`` subjects at a time:
-    10 minutes plus twice the fitted time."""
+def demo_runtime(wildcards, threads, attempt):
+    """Resource function of simulate_cohort: runtime (minutes) for simulating the demo
+    cohort ``threads`` subjects at a time: 10 minutes plus twice the fitted time."""
     spec = _demo_spec()
     shape, _ = mni_grid(spec.imaging.voxel_size_mm)
     samples = (
@@ -183,7 +184,7 @@ def demo_runtime_min(workers, attempt=1):
         * len(spec.imaging.echo_times_s)
         * spec.imaging.n_runs
     )
-    rounds = math.ceil(2 * spec.clinical.n_per_arm / workers)
+    rounds = math.ceil(2 * spec.clinical.n_per_arm / threads)
     minutes = 10 + 2 * rounds * SIMULATE_S_PER_GIGASAMPLE * samples / 1e9 / 60
     return math.ceil(attempt * minutes)
 
@@ -690,16 +691,6 @@ RULE_SAMPLES = {
     "clean_subject": (subject_grid_msamples, _largest_run_msamples),
     "find_targets": (subject_grid_msamples, None),
 }
-
-
-def demo_memory(wildcards, threads, attempt):
-    """Resource function of simulate_cohort: memory (MB) for ``threads`` subjects at once."""
-    return demo_memory_mb(threads, attempt)
-
-
-def demo_runtime(wildcards, threads, attempt):
-    """Resource function of simulate_cohort: runtime (minutes)."""
-    return demo_runtime_min(threads, attempt)
 
 
 def demo_root(wildcards, output):
